@@ -1,0 +1,19 @@
+//! Ferredis: a faithful Rust port of the Redis 7.0 server pipeline, written to be read.
+//!
+//! One module per Redis source file; see `DESIGN.md` and the book in `book/`.
+
+pub mod acl;
+pub mod ae;
+pub mod commands;
+pub mod config;
+pub mod db;
+pub mod debug;
+pub mod log;
+pub mod networking;
+pub mod object;
+pub mod resp;
+pub mod server;
+pub mod slowlog;
+pub mod t_string;
+pub mod util;
+pub mod zmalloc;

@@ -1,0 +1,93 @@
+//! The log line format of server.c's serverLogRaw, as a `tracing` formatter.
+//!
+//! No Redis counterpart as a file: Redis writes its log with fprintf. Here every log
+//! line and every pipeline trace goes through `tracing`, and this formatter prints
+//! them the way Redis does: `pid:M 21 Nov 2026 22:11:40.123 * message`.
+
+use std::fmt;
+
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
+use tracing_subscriber::registry::LookupSpan;
+
+/// Formats events as Redis log lines; pipeline traces also show thread and span chain.
+pub struct RedisLogFormat;
+
+impl<S, N> FormatEvent<S, N> for RedisLogFormat
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+        let meta = event.metadata();
+        let level = match *meta.level() {
+            Level::ERROR | Level::WARN => '#',
+            Level::INFO => '*',
+            Level::DEBUG => '-',
+            Level::TRACE => '.',
+        };
+        write!(writer, "{}:M {} {} ", std::process::id(), timestamp(), level)?;
+        if meta.target() != "ferredis::log" {
+            let t = std::thread::current();
+            write!(writer, "[{}] ", t.name().unwrap_or("?"))?;
+            if let Some(scope) = ctx.event_scope() {
+                for span in scope.from_root() {
+                    write!(writer, "{}", span.name())?;
+                    let ext = span.extensions();
+                    if let Some(fields) = ext.get::<FormattedFields<N>>() {
+                        if !fields.is_empty() {
+                            write!(writer, "{{{}}}", fields)?;
+                        }
+                    }
+                    write!(writer, ": ")?;
+                }
+            }
+        }
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
+}
+
+/// "21 Nov 2026 22:11:40.123" in local time, as Redis prints it.
+fn timestamp() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs() as libc::time_t;
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: localtime_r writes only into `tm`.
+    unsafe { libc::localtime_r(&secs, &mut tm) };
+    const MON: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    format!(
+        "{:02} {} {} {:02}:{:02}:{:02}.{:03}",
+        tm.tm_mday,
+        MON[tm.tm_mon.clamp(0, 11) as usize],
+        tm.tm_year + 1900,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec,
+        now.subsec_millis()
+    )
+}
+
+/// Install the subscriber: RUST_LOG when set, otherwise every Redis log line (the
+/// `loglevel` filter is applied by `server_log!` itself, so CONFIG SET loglevel works).
+pub fn init(logfile: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("ferredis::log=trace"));
+    let builder = tracing_subscriber::fmt().event_format(RedisLogFormat).with_env_filter(filter);
+    if logfile.is_empty() {
+        let _ = builder.with_writer(std::io::stdout).try_init();
+    } else {
+        match std::fs::OpenOptions::new().create(true).append(true).open(logfile) {
+            Ok(f) => {
+                let _ = builder.with_writer(std::sync::Mutex::new(f)).try_init();
+            }
+            Err(e) => {
+                eprintln!("Can't open the log file: {}", e);
+                std::process::exit(1);
+            }
+        }
+    }
+}

@@ -1,0 +1,982 @@
+//! Port of server.c and server.h: the server state, processCommand, call, serverCron,
+//! beforeSleep, INFO and the small server commands.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use mio::net::TcpListener;
+use mio::Token;
+use tracing::{debug_span, trace};
+
+use crate::ae::{self, EventLoop, AE_READABLE};
+use crate::commands::{
+    CommandStats, CommandTable, RedisCommand, CMD_FAST, CMD_NO_AUTH, CMD_PROTECTED, CMD_SKIP_SLOWLOG, CMD_WRITE,
+};
+use crate::config::{Config, PROTECTED_ACTION_ALLOWED_LOCAL, PROTECTED_ACTION_ALLOWED_YES};
+use crate::db::Db;
+use crate::networking::{self, Client, CLIENT_BLOCKED, CLIENT_CLOSE_ASAP, CLIENT_MULTI};
+use crate::resp::{add_reply_error, add_reply_error_object, shared};
+use crate::slowlog::SlowLog;
+use crate::util;
+
+pub const REDIS_VERSION: &str = "7.0.15";
+
+// Log levels (server.h: LL_*).
+pub const LL_DEBUG: u8 = 0;
+pub const LL_VERBOSE: u8 = 1;
+pub const LL_NOTICE: u8 = 2;
+pub const LL_WARNING: u8 = 3;
+
+/// CLIENT PAUSE kinds (server.h: pause_type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PauseType {
+    Off,
+    Write,
+    All,
+}
+
+/// A command filter (module.c: moduleCallCommandFilters): sees and may rewrite argv
+/// before the command is looked up.
+pub type CommandFilter = fn(&mut Vec<Bytes>);
+
+/// The whole server (server.h: struct redisServer). Owned by the main thread; never `Send`.
+pub struct Server {
+    pub el: EventLoop,
+    pub config: Config,
+    pub listeners: Vec<TcpListener>,
+    pub listen_addrs: Vec<SocketAddr>,
+    /// Clients by token; a client being served is taken out and put back.
+    pub clients: Vec<Option<Box<Client>>>,
+    free_tokens: Vec<usize>,
+    nclients: usize,
+    pub next_client_id: u64,
+    pub current_client: Option<u64>,
+    pub clients_pending_write: Vec<(Token, u64)>,
+    pub clients_to_close: Vec<(Token, u64)>,
+    /// Clients held by CLIENT PAUSE (blocked with BLOCKED_POSTPONE in Redis).
+    pub postponed_clients: Vec<(Token, u64)>,
+    pub client_pause_type: PauseType,
+    pub client_pause_end_time: i64,
+    pub db: Vec<Db>,
+    pub commands: CommandTable,
+    pub command_stats: Vec<CommandStats>,
+    pub command_filters: Vec<CommandFilter>,
+    pub errors: BTreeMap<Vec<u8>, u64>,
+    pub slowlog: SlowLog,
+    // Cached clock (server.h: mstime, unixtime, ustime).
+    pub ustime: i64,
+    pub mstime: i64,
+    pub unixtime: i64,
+    pub start_time: i64,
+    pub hz: i64,
+    pub cronloops: u64,
+    pub run_id: String,
+    pub verbosity: u8,
+    pub dirty: u64,
+    pub shutdown_asap: bool,
+    pub executable: String,
+    pub read_scratch: Vec<u8>,
+    // Statistics (server.h: stat_*).
+    pub stat_numcommands: u64,
+    pub stat_numconnections: u64,
+    pub stat_rejected_conn: u64,
+    pub stat_net_input_bytes: u64,
+    pub stat_net_output_bytes: u64,
+    pub stat_total_error_replies: u64,
+    pub stat_unexpected_error_replies: u64,
+    pub stat_total_reads_processed: u64,
+    pub stat_total_writes_processed: u64,
+    pub stat_keyspace_hits: u64,
+    pub stat_keyspace_misses: u64,
+    pub stat_expiredkeys: u64,
+    pub stat_evictedclients: u64,
+    pub stat_client_qbuf_limit_disconnections: u64,
+    inst_ops: InstMetric,
+    inst_in: InstMetric,
+    inst_out: InstMetric,
+}
+
+/// A moving average sampled in serverCron (server.c: trackInstantaneousMetric).
+#[derive(Default)]
+struct InstMetric {
+    samples: [f64; 16],
+    idx: usize,
+    last_sample_time: i64,
+    last_sample_count: u64,
+}
+
+impl InstMetric {
+    fn track(&mut self, count: u64, now_ms: i64) {
+        let t = now_ms - self.last_sample_time;
+        let ops = count.saturating_sub(self.last_sample_count);
+        let per_sec = if t > 0 { ops as f64 * 1000.0 / t as f64 } else { 0.0 };
+        self.samples[self.idx] = per_sec;
+        self.idx = (self.idx + 1) % self.samples.len();
+        self.last_sample_time = now_ms;
+        self.last_sample_count = count;
+    }
+    fn get(&self) -> f64 {
+        self.samples.iter().sum::<f64>() / self.samples.len() as f64
+    }
+}
+
+/// Log a line in Redis's format: `pid:M dd Mon yyyy hh:mm:ss.mmm * message`.
+#[macro_export]
+macro_rules! server_log {
+    ($s:expr, $level:expr, $($arg:tt)*) => {
+        if $level >= $s.verbosity {
+            $crate::server::server_log_raw($level, &format!($($arg)*));
+        }
+    };
+}
+
+/// server.c: serverLogRaw
+///
+/// Every log line goes through `tracing`, so RUST_LOG can widen or narrow it; the
+/// formatter in main.rs prints it the way Redis does.
+pub fn server_log_raw(level: u8, msg: &str) {
+    match level {
+        LL_DEBUG => tracing::trace!(target: "ferredis::log", "{}", msg),
+        LL_VERBOSE => tracing::debug!(target: "ferredis::log", "{}", msg),
+        LL_NOTICE => tracing::info!(target: "ferredis::log", "{}", msg),
+        _ => tracing::warn!(target: "ferredis::log", "{}", msg),
+    }
+}
+
+impl Server {
+    /// server.c: initServerConfig + initServer
+    pub fn new(config: Config) -> io::Result<Server> {
+        let commands = CommandTable::new();
+        let stats_len = commands.stats_len();
+        let now = util::ustime();
+        let mut s = Server {
+            el: EventLoop::new(config.maxclients as usize + 128)?,
+            db: (0..config.databases).map(|_| Db::new()).collect(),
+            verbosity: config.loglevel,
+            hz: config.hz,
+            config,
+            listeners: Vec::new(),
+            listen_addrs: Vec::new(),
+            clients: Vec::new(),
+            free_tokens: Vec::new(),
+            nclients: 0,
+            next_client_id: 1,
+            current_client: None,
+            clients_pending_write: Vec::new(),
+            clients_to_close: Vec::new(),
+            postponed_clients: Vec::new(),
+            client_pause_type: PauseType::Off,
+            client_pause_end_time: 0,
+            commands,
+            command_stats: vec![CommandStats::default(); stats_len],
+            command_filters: Vec::new(),
+            errors: BTreeMap::new(),
+            slowlog: SlowLog::default(),
+            ustime: now,
+            mstime: now / 1000,
+            unixtime: now / 1_000_000,
+            start_time: now / 1_000_000,
+            cronloops: 0,
+            run_id: util::get_random_hex_chars(40),
+            dirty: 0,
+            shutdown_asap: false,
+            executable: std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+            read_scratch: vec![0u8; networking::PROTO_IOBUF_LEN],
+            stat_numcommands: 0,
+            stat_numconnections: 0,
+            stat_rejected_conn: 0,
+            stat_net_input_bytes: 0,
+            stat_net_output_bytes: 0,
+            stat_total_error_replies: 0,
+            stat_unexpected_error_replies: 0,
+            stat_total_reads_processed: 0,
+            stat_total_writes_processed: 0,
+            stat_keyspace_hits: 0,
+            stat_keyspace_misses: 0,
+            stat_expiredkeys: 0,
+            stat_evictedclients: 0,
+            stat_client_qbuf_limit_disconnections: 0,
+            inst_ops: InstMetric::default(),
+            inst_in: InstMetric::default(),
+            inst_out: InstMetric::default(),
+        };
+        s.listen_to_port()?;
+        s.el.create_time_event(s.mstime, 1, server_cron);
+        s.el.before_sleep = Some(before_sleep);
+        s.el.after_sleep = Some(after_sleep);
+        Ok(s)
+    }
+
+    /// server.c: listenToPort (a leading '-' makes an address optional, as in Redis)
+    fn listen_to_port(&mut self) -> io::Result<()> {
+        let binds = self.config.bind.clone();
+        for b in binds {
+            let (optional, addr) = match b.strip_prefix('-') {
+                Some(a) => (true, a.to_string()),
+                None => (false, b.clone()),
+            };
+            let addr = if addr == "*" { "0.0.0.0".to_string() } else { addr };
+            let sa: SocketAddr = if addr.contains(':') {
+                format!("[{}]:{}", addr, self.config.port)
+            } else {
+                format!("{}:{}", addr, self.config.port)
+            }
+            .parse()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{addr}: {e}")))?;
+            match bind_listener(sa, self.config.tcp_backlog as i32) {
+                Ok(mut l) => {
+                    let token = Token(self.listeners.len());
+                    self.el.create_file_event(&mut l, token, AE_READABLE, networking::accept_tcp_handler)?;
+                    self.listen_addrs.push(l.local_addr()?);
+                    self.listeners.push(l);
+                    self.clients.push(None);
+                }
+                Err(e) if optional && e.kind() != io::ErrorKind::AddrInUse => {
+                    server_log!(self, LL_WARNING, "Warning: Could not create server TCP listening socket {}: {}", sa, e);
+                }
+                Err(e) => {
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("Could not create server TCP listening socket {}: {}", sa, e),
+                    ))
+                }
+            }
+        }
+        if self.listeners.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::AddrNotAvailable, "no listening socket"));
+        }
+        Ok(())
+    }
+
+    pub fn listener_index(&self, token: Token) -> usize {
+        token.0
+    }
+
+    pub fn alloc_client_token(&mut self) -> Token {
+        self.nclients += 1;
+        if let Some(t) = self.free_tokens.pop() {
+            Token(t)
+        } else {
+            self.clients.push(None);
+            Token(self.clients.len() - 1)
+        }
+    }
+
+    pub fn release_client_token(&mut self, token: Token) {
+        self.nclients -= 1;
+        self.free_tokens.push(token.0);
+    }
+
+    pub fn connected_clients(&self) -> usize {
+        self.nclients
+    }
+
+    /// Take a client out of the table while it is being served.
+    #[inline]
+    pub fn take_client(&mut self, token: Token) -> Option<Box<Client>> {
+        if token.0 < self.listeners.len() {
+            return None;
+        }
+        self.clients.get_mut(token.0).and_then(|c| c.take())
+    }
+
+    /// Put a client back after serving it, and queue its replies for writing.
+    #[inline]
+    pub fn put_client(&mut self, mut c: Box<Client>) {
+        networking::queue_if_pending_write(self, &mut c);
+        let idx = c.token.0;
+        self.clients[idx] = Some(c);
+    }
+
+    /// Every connected client except the one being served.
+    pub fn other_clients(&self) -> impl Iterator<Item = &Client> {
+        self.clients.iter().filter_map(|c| c.as_deref())
+    }
+
+    pub fn on_client_freed(&mut self, c: &Client) {
+        self.release_client_token(c.token);
+    }
+
+    /// acl.c: authRequired
+    #[inline]
+    pub fn auth_required(&self, c: &Client) -> bool {
+        self.config.requirepass.is_some() && !c.authenticated
+    }
+
+    /// server.c: incrementErrorCount
+    pub fn increment_error_count(&mut self, code: &[u8]) {
+        if let Some(n) = self.errors.get_mut(code) {
+            *n += 1;
+            return;
+        }
+        // Redis stops tracking new error codes past 128 of them.
+        if self.errors.len() >= 128 {
+            return;
+        }
+        self.errors.insert(code.to_vec(), 1);
+    }
+
+    /// server.c: resetServerStats (and resetCommandTableStats, resetErrorTableStats)
+    pub fn reset_server_stats(&mut self) {
+        for st in self.command_stats.iter_mut() {
+            *st = CommandStats::default();
+        }
+        self.errors.clear();
+        self.stat_numcommands = 0;
+        self.stat_numconnections = 0;
+        self.stat_rejected_conn = 0;
+        self.stat_net_input_bytes = 0;
+        self.stat_net_output_bytes = 0;
+        self.stat_total_error_replies = 0;
+        self.stat_unexpected_error_replies = 0;
+        self.stat_total_reads_processed = 0;
+        self.stat_total_writes_processed = 0;
+        self.stat_keyspace_hits = 0;
+        self.stat_keyspace_misses = 0;
+        self.stat_expiredkeys = 0;
+        self.stat_evictedclients = 0;
+    }
+
+    /// Apply what CONFIG SET changed (the `apply` functions of config.c).
+    pub fn apply_config_changes(&mut self, before: &Config) -> Result<(), (String, String)> {
+        self.verbosity = self.config.loglevel;
+        self.hz = self.config.hz;
+        if self.config.port != before.port || self.config.bind != before.bind {
+            let old_listeners = std::mem::take(&mut self.listeners);
+            let old_addrs = std::mem::take(&mut self.listen_addrs);
+            let nlisteners = old_listeners.len();
+            // Listener tokens are the first slots; rebinding keeps the same count or
+            // fails, so client tokens never collide with them.
+            match self.rebind(nlisteners) {
+                Ok(()) => {
+                    for mut l in old_listeners {
+                        let _ = self.el.delete_file_event(&mut l, Token(0), AE_READABLE);
+                    }
+                }
+                Err(e) => {
+                    self.listeners = old_listeners;
+                    self.listen_addrs = old_addrs;
+                    let name = if self.config.port != before.port { "port" } else { "bind" };
+                    return Err((name.into(), e.to_string()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn rebind(&mut self, slots: usize) -> io::Result<()> {
+        let mut new = Vec::new();
+        for b in &self.config.bind {
+            let addr = b.trim_start_matches('-');
+            let sa: SocketAddr = if addr.contains(':') {
+                format!("[{}]:{}", addr, self.config.port)
+            } else {
+                format!("{}:{}", addr, self.config.port)
+            }
+            .parse()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{e}")))?;
+            match bind_listener(sa, self.config.tcp_backlog as i32) {
+                Ok(l) => new.push(l),
+                Err(_) if b.starts_with('-') => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if new.is_empty() || new.len() > slots {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "Unable to listen on this port"));
+        }
+        for (i, mut l) in new.into_iter().enumerate() {
+            self.el.create_file_event(&mut l, Token(i), AE_READABLE, networking::accept_tcp_handler)?;
+            self.listen_addrs.push(l.local_addr()?);
+            self.listeners.push(l);
+        }
+        Ok(())
+    }
+
+    /// server.c: updateCachedTime
+    #[inline]
+    pub fn update_cached_time(&mut self) {
+        self.ustime = util::ustime();
+        self.mstime = self.ustime / 1000;
+        self.unixtime = self.mstime / 1000;
+    }
+}
+
+/// anet.c: anetTcpServer (SO_REUSEADDR, IPV6_V6ONLY, backlog)
+fn bind_listener(sa: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
+    // mio's bind uses a fixed backlog; that is close enough to tcp-backlog 511.
+    let _ = backlog;
+    TcpListener::bind(sa)
+}
+
+// ANCHOR: process_command
+/// server.c: processCommand
+///
+/// The checks run in Redis 7.0's order; a command that passes them all is executed by
+/// `call` to completion before this client's next command is even parsed.
+pub fn process_command(s: &mut Server, c: &mut Client) -> bool {
+    let _span = debug_span!("process_command", client = c.id).entered();
+    // Command filters may rewrite argv before anything looks at it.
+    for f in s.command_filters.clone() {
+        f(&mut c.argv);
+    }
+    if c.argv.is_empty() {
+        return true;
+    }
+    // A browser or HTTP client talking to Redis: drop it without a reply.
+    if c.argv[0].eq_ignore_ascii_case(b"host:") || c.argv[0].eq_ignore_ascii_case(b"post") {
+        security_warning_command(s, c);
+        return false;
+    }
+    let cmd = s.commands.lookup_command(&c.argv);
+    c.cmd = cmd;
+    if cmd.is_some() {
+        c.lastcmd = cmd;
+    }
+    let Some(cmd) = cmd else {
+        let err = command_check_existence_error(s, c);
+        reject_command(s, c, &err);
+        return true;
+    };
+    if !command_check_arity(cmd, c.argv.len()) {
+        let err = format!("wrong number of arguments for '{}' command", cmd.fullname);
+        reject_command(s, c, &err);
+        return true;
+    }
+    if cmd.flags & CMD_PROTECTED != 0 && cmd.declared_name == "debug" && !allow_protected_action(s.config.enable_debug_command, c) {
+        reject_command(
+            s,
+            c,
+            "DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
+        );
+        return true;
+    }
+    if s.auth_required(c) && cmd.flags & CMD_NO_AUTH == 0 {
+        reject_command(s, c, shared::NOAUTHERR);
+        return true;
+    }
+    // MULTI/EXEC arrives with the transactions issue; this is where queueing goes.
+    // CLIENT PAUSE: hold the client until the pause ends (blockClient BLOCKED_POSTPONE).
+    let may_write = cmd.flags & (CMD_WRITE | crate::commands::CMD_MAY_REPLICATE) != 0;
+    if s.client_pause_type == PauseType::All || (s.client_pause_type == PauseType::Write && may_write) {
+        c.flags |= CLIENT_BLOCKED;
+        s.postponed_clients.push((c.token, c.id));
+        return true;
+    }
+    call(s, c);
+    true
+}
+// ANCHOR_END: process_command
+
+/// server.c: commandCheckArity
+#[inline]
+fn command_check_arity(cmd: &RedisCommand, argc: usize) -> bool {
+    let argc = argc as i32;
+    !((cmd.arity > 0 && cmd.arity != argc) || argc < -cmd.arity)
+}
+
+/// server.c: commandCheckExistence (the error text)
+fn command_check_existence_error(s: &Server, c: &Client) -> String {
+    let trunc = |b: &[u8], n: usize| String::from_utf8_lossy(&b[..b.len().min(n)]).into_owned();
+    let is_container = c.argv.len() > 1
+        && s.commands.lookup_base(&c.argv[0]).map(|b| b.is_container()).unwrap_or(false);
+    let msg = if is_container {
+        format!(
+            "unknown subcommand '{}'. Try {} HELP.",
+            trunc(&c.argv[1], 128),
+            String::from_utf8_lossy(&c.argv[0]).to_uppercase()
+        )
+    } else {
+        let mut args = String::new();
+        for a in &c.argv[1..] {
+            if args.len() >= 128 {
+                break;
+            }
+            let room = 128 - args.len();
+            args.push('\'');
+            args.push_str(&trunc(a, room));
+            args.push_str("' ");
+        }
+        format!(
+            "unknown command '{}', with args beginning with: {}",
+            trunc(&c.argv[0], 128),
+            args
+        )
+    };
+    msg.replace(['\r', '\n'], " ")
+}
+
+/// server.c: allowProtectedAction
+fn allow_protected_action(config: u8, c: &Client) -> bool {
+    config == PROTECTED_ACTION_ALLOWED_YES
+        || (config == PROTECTED_ACTION_ALLOWED_LOCAL
+            && (c.peer.starts_with("127.") || c.peer.starts_with("::1")))
+}
+
+/// server.c: rejectCommand / rejectCommandFormat
+pub fn reject_command(s: &mut Server, c: &mut Client, err: &str) {
+    if let Some(cmd) = c.cmd {
+        s.command_stats[cmd.id].rejected_calls += 1;
+    }
+    if err.starts_with('-') {
+        add_reply_error_object(s, c, err);
+    } else {
+        add_reply_error(s, c, err);
+    }
+}
+
+/// networking.c: securityWarningCommand
+fn security_warning_command(s: &mut Server, c: &mut Client) {
+    server_log!(
+        s,
+        LL_WARNING,
+        "Possible SECURITY ATTACK detected. It looks like somebody is sending POST or Host: commands to Redis. This is likely due to an attacker attempting to use Cross Protocol Scripting to compromise your Redis instance. Connection from {} aborted.",
+        c.peer
+    );
+    networking::free_client_async(s, c);
+}
+
+// ANCHOR: call
+/// server.c: call
+///
+/// The only place a command's proc runs. It runs to completion, on the main thread,
+/// with the whole server borrowed mutably: no other command can interleave with it.
+pub fn call(s: &mut Server, c: &mut Client) {
+    let cmd = c.cmd.expect("call() needs a looked-up command");
+    let _span = debug_span!("call", client = c.id, cmd = cmd.fullname).entered();
+    let prev_err_count = s.stat_total_error_replies;
+    let dirty_before = s.dirty;
+    let start = std::time::Instant::now();
+    // Commands see one instant (Redis's commandTimeSnapshot).
+    s.update_cached_time();
+    (cmd.proc_.expect("container commands never reach call()"))(s, c);
+    let duration = start.elapsed().as_micros() as u64;
+    let _ = dirty_before;
+    trace!(usec = duration, "executed");
+    if cmd.flags & CMD_SKIP_SLOWLOG == 0 {
+        crate::slowlog::slowlog_push_entry_if_needed(s, c, duration as i64);
+    }
+    let st = &mut s.command_stats[cmd.id];
+    st.calls += 1;
+    st.microseconds += duration;
+    if s.stat_total_error_replies > prev_err_count {
+        st.failed_calls += 1;
+    }
+    s.stat_numcommands += 1;
+}
+// ANCHOR_END: call
+
+/// networking.c: processCommandAndResetClient
+///
+/// Returns false if the client must not be touched any more.
+pub fn process_command_and_reset_client(s: &mut Server, c: &mut Client) -> bool {
+    let old = s.current_client.replace(c.id);
+    if process_command(s, c) {
+        command_processed(c);
+    } else {
+        c.reset();
+    }
+    s.current_client = old;
+    true
+}
+
+/// networking.c: commandProcessed
+fn command_processed(c: &mut Client) {
+    // A paused client keeps its argv to run it later.
+    if c.flags & CLIENT_BLOCKED != 0 {
+        return;
+    }
+    c.reset();
+}
+
+/// Release clients held by CLIENT PAUSE once it ends (networking.c: unpauseClients).
+pub fn unpause_clients(s: &mut Server) {
+    s.client_pause_type = PauseType::Off;
+    s.client_pause_end_time = 0;
+    let held = std::mem::take(&mut s.postponed_clients);
+    for (token, id) in held {
+        let Some(mut c) = s.take_client(token) else { continue };
+        if c.id != id {
+            s.put_client(c);
+            continue;
+        }
+        c.flags &= !CLIENT_BLOCKED;
+        // Run the held command, then whatever followed it in the buffer.
+        if !c.argv.is_empty() {
+            process_command_and_reset_client(s, &mut c);
+        }
+        if networking::process_input_buffer(s, &mut c) {
+            s.put_client(c);
+        }
+    }
+}
+
+// ANCHOR: server_cron
+/// server.c: serverCron
+///
+/// Runs `hz` times a second: metrics, client timeouts, the end of a CLIENT PAUSE.
+pub fn server_cron(s: &mut Server, _id: i64) -> i64 {
+    s.update_cached_time();
+    s.cronloops += 1;
+    let now = s.mstime;
+    s.inst_ops.track(s.stat_numcommands, now);
+    s.inst_in.track(s.stat_net_input_bytes, now);
+    s.inst_out.track(s.stat_net_output_bytes, now);
+    clients_cron(s);
+    if s.client_pause_type != PauseType::Off && s.client_pause_end_time <= s.mstime {
+        unpause_clients(s);
+    }
+    if s.shutdown_asap {
+        prepare_for_shutdown_and_exit(s);
+    }
+    1000 / s.hz.max(1)
+}
+// ANCHOR_END: server_cron
+
+/// server.c: clientsCron (idle timeouts and output-buffer soft limits)
+fn clients_cron(s: &mut Server) {
+    let maxidle = s.config.timeout;
+    let mut to_free = Vec::new();
+    for slot in s.clients.iter_mut() {
+        let Some(c) = slot.as_deref_mut() else { continue };
+        if maxidle > 0 && c.flags & CLIENT_BLOCKED == 0 && s.unixtime - c.last_interaction > maxidle {
+            to_free.push(c.token);
+        }
+    }
+    for t in to_free {
+        if let Some(c) = s.take_client(t) {
+            server_log!(s, LL_VERBOSE, "Closing idle client");
+            networking::free_client(s, c);
+        }
+    }
+}
+
+// ANCHOR: before_sleep
+/// server.c: beforeSleep
+///
+/// Before the loop waits: free clients closed asynchronously, then write every
+/// pending reply directly, installing a write handler only for what is left.
+pub fn before_sleep(s: &mut Server) {
+    networking::free_clients_in_async_free_queue(s);
+    networking::handle_clients_with_pending_writes(s);
+    networking::free_clients_in_async_free_queue(s);
+}
+// ANCHOR_END: before_sleep
+
+/// server.c: afterSleep
+pub fn after_sleep(s: &mut Server) {
+    s.update_cached_time();
+}
+
+/// server.c: prepareForShutdown, then exit
+pub fn prepare_for_shutdown_and_exit(s: &mut Server) {
+    server_log!(s, LL_WARNING, "User requested shutdown...");
+    // Flush what is already queued so clients see their last replies.
+    networking::handle_clients_with_pending_writes(s);
+    server_log!(s, LL_WARNING, "Redis is now ready to exit, bye bye...");
+    std::process::exit(0);
+}
+
+/// server.c: pingCommand
+pub fn ping_command(s: &mut Server, c: &mut Client) {
+    if c.argv.len() > 2 {
+        crate::resp::add_reply_error_arity(s, c);
+        return;
+    }
+    if c.flags & crate::networking::CLIENT_PUBSUB != 0 && c.resp == 2 {
+        c.add_reply_array_len(2);
+        c.add_reply_bulk(b"pong");
+        let msg = if c.argv.len() == 1 { Bytes::new() } else { c.argv[1].clone() };
+        c.add_reply_bulk(&msg);
+    } else if c.argv.len() == 1 {
+        c.add_reply(shared::PONG);
+    } else {
+        let msg = c.argv[1].clone();
+        c.add_reply_bulk(&msg);
+    }
+}
+
+/// server.c: echoCommand
+pub fn echo_command(_s: &mut Server, c: &mut Client) {
+    let msg = c.argv[1].clone();
+    c.add_reply_bulk(&msg);
+}
+
+/// server.c: timeCommand
+pub fn time_command(_s: &mut Server, c: &mut Client) {
+    let now = util::ustime();
+    c.add_reply_array_len(2);
+    c.add_reply_bulk_long_long(now / 1_000_000);
+    c.add_reply_bulk_long_long(now % 1_000_000);
+}
+
+/// server.c: shutdownCommand
+pub fn shutdown_command(s: &mut Server, c: &mut Client) {
+    let mut abort = false;
+    for a in &c.argv[1..] {
+        let a = a.to_ascii_lowercase();
+        match a.as_slice() {
+            b"nosave" | b"save" | b"now" | b"force" => {}
+            b"abort" => abort = true,
+            _ => {
+                add_reply_error(s, c, shared::SYNTAXERR);
+                return;
+            }
+        }
+    }
+    if abort {
+        add_reply_error(s, c, "No shutdown in progress.");
+        return;
+    }
+    if c.flags & CLIENT_MULTI != 0 {
+        add_reply_error(s, c, "SHUTDOWN is not allowed inside a transaction");
+        return;
+    }
+    // Redis closes the connection without a reply when the shutdown succeeds.
+    prepare_for_shutdown_and_exit(s);
+}
+
+/// server.c: bytesToHuman
+pub fn bytes_to_human(n: u64) -> String {
+    let n = n as f64;
+    if n < 1024.0 {
+        format!("{}B", n as u64)
+    } else if n < 1024.0 * 1024.0 {
+        format!("{:.2}K", n / 1024.0)
+    } else if n < 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.2}M", n / (1024.0 * 1024.0))
+    } else if n < 1024.0 * 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.2}G", n / (1024.0 * 1024.0 * 1024.0))
+    } else {
+        format!("{:.2}T", n / (1024.0 * 1024.0 * 1024.0 * 1024.0))
+    }
+}
+
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "errorstats", "cluster",
+    "keyspace",
+];
+const ALL_SECTIONS: &[&str] = &[
+    "server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "commandstats",
+    "errorstats", "cluster", "keyspace",
+];
+
+/// server.c: genRedisInfoString
+pub fn gen_redis_info_string(s: &Server, sections: &[String], current: Option<&Client>) -> String {
+    let mut want: Vec<&str> = Vec::new();
+    for sec in sections {
+        match sec.as_str() {
+            "default" => want.extend(DEFAULT_SECTIONS),
+            "all" | "everything" => want.extend(ALL_SECTIONS),
+            other => {
+                if let Some(x) = ALL_SECTIONS.iter().find(|x| **x == other) {
+                    want.push(x)
+                }
+            }
+        }
+    }
+    if sections.is_empty() {
+        want.extend(DEFAULT_SECTIONS);
+    }
+    let mut out = String::new();
+    let nl = |out: &mut String| {
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+    };
+    let has = |n: &str| want.contains(&n);
+    let uptime = s.unixtime - s.start_time;
+    let nclients = s.connected_clients();
+    if has("server") {
+        nl(&mut out);
+        out.push_str(&format!(
+            "# Server\r\nredis_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nlru_clock:{}\r\nexecutable:{}\r\nconfig_file:{}\r\nio_threads_active:0\r\n",
+            REDIS_VERSION,
+            std::env::consts::OS,
+            std::env::consts::ARCH,
+            std::process::id(),
+            s.run_id,
+            s.config.port,
+            s.ustime,
+            uptime,
+            uptime / 86400,
+            s.hz,
+            s.config.hz,
+            (s.mstime / 1000) & ((1 << 24) - 1),
+            s.executable,
+            s.config.configfile.clone().unwrap_or_default(),
+        ));
+    }
+    if has("clients") {
+        nl(&mut out);
+        let blocked = s.postponed_clients.len();
+        let mut max_in = 0;
+        let mut max_out = 0;
+        for c in s.other_clients().chain(current) {
+            max_in = max_in.max(c.querybuf_peak);
+            max_out = max_out.max(c.reply_bytes);
+        }
+        out.push_str(&format!(
+            "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:{}\r\nclient_recent_max_output_buffer:{}\r\nblocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
+            nclients, s.config.maxclients, max_in, max_out, blocked
+        ));
+    }
+    if has("memory") {
+        nl(&mut out);
+        let used = crate::zmalloc::used_memory() as u64;
+        let rss = crate::zmalloc::rss();
+        out.push_str(&format!(
+            "# Memory\r\nused_memory:{}\r\nused_memory_human:{}\r\nused_memory_rss:{}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{}\r\nused_memory_peak_human:{}\r\ntotal_system_memory:{}\r\ntotal_system_memory_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:libc\r\n",
+            used,
+            bytes_to_human(used),
+            rss,
+            bytes_to_human(rss),
+            crate::zmalloc::peak_memory(),
+            bytes_to_human(crate::zmalloc::peak_memory() as u64),
+            crate::zmalloc::total_system_memory(),
+            bytes_to_human(crate::zmalloc::total_system_memory()),
+            s.config.maxmemory,
+            bytes_to_human(s.config.maxmemory),
+            if used > 0 { rss as f64 / used as f64 } else { 0.0 },
+        ));
+    }
+    if has("persistence") {
+        nl(&mut out);
+        out.push_str(&format!(
+            "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\n",
+            s.dirty, s.start_time
+        ));
+    }
+    if has("stats") {
+        nl(&mut out);
+        out.push_str(&format!(
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nevicted_clients:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\npubsubshard_channels:0\r\nunexpected_error_replies:{}\r\ntotal_error_replies:{}\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:{}\r\nio_threaded_reads_processed:0\r\nio_threaded_writes_processed:0\r\nclient_query_buffer_limit_disconnections:{}\r\n",
+            s.stat_numconnections,
+            s.stat_numcommands,
+            s.inst_ops.get() as u64,
+            s.stat_net_input_bytes,
+            s.stat_net_output_bytes,
+            s.inst_in.get() / 1024.0,
+            s.inst_out.get() / 1024.0,
+            s.stat_rejected_conn,
+            s.stat_expiredkeys,
+            s.stat_evictedclients,
+            s.stat_keyspace_hits,
+            s.stat_keyspace_misses,
+            s.stat_unexpected_error_replies,
+            s.stat_total_error_replies,
+            s.stat_total_reads_processed,
+            s.stat_total_writes_processed,
+            s.stat_client_qbuf_limit_disconnections,
+        ));
+    }
+    if has("replication") {
+        nl(&mut out);
+        out.push_str(&format!(
+            "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\nrepl_backlog_size:1048576\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n",
+            s.run_id
+        ));
+    }
+    if has("cpu") {
+        nl(&mut out);
+        let (user, sys) = cpu_times();
+        out.push_str(&format!(
+            "# CPU\r\nused_cpu_sys:{:.6}\r\nused_cpu_user:{:.6}\r\nused_cpu_sys_children:0.000000\r\nused_cpu_user_children:0.000000\r\n",
+            sys, user
+        ));
+    }
+    if has("modules") {
+        nl(&mut out);
+        out.push_str("# Modules\r\n");
+    }
+    if has("commandstats") {
+        nl(&mut out);
+        out.push_str("# Commandstats\r\n");
+        for cmd in &s.commands.all {
+            let st = s.command_stats[cmd.id];
+            if st.calls == 0 && st.failed_calls == 0 && st.rejected_calls == 0 {
+                continue;
+            }
+            let per = if st.calls > 0 { st.microseconds as f64 / st.calls as f64 } else { 0.0 };
+            out.push_str(&format!(
+                "cmdstat_{}:calls={},usec={},usec_per_call={:.2},rejected_calls={},failed_calls={}\r\n",
+                cmd.fullname, st.calls, st.microseconds, per, st.rejected_calls, st.failed_calls
+            ));
+        }
+    }
+    if has("errorstats") {
+        nl(&mut out);
+        out.push_str("# Errorstats\r\n");
+        for (code, n) in &s.errors {
+            out.push_str(&format!("errorstat_{}:count={}\r\n", String::from_utf8_lossy(code), n));
+        }
+    }
+    if has("cluster") {
+        nl(&mut out);
+        out.push_str("# Cluster\r\ncluster_enabled:0\r\n");
+    }
+    if has("keyspace") {
+        nl(&mut out);
+        out.push_str("# Keyspace\r\n");
+        for (i, db) in s.db.iter().enumerate() {
+            let keys = db.size();
+            if keys > 0 {
+                out.push_str(&format!(
+                    "db{}:keys={},expires={},avg_ttl={}\r\n",
+                    i,
+                    keys,
+                    db.expires_size(),
+                    db.avg_ttl(s.mstime)
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn cpu_times() -> (f64, f64) {
+    // SAFETY: getrusage only writes into the struct we pass.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    (t(ru.ru_utime), t(ru.ru_stime))
+}
+
+/// server.c: infoCommand
+pub fn info_command(s: &mut Server, c: &mut Client) {
+    let sections: Vec<String> = c.argv[1..]
+        .iter()
+        .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
+        .collect();
+    let info = gen_redis_info_string(s, &sections, Some(c));
+    c.add_reply_verbatim(info.as_bytes(), "txt");
+}
+
+/// Install the command filter hook used by tests (module.c: RM_RegisterCommandFilter).
+pub fn register_command_filter(s: &mut Server, f: CommandFilter) {
+    s.command_filters.push(f);
+}
+
+/// server.c: main's loop entry
+pub fn run(s: &mut Server) {
+    server_log!(s, LL_NOTICE, "Ready to accept connections");
+    ae::ae_main(s);
+}
+
+/// Is this command fast (for tests and the book)?
+pub fn is_fast(cmd: &RedisCommand) -> bool {
+    cmd.flags & CMD_FAST != 0
+}
+
+/// Used by CLIENT KILL and others to free a client that is not the current one.
+pub fn free_client_by_token(s: &mut Server, token: Token) {
+    if let Some(c) = s.take_client(token) {
+        networking::free_client(s, c);
+    }
+}
+
+/// Mark a client to be closed after the current turn.
+pub fn close_asap(c: &mut Client) {
+    c.flags |= CLIENT_CLOSE_ASAP;
+}
