@@ -57,6 +57,10 @@ pub fn auth_command(s: &mut Server, c: &mut Client) {
     if acl_authenticate_user(s, c, &user, &pass) {
         c.add_reply(shared::OK);
     } else {
-        add_reply_error(s, c, "-WRONGPASS invalid username-password pair or user is disabled.");
+        add_reply_error(
+            s,
+            c,
+            "-WRONGPASS invalid username-password pair or user is disabled.",
+        );
     }
 }

@@ -152,7 +152,10 @@ impl EventLoop {
 
     /// ae.c: aeGetFileEvents
     pub fn get_file_events(&self, token: Token) -> u8 {
-        self.file_events.get(token.0).map(|f| f.mask).unwrap_or(AE_NONE)
+        self.file_events
+            .get(token.0)
+            .map(|f| f.mask)
+            .unwrap_or(AE_NONE)
     }
 
     /// Ask the loop to fire this event again next turn, as a level-triggered poller would.
@@ -188,7 +191,11 @@ impl EventLoop {
     fn api_poll(&mut self, timeout: Option<Duration>) -> usize {
         self.turn += 1;
         let again = std::mem::take(&mut self.still_ready);
-        let timeout = if again.is_empty() { timeout } else { Some(Duration::ZERO) };
+        let timeout = if again.is_empty() {
+            timeout
+        } else {
+            Some(Duration::ZERO)
+        };
         if let Err(e) = self.poll.poll(&mut self.events, timeout) {
             if e.kind() != io::ErrorKind::Interrupted {
                 panic!("aeApiPoll: {e}");
@@ -217,7 +224,13 @@ impl EventLoop {
     // ANCHOR_END: api_poll
 }
 
-fn push_fired(fes: &mut Vec<FileEvent>, fired: &mut Vec<FiredEvent>, turn: u64, token: Token, mask: u8) {
+fn push_fired(
+    fes: &mut Vec<FileEvent>,
+    fired: &mut Vec<FiredEvent>,
+    turn: u64,
+    token: Token,
+    mask: u8,
+) {
     if token.0 >= fes.len() {
         return;
     }
@@ -253,8 +266,7 @@ pub fn process_events(s: &mut Server) -> usize {
     let timeout = if s.el.dont_wait {
         Some(Duration::ZERO)
     } else {
-        s.el
-            .ms_until_earliest_timer(now)
+        s.el.ms_until_earliest_timer(now)
             .map(|ms| Duration::from_millis(ms as u64))
     };
     s.el.dont_wait = false;
@@ -296,13 +308,12 @@ impl EventLoop {
 fn process_time_events(s: &mut Server) -> usize {
     let now = crate::util::mstime();
     let mut processed = 0;
-    let due: Vec<(i64, TimeProc)> = s
-        .el
-        .time_events
-        .iter()
-        .filter(|t| t.when_ms <= now)
-        .map(|t| (t.id, t.proc_))
-        .collect();
+    let due: Vec<(i64, TimeProc)> =
+        s.el.time_events
+            .iter()
+            .filter(|t| t.when_ms <= now)
+            .map(|t| (t.id, t.proc_))
+            .collect();
     for (id, p) in due {
         let ret = p(s, id);
         processed += 1;

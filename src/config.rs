@@ -68,7 +68,11 @@ impl Default for Config {
             requirepass: None,
             proto_max_bulk_len: 512 * 1024 * 1024,
             client_max_querybuf_len: 1024 * 1024 * 1024,
-            client_obuf_limits_normal: ClientBufferLimits { hard: 0, soft: 0, soft_seconds: 0 },
+            client_obuf_limits_normal: ClientBufferLimits {
+                hard: 0,
+                soft: 0,
+                soft_seconds: 0,
+            },
             client_obuf_limits_replica: ClientBufferLimits {
                 hard: 256 << 20,
                 soft: 64 << 20,
@@ -141,10 +145,14 @@ fn parse_num(v: &[String], min: i64, max: i64, memory: bool) -> Result<i64, Stri
             .and_then(|n| i64::try_from(n).ok())
             .ok_or_else(|| "argument must be a memory value".to_string())?
     } else {
-        util::string2ll(s.as_bytes()).ok_or_else(|| "argument couldn't be parsed into an integer".to_string())?
+        util::string2ll(s.as_bytes())
+            .ok_or_else(|| "argument couldn't be parsed into an integer".to_string())?
     };
     if n < min || n > max {
-        return Err(format!("argument must be between {} and {} inclusive", min, max));
+        return Err(format!(
+            "argument must be between {} and {} inclusive",
+            min, max
+        ));
     }
     Ok(n)
 }
@@ -152,14 +160,25 @@ fn parse_num(v: &[String], min: i64, max: i64, memory: bool) -> Result<i64, Stri
 /// config.c: enumConfigSet
 fn parse_enum(v: &[String], names: &[(&str, u8)]) -> Result<u8, String> {
     let want = v[0].to_ascii_lowercase();
-    names.iter().find(|(n, _)| *n == want).map(|(_, x)| *x).ok_or_else(|| {
-        let all: Vec<&str> = names.iter().map(|(n, _)| *n).collect();
-        format!("argument(s) must be one of the following: {}", all.join(", "))
-    })
+    names
+        .iter()
+        .find(|(n, _)| *n == want)
+        .map(|(_, x)| *x)
+        .ok_or_else(|| {
+            let all: Vec<&str> = names.iter().map(|(n, _)| *n).collect();
+            format!(
+                "argument(s) must be one of the following: {}",
+                all.join(", ")
+            )
+        })
 }
 
 fn enum_name(names: &[(&str, u8)], v: u8) -> String {
-    names.iter().find(|(_, x)| *x == v).map(|(n, _)| n.to_string()).unwrap_or_default()
+    names
+        .iter()
+        .find(|(_, x)| *x == v)
+        .map(|(n, _)| n.to_string())
+        .unwrap_or_default()
 }
 
 const LOGLEVEL_ENUM: &[(&str, u8)] = &[
@@ -191,9 +210,18 @@ fn set_obuf_limits(c: &mut Config, v: &[String]) -> Result<(), String> {
         match (hard, soft, secs) {
             (Some(hard), Some(soft), Some(secs)) => updates.push((
                 class,
-                ClientBufferLimits { hard, soft, soft_seconds: secs as u64 },
+                ClientBufferLimits {
+                    hard,
+                    soft,
+                    soft_seconds: secs as u64,
+                },
             )),
-            _ => return Err("Error in hard, soft or soft_seconds setting in buffer limit configuration.".into()),
+            _ => {
+                return Err(
+                    "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+                        .into(),
+                )
+            }
         }
     }
     for (class, l) in updates {
@@ -207,7 +235,8 @@ fn set_obuf_limits(c: &mut Config, v: &[String]) -> Result<(), String> {
 }
 
 fn get_obuf_limits(c: &Config) -> String {
-    let f = |n: &str, l: &ClientBufferLimits| format!("{} {} {} {}", n, l.hard, l.soft, l.soft_seconds);
+    let f =
+        |n: &str, l: &ClientBufferLimits| format!("{} {} {} {}", n, l.hard, l.soft, l.soft_seconds);
     format!(
         "{} {} {}",
         f("normal", &c.client_obuf_limits_normal),
@@ -242,7 +271,11 @@ static CONFIGS: &[StandardConfig] = &[
         flags: MULTI_ARG_CONFIG,
         get: |c| c.bind.join(" "),
         set: |c, v| {
-            c.bind = v.iter().flat_map(|s| s.split_whitespace()).map(String::from).collect();
+            c.bind = v
+                .iter()
+                .flat_map(|s| s.split_whitespace())
+                .map(String::from)
+                .collect();
             Ok(())
         },
     },
@@ -338,7 +371,11 @@ static CONFIGS: &[StandardConfig] = &[
                 .unwrap_or_default()
         },
         set: |c, v| {
-            c.requirepass = if v[0].is_empty() { None } else { Some(v[0].as_bytes().to_vec()) };
+            c.requirepass = if v[0].is_empty() {
+                None
+            } else {
+                Some(v[0].as_bytes().to_vec())
+            };
             Ok(())
         },
     },
@@ -365,7 +402,11 @@ static CONFIGS: &[StandardConfig] = &[
         flags: MULTI_ARG_CONFIG,
         get: get_obuf_limits,
         set: |c, v| {
-            let all: Vec<String> = v.iter().flat_map(|s| s.split_whitespace()).map(String::from).collect();
+            let all: Vec<String> = v
+                .iter()
+                .flat_map(|s| s.split_whitespace())
+                .map(String::from)
+                .collect();
             set_obuf_limits(c, &all)
         },
     },
@@ -465,7 +506,9 @@ static CONFIGS: &[StandardConfig] = &[
         get: |c| c.dir.clone(),
         set: |c, v| {
             std::env::set_current_dir(&v[0]).map_err(|e| e.to_string())?;
-            c.dir = std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default();
+            c.dir = std::env::current_dir()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
             Ok(())
         },
     },
@@ -523,10 +566,17 @@ pub fn load_server_config_from_string(cfg: &mut Config, text: &str) -> Result<()
         if argv.is_empty() {
             continue;
         }
-        let argv: Vec<String> = argv.into_iter().map(|a| String::from_utf8_lossy(&a).into_owned()).collect();
+        let argv: Vec<String> = argv
+            .into_iter()
+            .map(|a| String::from_utf8_lossy(&a).into_owned())
+            .collect();
         let name = argv[0].to_ascii_lowercase();
         let Some(sc) = lookup_config(&name) else {
-            return Err(fatal_config_error(i + 1, line, "Bad directive or wrong number of arguments"));
+            return Err(fatal_config_error(
+                i + 1,
+                line,
+                "Bad directive or wrong number of arguments",
+            ));
         };
         if argv.len() < 2 || (sc.flags & MULTI_ARG_CONFIG == 0 && argv.len() != 2) {
             return Err(fatal_config_error(i + 1, line, "wrong number of arguments"));
@@ -587,12 +637,18 @@ pub fn config_set_command(s: &mut Server, c: &mut Client) {
         chosen.push((sc, name, value));
     }
     if let Some(name) = invalid_name {
-        let msg = format!("Unknown option or number of arguments for CONFIG SET - '{}'", name);
+        let msg = format!(
+            "Unknown option or number of arguments for CONFIG SET - '{}'",
+            name
+        );
         add_reply_error(s, c, &msg);
         return;
     }
     if let Some((name, e)) = err {
-        let msg = format!("CONFIG SET failed (possibly related to argument '{}') - {}", name, e);
+        let msg = format!(
+            "CONFIG SET failed (possibly related to argument '{}') - {}",
+            name, e
+        );
         add_reply_error(s, c, &msg);
         return;
     }
@@ -600,20 +656,30 @@ pub fn config_set_command(s: &mut Server, c: &mut Client) {
     for (sc, name, value) in &chosen {
         let args: Vec<String> = if sc.flags & MULTI_ARG_CONFIG != 0 {
             let v: Vec<String> = value.split_whitespace().map(String::from).collect();
-            if v.is_empty() { vec![String::new()] } else { v }
+            if v.is_empty() {
+                vec![String::new()]
+            } else {
+                v
+            }
         } else {
             vec![value.clone()]
         };
         if let Err(e) = (sc.set)(&mut s.config, &args) {
             s.config = before;
-            let msg = format!("CONFIG SET failed (possibly related to argument '{}') - {}", name, e);
+            let msg = format!(
+                "CONFIG SET failed (possibly related to argument '{}') - {}",
+                name, e
+            );
             add_reply_error(s, c, &msg);
             return;
         }
     }
     if let Err((name, e)) = s.apply_config_changes(&before) {
         s.config = before;
-        let msg = format!("CONFIG SET failed (possibly related to argument '{}') - {}", name, e);
+        let msg = format!(
+            "CONFIG SET failed (possibly related to argument '{}') - {}",
+            name, e
+        );
         add_reply_error(s, c, &msg);
         return;
     }
@@ -628,13 +694,17 @@ pub fn config_get_command(s: &mut Server, c: &mut Client) {
         let pat_s = String::from_utf8_lossy(pat);
         if !pat.iter().any(|b| matches!(b, b'[' | b'*' | b'?')) {
             if let Some(sc) = lookup_config(&pat_s) {
-                matches.entry(sc.name).or_insert_with(|| (sc.get)(&s.config));
+                matches
+                    .entry(sc.name)
+                    .or_insert_with(|| (sc.get)(&s.config));
             }
             continue;
         }
         for sc in CONFIGS {
             if stringmatchlen(pat, sc.name.as_bytes(), true) {
-                matches.entry(sc.name).or_insert_with(|| (sc.get)(&s.config));
+                matches
+                    .entry(sc.name)
+                    .or_insert_with(|| (sc.get)(&s.config));
             }
         }
     }
@@ -665,7 +735,11 @@ pub fn config_rewrite_command(s: &mut Server, c: &mut Client) {
     let mut out = String::new();
     let mut written = std::collections::HashSet::new();
     for line in old.lines() {
-        let name = line.split_whitespace().next().unwrap_or("").to_ascii_lowercase();
+        let name = line
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
         match lookup_config(&name) {
             Some(sc) if !line.trim_start().starts_with('#') => {
                 if written.insert(sc.name) {
@@ -706,7 +780,9 @@ fn rewrite_line(sc: &StandardConfig, cfg: &Config) -> String {
 }
 
 fn quote_if_needed(v: &str) -> String {
-    if v.bytes().any(|b| b.is_ascii_whitespace() || b == b'"' || b == b'\'') {
+    if v.bytes()
+        .any(|b| b.is_ascii_whitespace() || b == b'"' || b == b'\'')
+    {
         format!("{:?}", v)
     } else {
         v.to_string()

@@ -134,7 +134,9 @@ pub fn select_db(s: &Server, c: &mut Client, id: i64) -> bool {
 
 /// db.c: selectCommand
 pub fn select_command(s: &mut Server, c: &mut Client) {
-    let Some(id) = get_int_from_object_or_reply(s, c, 1) else { return };
+    let Some(id) = get_int_from_object_or_reply(s, c, 1) else {
+        return;
+    };
     if !select_db(s, c, id) {
         add_reply_error(s, c, "DB index is out of range");
         return;
@@ -184,7 +186,11 @@ pub fn exists_command(s: &mut Server, c: &mut Client) {
 pub fn get_int_from_object_or_reply(s: &mut Server, c: &mut Client, idx: usize) -> Option<i64> {
     let v = crate::object::get_long_long_from_object_or_reply(s, c, idx)?;
     if v < i32::MIN as i64 || v > i32::MAX as i64 {
-        let msg = format!("value is out of range, must be between {} and {}", i32::MIN, i32::MAX);
+        let msg = format!(
+            "value is out of range, must be between {} and {}",
+            i32::MIN,
+            i32::MAX
+        );
         add_reply_error(s, c, &msg);
         return None;
     }

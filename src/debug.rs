@@ -18,7 +18,10 @@ pub fn debug_command(s: &mut Server, c: &mut Client) {
         ),
         (b"sleep", 3) => {
             // Sleeping inside a command blocks the whole server: the point of the command.
-            let secs: f64 = std::str::from_utf8(&c.argv[2]).ok().and_then(|t| t.parse().ok()).unwrap_or(0.0);
+            let secs: f64 = std::str::from_utf8(&c.argv[2])
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(0.0);
             if secs > 0.0 {
                 std::thread::sleep(std::time::Duration::from_secs_f64(secs));
             }

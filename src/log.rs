@@ -19,7 +19,12 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
         let meta = event.metadata();
         let level = match *meta.level() {
             Level::ERROR | Level::WARN => '#',
@@ -27,7 +32,13 @@ where
             Level::DEBUG => '-',
             Level::TRACE => '.',
         };
-        write!(writer, "{}:M {} {} ", std::process::id(), timestamp(), level)?;
+        write!(
+            writer,
+            "{}:M {} {} ",
+            std::process::id(),
+            timestamp(),
+            level
+        )?;
         if meta.target() != "ferredis::log" {
             let t = std::thread::current();
             write!(writer, "[{}] ", t.name().unwrap_or("?"))?;
@@ -58,7 +69,9 @@ fn timestamp() -> String {
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     // SAFETY: localtime_r writes only into `tm`.
     unsafe { libc::localtime_r(&secs, &mut tm) };
-    const MON: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MON: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     format!(
         "{:02} {} {} {:02}:{:02}:{:02}.{:03}",
         tm.tm_mday,
@@ -75,12 +88,19 @@ fn timestamp() -> String {
 /// `loglevel` filter is applied by `server_log!` itself, so CONFIG SET loglevel works).
 pub fn init(logfile: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("ferredis::log=trace"));
-    let builder = tracing_subscriber::fmt().event_format(RedisLogFormat).with_env_filter(filter);
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("ferredis::log=trace"));
+    let builder = tracing_subscriber::fmt()
+        .event_format(RedisLogFormat)
+        .with_env_filter(filter);
     if logfile.is_empty() {
         let _ = builder.with_writer(std::io::stdout).try_init();
     } else {
-        match std::fs::OpenOptions::new().create(true).append(true).open(logfile) {
+        match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(logfile)
+        {
             Ok(f) => {
                 let _ = builder.with_writer(std::sync::Mutex::new(f)).try_init();
             }

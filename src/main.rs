@@ -43,7 +43,9 @@ fn main() {
                 } else {
                     match std::fs::read_to_string(f) {
                         Ok(s) => {
-                            config.configfile = std::fs::canonicalize(f).ok().map(|p| p.display().to_string());
+                            config.configfile = std::fs::canonicalize(f)
+                                .ok()
+                                .map(|p| p.display().to_string());
                             s
                         }
                         Err(e) => {
@@ -91,7 +93,11 @@ fn main() {
             std::process::exit(1);
         }
     };
-    server_log!(s, LL_WARNING, "oO0OoO0OoO0Oo Ferredis is starting oO0OoO0OoO0Oo");
+    server_log!(
+        s,
+        LL_WARNING,
+        "oO0OoO0OoO0Oo Ferredis is starting oO0OoO0OoO0Oo"
+    );
     server_log!(
         s,
         LL_WARNING,
@@ -100,13 +106,22 @@ fn main() {
         std::process::id()
     );
     let addrs: Vec<String> = s.listen_addrs.iter().map(|a| a.to_string()).collect();
-    server_log!(s, LL_NOTICE, "Running mode=standalone, port={} ({})", s.config.port, addrs.join(", "));
+    server_log!(
+        s,
+        LL_NOTICE,
+        "Running mode=standalone, port={} ({})",
+        s.config.port,
+        addrs.join(", ")
+    );
     server::run(&mut s);
 }
 
 /// Quote an argument so the config parser reads it back as one token.
 fn quote(a: &str) -> String {
-    if a.is_empty() || a.bytes().any(|b| b.is_ascii_whitespace() || b == b'"' || b == b'\'') {
+    if a.is_empty()
+        || a.bytes()
+            .any(|b| b.is_ascii_whitespace() || b == b'"' || b == b'\'')
+    {
         let mut q = String::from("\"");
         for ch in a.chars() {
             match ch {

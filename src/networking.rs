@@ -100,7 +100,9 @@ impl Client {
         let (peer, laddr) = match &conn {
             Some(c) => (
                 c.peer_addr().map(fmt_addr).unwrap_or_else(|_| "?:0".into()),
-                c.local_addr().map(fmt_addr).unwrap_or_else(|_| "?:0".into()),
+                c.local_addr()
+                    .map(fmt_addr)
+                    .unwrap_or_else(|_| "?:0".into()),
             ),
             None => (String::new(), String::new()),
         };
@@ -280,7 +282,10 @@ pub struct ParseLimits {
 pub fn process_inline_buffer(c: &mut Client) -> Result<bool, ProtocolError> {
     let Some(nl) = c.querybuf.iter().position(|&b| b == b'\n') else {
         if c.querybuf.len() > PROTO_INLINE_MAX_SIZE {
-            return protocol_error("Protocol error: too big inline request", "too big inline request");
+            return protocol_error(
+                "Protocol error: too big inline request",
+                "too big inline request",
+            );
         }
         return Ok(false);
     };
@@ -390,7 +395,10 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
 ///
 /// Returns Ok(true) when a whole command is in `argv` (or `*0`/`*-1` was skipped),
 /// Ok(false) when more bytes are needed.
-pub fn process_multibulk_buffer(c: &mut Client, limits: ParseLimits) -> Result<bool, ProtocolError> {
+pub fn process_multibulk_buffer(
+    c: &mut Client,
+    limits: ParseLimits,
+) -> Result<bool, ProtocolError> {
     if c.multibulklen == 0 {
         let Some(cr) = c.querybuf.iter().position(|&b| b == b'\r') else {
             if c.querybuf.len() > PROTO_INLINE_MAX_SIZE {
@@ -408,7 +416,10 @@ pub fn process_multibulk_buffer(c: &mut Client, limits: ParseLimits) -> Result<b
         let ll = match util::string2ll(&c.querybuf[1..cr]) {
             Some(ll) if ll <= i32::MAX as i64 => ll,
             _ => {
-                return protocol_error("Protocol error: invalid multibulk length", "invalid mbulk count")
+                return protocol_error(
+                    "Protocol error: invalid multibulk length",
+                    "invalid mbulk count",
+                )
             }
         };
         if ll > 10 && limits.auth_required {
@@ -444,13 +455,21 @@ pub fn process_multibulk_buffer(c: &mut Client, limits: ParseLimits) -> Result<b
             }
             if c.querybuf[0] != b'$' {
                 return protocol_error(
-                    format!("Protocol error: expected '$', got '{}'", c.querybuf[0] as char),
+                    format!(
+                        "Protocol error: expected '$', got '{}'",
+                        c.querybuf[0] as char
+                    ),
                     "expected $ but got something else",
                 );
             }
             let ll = match util::string2ll(&c.querybuf[1..cr]) {
                 Some(ll) if ll >= 0 && ll <= limits.proto_max_bulk_len => ll,
-                _ => return protocol_error("Protocol error: invalid bulk length", "invalid bulk length"),
+                _ => {
+                    return protocol_error(
+                        "Protocol error: invalid bulk length",
+                        "invalid bulk length",
+                    )
+                }
             };
             if ll > 16384 && limits.auth_required {
                 return protocol_error(
@@ -559,7 +578,9 @@ pub fn process_input_buffer(s: &mut Server, c: &mut Client) -> bool {
 /// event loop serves it again on its next turn (mio is edge-triggered, epoll in Redis
 /// is level-triggered; see ae.rs).
 pub fn read_query_from_client(s: &mut Server, token: Token) {
-    let Some(mut c) = s.take_client(token) else { return };
+    let Some(mut c) = s.take_client(token) else {
+        return;
+    };
     let _span = debug_span!("read_query_from_client", client = c.id).entered();
     s.stat_total_reads_processed += 1;
 
@@ -598,7 +619,13 @@ pub fn read_query_from_client(s: &mut Server, token: Token) {
     match res {
         Ok(0) => {
             c.querybuf.truncate(qblen);
-            crate::server_log!(s, crate::server::LL_VERBOSE, "Client closed connection id={} addr={}", c.id, c.peer);
+            crate::server_log!(
+                s,
+                crate::server::LL_VERBOSE,
+                "Client closed connection id={} addr={}",
+                c.id,
+                c.peer
+            );
             free_client(s, c);
             return;
         }
@@ -650,7 +677,8 @@ pub fn read_query_from_client(s: &mut Server, token: Token) {
 
 /// Queue a client that has replies waiting (the queueing half of prepareClientToWrite).
 pub fn queue_if_pending_write(s: &mut Server, c: &mut Client) {
-    if c.flags & CLIENT_PENDING_WRITE == 0 && !c.write_handler_installed && c.has_pending_replies() {
+    if c.flags & CLIENT_PENDING_WRITE == 0 && !c.write_handler_installed && c.has_pending_replies()
+    {
         c.flags |= CLIENT_PENDING_WRITE;
         s.clients_pending_write.push((c.token, c.id));
     }
@@ -661,7 +689,11 @@ pub fn queue_if_pending_write(s: &mut Server, c: &mut Client) {
 ///
 /// Writes the fixed buffer and then the reply list with writev, at most 64 KiB per
 /// call. Returns false when the client was freed.
-pub fn write_to_client(s: &mut Server, mut c: Box<Client>, handler_installed: bool) -> Option<Box<Client>> {
+pub fn write_to_client(
+    s: &mut Server,
+    mut c: Box<Client>,
+    handler_installed: bool,
+) -> Option<Box<Client>> {
     let _span = debug_span!("write_to_client", client = c.id).entered();
     s.stat_total_writes_processed += 1;
     let mut totwritten = 0usize;
@@ -727,7 +759,12 @@ pub fn write_to_client(s: &mut Server, mut c: Box<Client>, handler_installed: bo
     }
     s.stat_net_output_bytes += totwritten as u64;
     if let Some(e) = failed {
-        crate::server_log!(s, crate::server::LL_VERBOSE, "Error writing to client: {}", e);
+        crate::server_log!(
+            s,
+            crate::server::LL_VERBOSE,
+            "Error writing to client: {}",
+            e
+        );
         free_client(s, c);
         return None;
     }
@@ -789,8 +826,7 @@ impl Client {
 /// networking.c: connSetWriteHandler(c->conn, sendReplyToClient)
 fn install_write_handler(s: &mut Server, c: &mut Client) {
     if let Some(conn) = c.conn.as_mut() {
-        if s
-            .el
+        if s.el
             .create_file_event(conn, c.token, AE_WRITABLE, send_reply_to_client)
             .is_ok()
         {
@@ -809,7 +845,9 @@ fn uninstall_write_handler(s: &mut Server, c: &mut Client) {
 
 /// networking.c: sendReplyToClient
 pub fn send_reply_to_client(s: &mut Server, token: Token) {
-    let Some(c) = s.take_client(token) else { return };
+    let Some(c) = s.take_client(token) else {
+        return;
+    };
     if let Some(c) = write_to_client(s, c, true) {
         s.put_client(c);
     }
@@ -824,7 +862,9 @@ pub fn handle_clients_with_pending_writes(s: &mut Server) -> usize {
     let pending = std::mem::take(&mut s.clients_pending_write);
     let processed = pending.len();
     for &(token, id) in &pending {
-        let Some(mut c) = s.take_client(token) else { continue };
+        let Some(mut c) = s.take_client(token) else {
+            continue;
+        };
         if c.id != id {
             s.put_client(c);
             continue;
@@ -855,7 +895,8 @@ pub fn handle_clients_with_pending_writes(s: &mut Server) -> usize {
 /// networking.c: freeClient
 pub fn free_client(s: &mut Server, mut c: Box<Client>) {
     if let Some(mut conn) = c.conn.take() {
-        let _ = s.el.delete_file_event(&mut conn, c.token, AE_READABLE | AE_WRITABLE);
+        let _ =
+            s.el.delete_file_event(&mut conn, c.token, AE_READABLE | AE_WRITABLE);
         let _ = conn.shutdown(std::net::Shutdown::Both);
     }
     s.on_client_freed(&c);
@@ -904,7 +945,12 @@ pub fn accept_tcp_handler(s: &mut Server, token: Token) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                crate::server_log!(s, crate::server::LL_WARNING, "Accepting client connection: {}", e);
+                crate::server_log!(
+                    s,
+                    crate::server::LL_WARNING,
+                    "Accepting client connection: {}",
+                    e
+                );
                 return;
             }
         }
@@ -935,8 +981,7 @@ fn accept_common_handler(s: &mut Server, mut stream: TcpStream, addr: SocketAddr
     let mut c = Box::new(Client::new(id, token, Some(stream), s.unixtime));
     c.authenticated = s.config.requirepass.is_none();
     let conn = c.conn.as_mut().unwrap();
-    if s
-        .el
+    if s.el
         .create_file_event(conn, token, AE_READABLE, read_query_from_client)
         .is_err()
     {
@@ -982,7 +1027,8 @@ pub fn cat_client_info_string(s: &Server, c: &Client) -> String {
     let qbuf_free = c.querybuf.capacity() - c.querybuf.len();
     let argv_mem = c.argv_len_sum;
     let multi_mem = 0;
-    let tot_mem = omem + qbuf + qbuf_free + argv_mem + c.buf.capacity() + std::mem::size_of::<Client>();
+    let tot_mem =
+        omem + qbuf + qbuf_free + argv_mem + c.buf.capacity() + std::mem::size_of::<Client>();
     format!(
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl={} oll={} omem={} tot-mem={} events={} cmd={} user={} redir=-1 resp={}",
         c.id,
@@ -1065,7 +1111,11 @@ fn client_set_name_or_reply(s: &mut Server, c: &mut Client, name: &Bytes) -> boo
         return true;
     }
     if name.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
-        add_reply_error(s, c, "Client names cannot contain spaces, newlines or special characters.");
+        add_reply_error(
+            s,
+            c,
+            "Client names cannot contain spaces, newlines or special characters.",
+        );
         return false;
     }
     c.name = Some(name.clone());
@@ -1148,7 +1198,10 @@ pub fn client_command(s: &mut Server, c: &mut Client) {
             let mut out = String::new();
             if argc == 4 && c.argv[2].eq_ignore_ascii_case(b"type") {
                 let Some(t) = get_client_type_by_name(&c.argv[3]) else {
-                    let msg = format!("Unknown client type '{}'", String::from_utf8_lossy(&c.argv[3]));
+                    let msg = format!(
+                        "Unknown client type '{}'",
+                        String::from_utf8_lossy(&c.argv[3])
+                    );
                     add_reply_error(s, c, &msg);
                     return;
                 };
@@ -1317,7 +1370,8 @@ fn client_kill(s: &mut Server, c: &mut Client) {
                 b"type" => match get_client_type_by_name(&val) {
                     Some(t) => ctype = Some(t),
                     None => {
-                        let msg = format!("Unknown client type '{}'", String::from_utf8_lossy(&val));
+                        let msg =
+                            format!("Unknown client type '{}'", String::from_utf8_lossy(&val));
                         add_reply_error(s, c, &msg);
                         return;
                     }
@@ -1353,12 +1407,18 @@ fn client_kill(s: &mut Server, c: &mut Client) {
     }
     let matches = |cl: &Client| {
         addr.as_ref().map_or(true, |a| cl.peer.as_bytes() == &a[..])
-            && laddr.as_ref().map_or(true, |a| cl.laddr.as_bytes() == &a[..])
+            && laddr
+                .as_ref()
+                .map_or(true, |a| cl.laddr.as_bytes() == &a[..])
             && ctype.map_or(true, |t| get_client_type(cl) == t)
             && (id == 0 || cl.id == id)
             && user.as_ref().map_or(true, |u| cl.user.as_bytes() == &u[..])
     };
-    let victims: Vec<Token> = s.other_clients().filter(|cl| matches(cl)).map(|cl| cl.token).collect();
+    let victims: Vec<Token> = s
+        .other_clients()
+        .filter(|cl| matches(cl))
+        .map(|cl| cl.token)
+        .collect();
     let mut killed = victims.len();
     for t in victims {
         crate::server::free_client_by_token(s, t);
@@ -1407,7 +1467,11 @@ pub fn hello_command(s: &mut Server, c: &mut Client) {
         if opt.eq_ignore_ascii_case(b"auth") && more >= 2 {
             let (u, p) = (c.argv[j + 1].clone(), c.argv[j + 2].clone());
             if !crate::acl::acl_authenticate_user(s, c, &u, &p) {
-                add_reply_error(s, c, "-WRONGPASS invalid username-password pair or user is disabled.");
+                add_reply_error(
+                    s,
+                    c,
+                    "-WRONGPASS invalid username-password pair or user is disabled.",
+                );
                 return;
             }
             j += 2;
@@ -1418,7 +1482,10 @@ pub fn hello_command(s: &mut Server, c: &mut Client) {
             }
             j += 1;
         } else {
-            let msg = format!("Syntax error in HELLO option '{}'", String::from_utf8_lossy(&opt));
+            let msg = format!(
+                "Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(&opt)
+            );
             add_reply_error(s, c, &msg);
             return;
         }
@@ -1463,7 +1530,11 @@ pub fn reset_command(s: &mut Server, c: &mut Client) {
     c.db = 0;
     c.resp = 2;
     c.name = None;
-    c.flags &= !(CLIENT_REPLY_OFF | CLIENT_REPLY_SKIP | CLIENT_REPLY_SKIP_NEXT | CLIENT_NO_EVICT | CLIENT_MULTI);
+    c.flags &= !(CLIENT_REPLY_OFF
+        | CLIENT_REPLY_SKIP
+        | CLIENT_REPLY_SKIP_NEXT
+        | CLIENT_NO_EVICT
+        | CLIENT_MULTI);
     c.authenticated = s.config.requirepass.is_none();
     c.user = "default";
     c.add_reply_status("RESET");

@@ -297,7 +297,8 @@ pub mod shared {
     pub const CZERO: &[u8] = b":0\r\n";
     pub const CONE: &[u8] = b":1\r\n";
     pub const SYNTAXERR: &str = "-ERR syntax error";
-    pub const WRONGTYPEERR: &str = "-WRONGTYPE Operation against a key holding the wrong kind of value";
+    pub const WRONGTYPEERR: &str =
+        "-WRONGTYPE Operation against a key holding the wrong kind of value";
     pub const NOAUTHERR: &str = "-NOAUTH Authentication required.";
     pub const OUTOFRANGEERR: &str = "-ERR index out of range";
     pub const NOTINTEGERERR: &str = "-ERR value is not an integer or out of range";

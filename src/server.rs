@@ -12,7 +12,8 @@ use tracing::{debug_span, trace};
 
 use crate::ae::{self, EventLoop, AE_READABLE};
 use crate::commands::{
-    CommandStats, CommandTable, RedisCommand, CMD_FAST, CMD_NO_AUTH, CMD_PROTECTED, CMD_SKIP_SLOWLOG, CMD_WRITE,
+    CommandStats, CommandTable, RedisCommand, CMD_FAST, CMD_NO_AUTH, CMD_PROTECTED,
+    CMD_SKIP_SLOWLOG, CMD_WRITE,
 };
 use crate::config::{Config, PROTECTED_ACTION_ALLOWED_LOCAL, PROTECTED_ACTION_ALLOWED_YES};
 use crate::db::Db;
@@ -111,7 +112,11 @@ impl InstMetric {
     fn track(&mut self, count: u64, now_ms: i64) {
         let t = now_ms - self.last_sample_time;
         let ops = count.saturating_sub(self.last_sample_count);
-        let per_sec = if t > 0 { ops as f64 * 1000.0 / t as f64 } else { 0.0 };
+        let per_sec = if t > 0 {
+            ops as f64 * 1000.0 / t as f64
+        } else {
+            0.0
+        };
         self.samples[self.idx] = per_sec;
         self.idx = (self.idx + 1) % self.samples.len();
         self.last_sample_time = now_ms;
@@ -162,7 +167,10 @@ impl Server {
             clients: Vec::new(),
             free_tokens: Vec::new(),
             nclients: 0,
-            next_client_id: 1,
+            // Redis 7.0 creates two internal clients at startup (the Lua scripting client
+            // and the function engine's), ids 1 and 2, so the first connection gets 3.
+            // When the scripting stage creates those clients, they take these ids instead.
+            next_client_id: 3,
             current_client: None,
             clients_pending_write: Vec::new(),
             clients_to_close: Vec::new(),
@@ -182,7 +190,9 @@ impl Server {
             run_id: util::get_random_hex_chars(40),
             dirty: 0,
             shutdown_asap: false,
-            executable: std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+            executable: std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
             read_scratch: vec![0u8; networking::PROTO_IOBUF_LEN],
             stat_numcommands: 0,
             stat_numconnections: 0,
@@ -217,7 +227,11 @@ impl Server {
                 Some(a) => (true, a.to_string()),
                 None => (false, b.clone()),
             };
-            let addr = if addr == "*" { "0.0.0.0".to_string() } else { addr };
+            let addr = if addr == "*" {
+                "0.0.0.0".to_string()
+            } else {
+                addr
+            };
             let sa: SocketAddr = if addr.contains(':') {
                 format!("[{}]:{}", addr, self.config.port)
             } else {
@@ -228,13 +242,24 @@ impl Server {
             match bind_listener(sa, self.config.tcp_backlog as i32) {
                 Ok(mut l) => {
                     let token = Token(self.listeners.len());
-                    self.el.create_file_event(&mut l, token, AE_READABLE, networking::accept_tcp_handler)?;
+                    self.el.create_file_event(
+                        &mut l,
+                        token,
+                        AE_READABLE,
+                        networking::accept_tcp_handler,
+                    )?;
                     self.listen_addrs.push(l.local_addr()?);
                     self.listeners.push(l);
                     self.clients.push(None);
                 }
                 Err(e) if optional && e.kind() != io::ErrorKind::AddrInUse => {
-                    server_log!(self, LL_WARNING, "Warning: Could not create server TCP listening socket {}: {}", sa, e);
+                    server_log!(
+                        self,
+                        LL_WARNING,
+                        "Warning: Could not create server TCP listening socket {}: {}",
+                        sa,
+                        e
+                    );
                 }
                 Err(e) => {
                     return Err(io::Error::new(
@@ -245,7 +270,10 @@ impl Server {
             }
         }
         if self.listeners.is_empty() {
-            return Err(io::Error::new(io::ErrorKind::AddrNotAvailable, "no listening socket"));
+            return Err(io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                "no listening socket",
+            ));
         }
         Ok(())
     }
@@ -358,7 +386,11 @@ impl Server {
                 Err(e) => {
                     self.listeners = old_listeners;
                     self.listen_addrs = old_addrs;
-                    let name = if self.config.port != before.port { "port" } else { "bind" };
+                    let name = if self.config.port != before.port {
+                        "port"
+                    } else {
+                        "bind"
+                    };
                     return Err((name.into(), e.to_string()));
                 }
             }
@@ -384,10 +416,18 @@ impl Server {
             }
         }
         if new.is_empty() || new.len() > slots {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "Unable to listen on this port"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "Unable to listen on this port",
+            ));
         }
         for (i, mut l) in new.into_iter().enumerate() {
-            self.el.create_file_event(&mut l, Token(i), AE_READABLE, networking::accept_tcp_handler)?;
+            self.el.create_file_event(
+                &mut l,
+                Token(i),
+                AE_READABLE,
+                networking::accept_tcp_handler,
+            )?;
             self.listen_addrs.push(l.local_addr()?);
             self.listeners.push(l);
         }
@@ -444,7 +484,10 @@ pub fn process_command(s: &mut Server, c: &mut Client) -> bool {
         reject_command(s, c, &err);
         return true;
     }
-    if cmd.flags & CMD_PROTECTED != 0 && cmd.declared_name == "debug" && !allow_protected_action(s.config.enable_debug_command, c) {
+    if cmd.flags & CMD_PROTECTED != 0
+        && cmd.declared_name == "debug"
+        && !allow_protected_action(s.config.enable_debug_command, c)
+    {
         reject_command(
             s,
             c,
@@ -459,7 +502,9 @@ pub fn process_command(s: &mut Server, c: &mut Client) -> bool {
     // MULTI/EXEC arrives with the transactions issue; this is where queueing goes.
     // CLIENT PAUSE: hold the client until the pause ends (blockClient BLOCKED_POSTPONE).
     let may_write = cmd.flags & (CMD_WRITE | crate::commands::CMD_MAY_REPLICATE) != 0;
-    if s.client_pause_type == PauseType::All || (s.client_pause_type == PauseType::Write && may_write) {
+    if s.client_pause_type == PauseType::All
+        || (s.client_pause_type == PauseType::Write && may_write)
+    {
         c.flags |= CLIENT_BLOCKED;
         s.postponed_clients.push((c.token, c.id));
         return true;
@@ -480,7 +525,10 @@ fn command_check_arity(cmd: &RedisCommand, argc: usize) -> bool {
 fn command_check_existence_error(s: &Server, c: &Client) -> String {
     let trunc = |b: &[u8], n: usize| String::from_utf8_lossy(&b[..b.len().min(n)]).into_owned();
     let is_container = c.argv.len() > 1
-        && s.commands.lookup_base(&c.argv[0]).map(|b| b.is_container()).unwrap_or(false);
+        && s.commands
+            .lookup_base(&c.argv[0])
+            .map(|b| b.is_container())
+            .unwrap_or(false);
     let msg = if is_container {
         format!(
             "unknown subcommand '{}'. Try {} HELP.",
@@ -577,6 +625,11 @@ pub fn process_command_and_reset_client(s: &mut Server, c: &mut Client) -> bool 
     } else {
         c.reset();
     }
+    // Redis checks the limit as replies are appended; once per command is enough
+    // to stop a client that pipelines requests but never reads the answers.
+    if c.reply_bytes > 0 {
+        networking::close_client_on_output_buffer_limit_reached(s, c);
+    }
     s.current_client = old;
     true
 }
@@ -596,7 +649,9 @@ pub fn unpause_clients(s: &mut Server) {
     s.client_pause_end_time = 0;
     let held = std::mem::take(&mut s.postponed_clients);
     for (token, id) in held {
-        let Some(mut c) = s.take_client(token) else { continue };
+        let Some(mut c) = s.take_client(token) else {
+            continue;
+        };
         if c.id != id {
             s.put_client(c);
             continue;
@@ -639,8 +694,11 @@ fn clients_cron(s: &mut Server) {
     let maxidle = s.config.timeout;
     let mut to_free = Vec::new();
     for slot in s.clients.iter_mut() {
-        let Some(c) = slot.as_deref_mut() else { continue };
-        if maxidle > 0 && c.flags & CLIENT_BLOCKED == 0 && s.unixtime - c.last_interaction > maxidle {
+        let Some(c) = slot.as_deref_mut() else {
+            continue;
+        };
+        if maxidle > 0 && c.flags & CLIENT_BLOCKED == 0 && s.unixtime - c.last_interaction > maxidle
+        {
             to_free.push(c.token);
         }
     }
@@ -687,7 +745,11 @@ pub fn ping_command(s: &mut Server, c: &mut Client) {
     if c.flags & crate::networking::CLIENT_PUBSUB != 0 && c.resp == 2 {
         c.add_reply_array_len(2);
         c.add_reply_bulk(b"pong");
-        let msg = if c.argv.len() == 1 { Bytes::new() } else { c.argv[1].clone() };
+        let msg = if c.argv.len() == 1 {
+            Bytes::new()
+        } else {
+            c.argv[1].clone()
+        };
         c.add_reply_bulk(&msg);
     } else if c.argv.len() == 1 {
         c.add_reply(shared::PONG);
@@ -754,12 +816,31 @@ pub fn bytes_to_human(n: u64) -> String {
 }
 
 const DEFAULT_SECTIONS: &[&str] = &[
-    "server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "errorstats", "cluster",
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
     "keyspace",
 ];
 const ALL_SECTIONS: &[&str] = &[
-    "server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "commandstats",
-    "errorstats", "cluster", "keyspace",
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "commandstats",
+    "errorstats",
+    "cluster",
+    "keyspace",
 ];
 
 /// server.c: genRedisInfoString
@@ -898,7 +979,11 @@ pub fn gen_redis_info_string(s: &Server, sections: &[String], current: Option<&C
             if st.calls == 0 && st.failed_calls == 0 && st.rejected_calls == 0 {
                 continue;
             }
-            let per = if st.calls > 0 { st.microseconds as f64 / st.calls as f64 } else { 0.0 };
+            let per = if st.calls > 0 {
+                st.microseconds as f64 / st.calls as f64
+            } else {
+                0.0
+            };
             out.push_str(&format!(
                 "cmdstat_{}:calls={},usec={},usec_per_call={:.2},rejected_calls={},failed_calls={}\r\n",
                 cmd.fullname, st.calls, st.microseconds, per, st.rejected_calls, st.failed_calls
@@ -909,7 +994,11 @@ pub fn gen_redis_info_string(s: &Server, sections: &[String], current: Option<&C
         nl(&mut out);
         out.push_str("# Errorstats\r\n");
         for (code, n) in &s.errors {
-            out.push_str(&format!("errorstat_{}:count={}\r\n", String::from_utf8_lossy(code), n));
+            out.push_str(&format!(
+                "errorstat_{}:count={}\r\n",
+                String::from_utf8_lossy(code),
+                n
+            ));
         }
     }
     if has("cluster") {

@@ -35,11 +35,18 @@ fn slowlog_create_entry(s: &mut Server, c: &Client, duration: i64) -> SlowlogEnt
     let mut argv = Vec::with_capacity(slargc);
     for j in 0..slargc {
         if slargc != argc && j == slargc - 1 {
-            argv.push(Bytes::from(format!("... ({} more arguments)", argc - slargc + 1)));
+            argv.push(Bytes::from(format!(
+                "... ({} more arguments)",
+                argc - slargc + 1
+            )));
         } else if c.argv[j].len() > SLOWLOG_ENTRY_MAX_STRING {
             let mut v = c.argv[j][..SLOWLOG_ENTRY_MAX_STRING].to_vec();
             v.extend_from_slice(
-                format!("... ({} more bytes)", c.argv[j].len() - SLOWLOG_ENTRY_MAX_STRING).as_bytes(),
+                format!(
+                    "... ({} more bytes)",
+                    c.argv[j].len() - SLOWLOG_ENTRY_MAX_STRING
+                )
+                .as_bytes(),
             );
             argv.push(Bytes::from(v));
         } else {

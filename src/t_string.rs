@@ -81,8 +81,9 @@ pub fn parse_extended_string_arguments_or_reply(
         .iter()
         .find(|(name, _, _)| is(name))
         .map(|&(_, f, u)| (f, u))
-        .filter(|&(f, _)| flags & (OBJ_KEEPTTL | OBJ_PERSIST) == 0 && flags & (expire_flags & !f) == 0 && has_next)
-        {
+        .filter(|&(f, _)| {
+            flags & (OBJ_KEEPTTL | OBJ_PERSIST) == 0 && flags & (expire_flags & !f) == 0 && has_next
+        }) {
             flags |= flag;
             unit = u;
             expire = Some(j + 1);
@@ -93,7 +94,11 @@ pub fn parse_extended_string_arguments_or_reply(
         }
         j += 1;
     }
-    Some(ExtendedArgs { flags, unit, expire })
+    Some(ExtendedArgs {
+        flags,
+        unit,
+        expire,
+    })
 }
 // ANCHOR_END: parse_extended_string_arguments_or_reply
 
@@ -101,10 +106,19 @@ pub fn parse_extended_string_arguments_or_reply(
 ///
 /// Turns EX/PX into an absolute time at the command's cached clock, so the key and
 /// the reply see one instant.
-fn get_expire_milliseconds_or_reply(s: &mut Server, c: &mut Client, idx: usize, flags: u32, unit: Unit) -> Option<i64> {
+fn get_expire_milliseconds_or_reply(
+    s: &mut Server,
+    c: &mut Client,
+    idx: usize,
+    flags: u32,
+    unit: Unit,
+) -> Option<i64> {
     let mut ms = get_long_long_from_object_or_reply(s, c, idx)?;
     let bad = |s: &mut Server, c: &mut Client| {
-        let msg = format!("invalid expire time in '{}' command", c.cmd.map(|x| x.fullname).unwrap_or("set"));
+        let msg = format!(
+            "invalid expire time in '{}' command",
+            c.cmd.map(|x| x.fullname).unwrap_or("set")
+        );
         add_reply_error(s, c, &msg);
     };
     if ms <= 0 || (unit == Unit::Seconds && ms > i64::MAX / 1000) {
@@ -167,8 +181,16 @@ pub fn set_generic_command(
         }
         return;
     }
-    let mut setkey_flags = if flags & OBJ_KEEPTTL != 0 { SETKEY_KEEPTTL } else { 0 };
-    setkey_flags |= if found { SETKEY_ALREADY_EXIST } else { SETKEY_DOESNT_EXIST };
+    let mut setkey_flags = if flags & OBJ_KEEPTTL != 0 {
+        SETKEY_KEEPTTL
+    } else {
+        0
+    };
+    setkey_flags |= if found {
+        SETKEY_ALREADY_EXIST
+    } else {
+        SETKEY_DOESNT_EXIST
+    };
     db::set_key(s, c.db, &key, RObj::String(val), setkey_flags);
     s.dirty += 1;
     if expire.is_some() {
@@ -189,7 +211,17 @@ pub fn set_command(s: &mut Server, c: &mut Client) {
     };
     let key = c.argv[1].clone();
     let val = c.argv[2].clone();
-    set_generic_command(s, c, args.flags, key, val, args.expire, args.unit, None, None);
+    set_generic_command(
+        s,
+        c,
+        args.flags,
+        key,
+        val,
+        args.expire,
+        args.unit,
+        None,
+        None,
+    );
 }
 
 /// t_string.c: getGenericCommand

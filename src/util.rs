@@ -189,7 +189,11 @@ pub fn d2string(v: f64) -> String {
         return if v > 0.0 { "inf".into() } else { "-inf".into() };
     }
     if v == 0.0 {
-        return if v.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if v.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     if v.fract() == 0.0 && v.abs() < 1e17 {
         return format!("{}", v as i64);
@@ -204,7 +208,12 @@ pub fn fmt_g(v: f64, prec: usize) -> String {
     let exp: i32 = exp.parse().unwrap();
     if exp < -4 || exp >= prec as i32 {
         let mant = trim_zeros(mant);
-        format!("{}e{}{:02}", mant, if exp < 0 { '-' } else { '+' }, exp.abs())
+        format!(
+            "{}e{}{:02}",
+            mant,
+            if exp < 0 { '-' } else { '+' },
+            exp.abs()
+        )
     } else {
         let decimals = (prec as i32 - 1 - exp).max(0) as usize;
         trim_zeros(&format!("{:.*}", decimals, v)).to_string()

@@ -11,10 +11,10 @@ use bytes::Bytes;
 
 use super::{
     ArgType, BeginSearch, CommandArg, CommandTable, FindKeys, RedisCommand, ACL_CATEGORY_NAMES,
-    CMD_ARG_MULTIPLE, CMD_ARG_MULTIPLE_TOKEN, CMD_ARG_OPTIONAL, CMD_DOC_DEPRECATED,
-    CMD_DOC_SYSCMD, CMD_FLAG_NAMES, CMD_KEY_ACCESS, CMD_KEY_FLAG_NAMES, CMD_KEY_INCOMPLETE,
-    CMD_KEY_NOT_KEY, CMD_KEY_OW, CMD_KEY_RW, CMD_KEY_UPDATE, CMD_KEY_VARIABLE_FLAGS,
-    CMD_MODULE, CMD_MODULE_GETKEYS, CMD_NO_MANDATORY_KEYS,
+    CMD_ARG_MULTIPLE, CMD_ARG_MULTIPLE_TOKEN, CMD_ARG_OPTIONAL, CMD_DOC_DEPRECATED, CMD_DOC_SYSCMD,
+    CMD_FLAG_NAMES, CMD_KEY_ACCESS, CMD_KEY_FLAG_NAMES, CMD_KEY_INCOMPLETE, CMD_KEY_NOT_KEY,
+    CMD_KEY_OW, CMD_KEY_RW, CMD_KEY_UPDATE, CMD_KEY_VARIABLE_FLAGS, CMD_MODULE, CMD_MODULE_GETKEYS,
+    CMD_NO_MANDATORY_KEYS,
 };
 use crate::networking::Client;
 use crate::resp::{add_reply_error, add_reply_error_object, add_reply_help, shared};
@@ -77,7 +77,10 @@ fn add_reply_flags_for_arg(c: &mut Client, flags: u32) {
 /// Redis fills in the set length afterwards; we count first, which yields the same bytes.
 fn add_reply_command_categories(c: &mut Client, cmd: &RedisCommand) {
     let cats = cmd.acl_categories;
-    let count = ACL_CATEGORY_NAMES.iter().filter(|(bit, _)| cats & bit != 0).count();
+    let count = ACL_CATEGORY_NAMES
+        .iter()
+        .filter(|(bit, _)| cats & bit != 0)
+        .count();
     c.add_reply_set_len(count);
     for &(bit, name) in ACL_CATEGORY_NAMES {
         if cats & bit != 0 {
@@ -205,7 +208,11 @@ fn add_reply_command_key_specs(c: &mut Client, cmd: &RedisCommand) {
                 c.add_reply_bulk(b"spec");
                 c.add_reply_map_len(0);
             }
-            FindKeys::Range { lastkey, keystep, limit } => {
+            FindKeys::Range {
+                lastkey,
+                keystep,
+                limit,
+            } => {
                 c.add_reply_bulk(b"range");
                 c.add_reply_bulk(b"spec");
                 c.add_reply_map_len(3);
@@ -216,7 +223,11 @@ fn add_reply_command_key_specs(c: &mut Client, cmd: &RedisCommand) {
                 c.add_reply_bulk(b"limit");
                 c.add_reply_long_long(limit as i64);
             }
-            FindKeys::Keynum { keynumidx, firstkey, keystep } => {
+            FindKeys::Keynum {
+                keynumidx,
+                firstkey,
+                keystep,
+            } => {
                 c.add_reply_bulk(b"keynum");
                 c.add_reply_bulk(b"spec");
                 c.add_reply_map_len(3);
@@ -283,7 +294,8 @@ pub fn add_reply_command_info(c: &mut Client, cmd: Option<&RedisCommand>) {
 }
 // ANCHOR_END: add_reply_command_info
 
-/// server.c: addReplyCommandInfo (the callback shape addReplyCommandSubCommands takes)
+/// `add_reply_command_info` for a known command, in the shape
+/// `add_reply_command_sub_commands` calls back.
 fn add_reply_command_info_some(c: &mut Client, cmd: &RedisCommand) {
     add_reply_command_info(c, Some(cmd));
 }
@@ -356,7 +368,11 @@ pub fn add_reply_command_docs(c: &mut Client, cmd: &RedisCommand) {
 
 /// The top-level commands, in table order (Redis iterates `server.commands`).
 fn top_level_commands(table: &CommandTable) -> impl Iterator<Item = &'static RedisCommand> + '_ {
-    table.all.iter().copied().filter(|cmd| !cmd.fullname.contains('|'))
+    table
+        .all
+        .iter()
+        .copied()
+        .filter(|cmd| !cmd.fullname.contains('|'))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -376,8 +392,10 @@ pub fn command_count_command(s: &mut Server, c: &mut Client) {
     c.add_reply_long_long(s.commands.count as i64);
 }
 
-/// server.c: commandListFilterType and commandListFilter (the cache Redis keeps for the
-/// category lookup is resolved once, up front, here).
+/// server.c: commandListFilterType
+/// server.c: commandListFilter
+///
+/// The category that Redis looks up lazily and caches is resolved once, up front, here.
 enum CommandListFilter {
     /// No modules exist, so this filter never matches (moduleIsModuleCommand is false).
     Module,
@@ -405,9 +423,11 @@ fn acl_get_command_category_flag_by_name(name: &[u8]) -> u64 {
         .map_or(0, |&(bit, _)| bit)
 }
 
-/// server.c: commandListWithFilter and commandListWithoutFilter
+/// server.c: commandListWithFilter
+/// server.c: commandListWithoutFilter
 ///
-/// Each command is followed by its subcommands, as Redis's recursive walk does.
+/// One function for both (no filter lists everything). Each command is followed by its
+/// subcommands, as Redis's recursive walk does.
 fn command_list_with_filter(
     c: &mut Client,
     table: &CommandTable,
@@ -415,7 +435,7 @@ fn command_list_with_filter(
 ) -> usize {
     let mut numcmds = 0;
     for cmd in table.all.iter() {
-        if filter.map_or(true, |f| !should_filter_from_command_list(cmd, f)) {
+        if filter.is_none_or(|f| !should_filter_from_command_list(cmd, f)) {
             c.add_reply_bulk(cmd.fullname.as_bytes());
             numcmds += 1;
         }
@@ -517,7 +537,7 @@ pub fn command_getkeysandflags_command(s: &mut Server, c: &mut Client) {
 /// COMMAND GETKEYS / GETKEYSANDFLAGS <full command line>: the command named in argv[2]
 /// (and argv[3] for a subcommand) is looked up and its keys found by its key specs.
 fn get_keys_subcommand_impl(s: &mut Server, c: &mut Client, with_flags: bool) {
-    // COMMAND GETKEYS has arity -3, so argv[2] exists; the guard only avoids a panic.
+    // COMMAND GETKEYS has arity -4, so argv[2] exists; the guard only avoids a panic.
     let found = match c.argv.get(2..) {
         Some(line) if !line.is_empty() => s.commands.lookup_command(line),
         _ => None,
@@ -610,10 +630,9 @@ pub struct KeyReference {
 /// specs cannot tell the whole story. Returns the number of keys pushed.
 pub type GetKeysProc = fn(&RedisCommand, &[Bytes], &mut Vec<KeyReference>) -> usize;
 
-/// server.h: redisCommand.getkeys_proc
-///
-/// `RedisCommand` has no such field yet, so the few commands that have one are named
-/// here (in Redis this is a column of the command table).
+/// The command's own key finder, if it has one: Redis's `getkeys_proc` column of the
+/// command table. `RedisCommand` has no such field yet, so the few commands that have
+/// one are named here.
 pub fn getkeys_proc(cmd: &RedisCommand) -> Option<GetKeysProc> {
     match cmd.fullname {
         "set" => Some(set_get_keys),
@@ -626,9 +645,9 @@ pub fn getkeys_proc(cmd: &RedisCommand) -> Option<GetKeysProc> {
 /// The union of the specs' flags, or with `inv` the union of their complements (a bit is
 /// set when at least one spec lacks it).
 pub fn get_all_key_specs_flags(cmd: &RedisCommand, inv: bool) -> u64 {
-    cmd.key_specs
-        .iter()
-        .fold(0, |acc, spec| acc | if inv { !spec.flags } else { spec.flags })
+    cmd.key_specs.iter().fold(0, |acc, spec| {
+        acc | if inv { !spec.flags } else { spec.flags }
+    })
 }
 
 /// db.c: doesCommandHaveKeys
@@ -693,7 +712,11 @@ pub fn get_keys_using_key_specs(
             };
 
             let (last, step) = match spec.find_keys {
-                FindKeys::Range { lastkey, keystep, limit } => {
+                FindKeys::Range {
+                    lastkey,
+                    keystep,
+                    limit,
+                } => {
                     let (lastkey, limit) = (lastkey as i64, limit as i64);
                     let last = if lastkey >= 0 {
                         first + lastkey
@@ -705,7 +728,11 @@ pub fn get_keys_using_key_specs(
                     };
                     (last, keystep as i64)
                 }
-                FindKeys::Keynum { keynumidx, firstkey, keystep } => {
+                FindKeys::Keynum {
+                    keynumidx,
+                    firstkey,
+                    keystep,
+                } => {
                     let idx = first + keynumidx as i64;
                     // Redis checks only keynumidx against argc; we also keep the read in
                     // bounds.
@@ -733,9 +760,15 @@ pub fn get_keys_using_key_specs(
                         i += step;
                         continue;
                     }
-                    panic!("{}: key spec positions do not match the arity", cmd.fullname);
+                    panic!(
+                        "{}: key spec positions do not match the arity",
+                        cmd.fullname
+                    );
                 }
-                result.push(KeyReference { pos: i as usize, flags: spec.flags });
+                result.push(KeyReference {
+                    pos: i as usize,
+                    flags: spec.flags,
+                });
                 i += step;
             }
             // An incomplete spec fails after contributing its keys, so a partial search
@@ -794,7 +827,7 @@ pub fn set_get_keys(_cmd: &RedisCommand, argv: &[Bytes], result: &mut Vec<KeyRef
     let is_get = |arg: &Bytes| {
         arg.len() >= 3
             && arg[..3].eq_ignore_ascii_case(b"get")
-            && arg.get(3).map_or(true, |&b| b == 0)
+            && arg.get(3).is_none_or(|&b| b == 0)
     };
     let has_get = argv.iter().skip(3).any(is_get);
     let flags = if has_get {

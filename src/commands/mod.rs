@@ -151,7 +151,10 @@ pub enum BeginSearch {
     Invalid,
     Unknown,
     Index(i32),
-    Keyword { keyword: &'static str, startfrom: i32 },
+    Keyword {
+        keyword: &'static str,
+        startfrom: i32,
+    },
 }
 
 /// How keys are found once the start is known (server.h: keySpec.find_keys).
@@ -159,8 +162,16 @@ pub enum BeginSearch {
 pub enum FindKeys {
     Invalid,
     Unknown,
-    Range { lastkey: i32, keystep: i32, limit: i32 },
-    Keynum { keynumidx: i32, firstkey: i32, keystep: i32 },
+    Range {
+        lastkey: i32,
+        keystep: i32,
+        limit: i32,
+    },
+    Keynum {
+        keynumidx: i32,
+        firstkey: i32,
+        keystep: i32,
+    },
 }
 
 /// server.h: keySpec

@@ -1,0 +1,276 @@
+//! Shared test harness: start real servers (ferredis and, as the oracle, Debian's
+//! redis-server 7.0) on ephemeral loopback ports, and talk raw RESP to them.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Path of the ferredis binary under test: FERREDIS_BIN, or the one cargo built.
+pub fn ferredis_bin() -> PathBuf {
+    match std::env::var("FERREDIS_BIN") {
+        Ok(p) if std::path::Path::new(&p).exists() => PathBuf::from(p),
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_ferredis-server")),
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bind to 0, read it, release it).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Which server a test runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Ferredis,
+    Redis,
+}
+
+/// A server process that is killed when dropped.
+pub struct Server {
+    pub kind: Kind,
+    pub port: u16,
+    child: Child,
+    pub dir: PathBuf,
+}
+
+impl Server {
+    /// Start a server with extra `--name value` arguments.
+    pub fn start(kind: Kind, extra: &[&str]) -> Server {
+        for _attempt in 0..5 {
+            let port = free_port();
+            let dir =
+                std::env::temp_dir().join(format!("ferredis-test-{}-{}", std::process::id(), port));
+            let _ = std::fs::create_dir_all(&dir);
+            let bin = match kind {
+                Kind::Ferredis => ferredis_bin(),
+                Kind::Redis => PathBuf::from("redis-server"),
+            };
+            let mut cmd = Command::new(bin);
+            cmd.current_dir(&dir)
+                .arg("--port")
+                .arg(port.to_string())
+                .args(["--bind", "127.0.0.1"])
+                .args(["--save", ""])
+                .args(["--appendonly", "no"])
+                .args(extra)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            if kind == Kind::Redis {
+                cmd.args(["--daemonize", "no"]);
+            }
+            let child = cmd.spawn().expect("start server");
+            let mut s = Server {
+                kind,
+                port,
+                child,
+                dir,
+            };
+            if s.wait_ready() {
+                return s;
+            }
+            let _ = s.child.kill();
+        }
+        panic!("{:?} did not start", kind);
+    }
+
+    pub fn ferredis(extra: &[&str]) -> Server {
+        Server::start(Kind::Ferredis, extra)
+    }
+
+    pub fn redis(extra: &[&str]) -> Server {
+        Server::start(Kind::Redis, extra)
+    }
+
+    fn wait_ready(&mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if let Ok(mut c) = TcpStream::connect(("127.0.0.1", self.port)) {
+                c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                if c.write_all(b"PING\r\n").is_ok() {
+                    let mut buf = [0u8; 64];
+                    if let Ok(n) = c.read(&mut buf) {
+                        if n > 0 {
+                            return true;
+                        }
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    pub fn raw(&self) -> Raw {
+        Raw::connect(self.port)
+    }
+
+    pub fn client(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+
+    /// Is the process still running?
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A raw TCP connection that reads whole RESP replies.
+pub struct Raw {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Raw {
+    pub fn connect(port: u16) -> Raw {
+        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream.set_nodelay(true).unwrap();
+        Raw {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// Send one command as a RESP multibulk.
+    pub fn cmd(&mut self, args: &[&[u8]]) -> Vec<u8> {
+        self.send(&encode(args));
+        self.read_reply()
+    }
+
+    /// Read exactly one reply (with its nested parts) and return its bytes.
+    pub fn read_reply(&mut self) -> Vec<u8> {
+        loop {
+            if let Some(n) = reply_len(&self.buf) {
+                return self.buf.drain(..n).collect();
+            }
+            let mut chunk = [0u8; 65536];
+            let n = self.stream.read(&mut chunk).expect("read reply");
+            assert!(
+                n > 0,
+                "connection closed before a whole reply: {:?}",
+                String::from_utf8_lossy(&self.buf)
+            );
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// Read until the server closes; returns everything that arrived.
+    pub fn read_to_close(&mut self) -> Vec<u8> {
+        let mut out = std::mem::take(&mut self.buf);
+        let mut chunk = [0u8; 65536];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return out,
+                Ok(n) => out.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return out,
+                Err(e) => panic!(
+                    "read_to_close: {e} after {:?}",
+                    String::from_utf8_lossy(&out)
+                ),
+            }
+        }
+    }
+}
+
+/// RESP-encode a command.
+pub fn encode(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// Length of the first complete RESP2/RESP3 reply in `b`, if it is all there.
+pub fn reply_len(b: &[u8]) -> Option<usize> {
+    fn line(b: &[u8], from: usize) -> Option<usize> {
+        b[from..]
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .map(|p| from + p)
+    }
+    fn one(b: &[u8], at: usize) -> Option<usize> {
+        if at >= b.len() {
+            return None;
+        }
+        let end = line(b, at)?;
+        let head = std::str::from_utf8(&b[at + 1..end]).ok()?;
+        let next = end + 2;
+        match b[at] {
+            b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => Some(next),
+            b'$' | b'=' | b'!' => {
+                let n: i64 = head.parse().ok()?;
+                if n < 0 {
+                    return Some(next);
+                }
+                let stop = next + n as usize + 2;
+                if stop <= b.len() {
+                    Some(stop)
+                } else {
+                    None
+                }
+            }
+            b'*' | b'~' | b'>' | b'%' | b'|' => {
+                let n: i64 = head.parse().ok()?;
+                let items = if b[at] == b'%' || b[at] == b'|' {
+                    n * 2
+                } else {
+                    n
+                };
+                let mut pos = next;
+                for _ in 0..items.max(0) {
+                    pos = one(b, pos)?;
+                }
+                // An attribute is followed by the reply it describes.
+                if b[at] == b'|' {
+                    return one(b, pos);
+                }
+                Some(pos)
+            }
+            other => panic!(
+                "not RESP: {:?} in {:?}",
+                other as char,
+                String::from_utf8_lossy(b)
+            ),
+        }
+    }
+    one(b, 0)
+}
