@@ -666,9 +666,11 @@ pub fn config_set_command(s: &mut Server, c: &mut Client) {
         };
         if let Err(e) = (sc.set)(&mut s.config, &args) {
             s.config = before;
+            // A value that fails to set is reported by the parameter's own name.
+            let _ = name;
             let msg = format!(
                 "CONFIG SET failed (possibly related to argument '{}') - {}",
-                name, e
+                sc.name, e
             );
             add_reply_error(s, c, &msg);
             return;
@@ -689,14 +691,16 @@ pub fn config_set_command(s: &mut Server, c: &mut Client) {
 
 /// config.c: configGetCommand
 pub fn config_get_command(s: &mut Server, c: &mut Client) {
-    let mut matches: BTreeMap<&'static str, String> = BTreeMap::new();
+    // Keyed by the parameter; the reply shows the name as the first argument that
+    // matched it spelled it (an exact name keeps the caller's case, as in Redis).
+    let mut matches: BTreeMap<&'static str, (String, String)> = BTreeMap::new();
     for pat in &c.argv[2..] {
         let pat_s = String::from_utf8_lossy(pat);
         if !pat.iter().any(|b| matches!(b, b'[' | b'*' | b'?')) {
             if let Some(sc) = lookup_config(&pat_s) {
                 matches
                     .entry(sc.name)
-                    .or_insert_with(|| (sc.get)(&s.config));
+                    .or_insert_with(|| (pat_s.to_string(), (sc.get)(&s.config)));
             }
             continue;
         }
@@ -704,12 +708,12 @@ pub fn config_get_command(s: &mut Server, c: &mut Client) {
             if stringmatchlen(pat, sc.name.as_bytes(), true) {
                 matches
                     .entry(sc.name)
-                    .or_insert_with(|| (sc.get)(&s.config));
+                    .or_insert_with(|| (sc.name.to_string(), (sc.get)(&s.config)));
             }
         }
     }
     c.add_reply_map_len(matches.len());
-    for (k, v) in matches {
+    for (_, (k, v)) in matches {
         c.add_reply_bulk(k.as_bytes());
         c.add_reply_bulk(v.as_bytes());
     }

@@ -187,7 +187,7 @@ pub fn get_int_from_object_or_reply(s: &mut Server, c: &mut Client, idx: usize) 
     let v = crate::object::get_long_long_from_object_or_reply(s, c, idx)?;
     if v < i32::MIN as i64 || v > i32::MAX as i64 {
         let msg = format!(
-            "value is out of range, must be between {} and {}",
+            "value is out of range, value must between {} and {}",
             i32::MIN,
             i32::MAX
         );

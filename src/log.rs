@@ -91,6 +91,7 @@ pub fn init(logfile: &str) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("ferredis::log=trace"));
     let builder = tracing_subscriber::fmt()
+        .with_ansi(false)
         .event_format(RedisLogFormat)
         .with_env_filter(filter);
     if logfile.is_empty() {

@@ -559,6 +559,7 @@ pub fn process_input_buffer(s: &mut Server, c: &mut Client) -> bool {
                 break;
             }
         }
+        trace!(argc = c.argv.len(), "parsed");
         if c.argv.is_empty() {
             // An empty line or "*0": nothing to run.
             c.reset();
@@ -758,6 +759,7 @@ pub fn write_to_client(
         }
     }
     s.stat_net_output_bytes += totwritten as u64;
+    trace!(bytes = totwritten, "wrote");
     if let Some(e) = failed {
         crate::server_log!(
             s,
@@ -988,6 +990,7 @@ fn accept_common_handler(s: &mut Server, mut stream: TcpStream, addr: SocketAddr
         s.release_client_token(token);
         return;
     }
+    trace!(client = id, "accepted");
     s.put_client(c);
 }
 

@@ -457,10 +457,7 @@ fn bind_listener(sa: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
 /// `call` to completion before this client's next command is even parsed.
 pub fn process_command(s: &mut Server, c: &mut Client) -> bool {
     let _span = debug_span!("process_command", client = c.id).entered();
-    // Command filters may rewrite argv before anything looks at it.
-    for f in s.command_filters.clone() {
-        f(&mut c.argv);
-    }
+    call_command_filters(s, c);
     if c.argv.is_empty() {
         return true;
     }
@@ -513,6 +510,15 @@ pub fn process_command(s: &mut Server, c: &mut Client) -> bool {
     true
 }
 // ANCHOR_END: process_command
+
+/// module.c: moduleCallCommandFilters
+///
+/// Filters may rewrite argv before anything else looks at it.
+fn call_command_filters(s: &mut Server, c: &mut Client) {
+    for i in 0..s.command_filters.len() {
+        (s.command_filters[i])(&mut c.argv);
+    }
+}
 
 /// server.c: commandCheckArity
 #[inline]

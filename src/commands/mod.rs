@@ -328,7 +328,8 @@ impl CommandTable {
     }
 
     // ANCHOR: lookup_command
-    /// server.c: lookupCommandLogic / lookupCommand
+    /// server.c: lookupCommand
+    /// server.c: lookupCommandLogic
     ///
     /// A container command (CLIENT, CONFIG, ...) resolves to its subcommand from argv[1];
     /// an unknown subcommand is "no command", as in Redis.

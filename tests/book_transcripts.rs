@@ -1,0 +1,220 @@
+//! The transcripts the book shows are generated here from the real server, never
+//! typed by hand. The test fails when a committed transcript in
+//! `book/src/generated/` no longer matches what the server does; run it with
+//! `UPDATE_BOOK=1` to rewrite them.
+
+mod common;
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{encode, Raw, Server};
+
+fn escape(b: &[u8]) -> String {
+    let mut s = String::new();
+    for &c in b {
+        match c {
+            b'\r' => s.push_str("\\r"),
+            b'\n' => s.push_str("\\n"),
+            b'"' => s.push_str("\\\""),
+            b'\\' => s.push_str("\\\\"),
+            0x20..=0x7e => s.push(c as char),
+            _ => s.push_str(&format!("\\x{c:02x}")),
+        }
+    }
+    s
+}
+
+fn check(name: &str, text: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("book/src/generated")
+        .join(name);
+    if std::env::var("UPDATE_BOOK").is_ok() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        return;
+    }
+    let old = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(
+        old,
+        text,
+        "{} is stale: run UPDATE_BOOK=1 cargo test --release --test book_transcripts",
+        path.display()
+    );
+}
+
+struct Transcript {
+    out: String,
+}
+
+impl Transcript {
+    fn new() -> Self {
+        Transcript { out: String::new() }
+    }
+    fn exchange(&mut self, who: &str, conn: &mut Raw, args: &[&[u8]]) {
+        let sent = encode(args);
+        conn.send(&sent);
+        let reply = conn.read_reply();
+        self.out.push_str(&format!(
+            "{who} -> \"{}\"\n{who} <- \"{}\"\n",
+            escape(&sent),
+            escape(&reply)
+        ));
+    }
+}
+
+/// The SET NX exchange the setGenericCommand chapter shows: two clients, one lock.
+#[test]
+fn transcript_set_nx() {
+    let srv = Server::ferredis(&[]);
+    let (mut a, mut b) = (srv.raw(), srv.raw());
+    let mut t = Transcript::new();
+    t.exchange(
+        "A",
+        &mut a,
+        &[b"SET", b"lock", b"client-a", b"NX", b"PX", b"5000"],
+    );
+    t.exchange(
+        "B",
+        &mut b,
+        &[b"SET", b"lock", b"client-b", b"NX", b"PX", b"5000"],
+    );
+    t.exchange("B", &mut b, &[b"GET", b"lock"]);
+    t.exchange("A", &mut a, &[b"SET", b"lock", b"client-a", b"NX", b"XX"]);
+    t.exchange("A", &mut a, &[b"SET", b"lock", b"client-a", b"PX", b"0"]);
+    check("set-nx.txt", &t.out);
+}
+
+/// Protocol errors and what the server sends before it closes the connection.
+#[test]
+fn transcript_protocol_errors() {
+    let srv = Server::ferredis(&[]);
+    let cases: &[&[u8]] = &[
+        b"*abc\r\n",
+        b"*1\r\n$abc\r\n",
+        b"*1\r\nx3\r\nfoo\r\n",
+        b"*1\r\n$999999999999\r\n",
+        b"SET k \"unbalanced\r\n",
+        b"*-10\r\nPING\r\n",
+        b"\r\n\r\nPING\r\n",
+    ];
+    let mut out = String::new();
+    for case in cases {
+        let mut c = srv.raw();
+        c.send(case);
+        c.stream
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        let closed = loop {
+            match c.stream.read(&mut buf) {
+                Ok(0) => break true,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(_) => break false,
+            }
+        };
+        out.push_str(&format!(
+            "-> \"{}\"\n<- \"{}\"{}\n",
+            escape(case),
+            escape(&got),
+            if closed { "  (connection closed)" } else { "" }
+        ));
+    }
+    check("protocol-errors.txt", &out);
+}
+
+/// One GET of a missing key in RESP2 and RESP3, and the HELLO that switches.
+#[test]
+fn transcript_resp2_resp3() {
+    let srv = Server::ferredis(&[]);
+    let mut c = srv.raw();
+    let mut t = Transcript::new();
+    t.exchange("C", &mut c, &[b"GET", b"missing"]);
+    t.exchange("C", &mut c, &[b"CONFIG", b"GET", b"port"]);
+    let hello = {
+        c.send(&encode(&[b"HELLO", b"3"]));
+        c.read_reply()
+    };
+    // The id and version fields are the same shape every run; keep the header only.
+    let hello = String::from_utf8_lossy(&hello)
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    t.out.push_str(&format!("C -> \"*2\\r\\n$5\\r\\nHELLO\\r\\n$1\\r\\n3\\r\\n\"\nC <- \"{}\\r\\n...\" (a map of 7 fields)\n", hello));
+    t.exchange("C", &mut c, &[b"GET", b"missing"]);
+    t.exchange("C", &mut c, &[b"CONFIG", b"GET", b"port"]);
+    let port = srv.port.to_string();
+    check(
+        "resp2-resp3.txt",
+        &t.out
+            .replace(&port, "6379")
+            .replace(&format!("${}\\r\\n6379", port.len()), "$4\\r\\n6379"),
+    );
+}
+
+/// The trace of one SET through the pipeline (RUST_LOG=ferredis=trace), with the
+/// pid, clock and timings replaced by placeholders.
+#[test]
+fn transcript_trace_of_one_set() {
+    let port = common::free_port();
+    let mut child = Command::new(common::ferredis_bin())
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        .env("RUST_LOG", "ferredis=trace")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut c = loop {
+        if let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            break Raw::from_stream(s);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    c.send(&encode(&[b"SET", b"lock", b"v", b"NX", b"PX", b"5000"]));
+    assert_eq!(c.read_reply(), b"+OK\r\n");
+    std::thread::sleep(Duration::from_millis(100));
+    child.kill().unwrap();
+    let mut log = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    child.wait().unwrap();
+    let lines: Vec<String> = log
+        .lines()
+        .filter(|l| l.contains(" . ["))
+        .map(|l| {
+            let rest = l.splitn(6, ' ').nth(5).unwrap_or("");
+            let rest = regex_lite_usec(rest);
+            format!("<pid>:M <date> <time> {rest}")
+        })
+        .collect();
+    check("trace-set.txt", &(lines.join("\n") + "\n"));
+}
+
+/// Replace `usec=<digits>` with `usec=N`: timings differ between runs.
+fn regex_lite_usec(s: &str) -> String {
+    match s.find("usec=") {
+        Some(i) => {
+            let tail = &s[i + 5..];
+            let end = tail
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(tail.len());
+            format!("{}usec=N{}", &s[..i], &tail[end..])
+        }
+        None => s.to_string(),
+    }
+}
