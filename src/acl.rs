@@ -41,6 +41,7 @@ pub fn auth_command(s: &mut Server, c: &mut Client) {
         add_reply_error(s, c, shared::SYNTAXERR);
         return;
     }
+    c.redact_command_argument(1);
     let (user, pass) = if c.argv.len() == 2 {
         if s.config.requirepass.is_none() {
             add_reply_error(
@@ -52,6 +53,7 @@ pub fn auth_command(s: &mut Server, c: &mut Client) {
         }
         (Bytes::from_static(b"default"), c.argv[1].clone())
     } else {
+        c.redact_command_argument(2);
         (c.argv[1].clone(), c.argv[2].clone())
     };
     if acl_authenticate_user(s, c, &user, &pass) {

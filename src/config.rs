@@ -607,6 +607,13 @@ pub fn config_set_command(s: &mut Server, c: &mut Client) {
         add_reply_error(s, c, crate::resp::shared::SYNTAXERR);
         return;
     }
+    // Secrets never reach SLOWLOG, even when the command fails.
+    for i in (2..c.argv.len()).step_by(2) {
+        let name = String::from_utf8_lossy(&c.argv[i]).into_owned();
+        if lookup_config(&name).is_some_and(|sc| sc.flags & SENSITIVE_CONFIG != 0) {
+            c.redact_command_argument(i + 1);
+        }
+    }
     let mut chosen: Vec<(&'static StandardConfig, String, String)> = Vec::new();
     let mut invalid_name: Option<String> = None;
     let mut err: Option<(String, String)> = None;

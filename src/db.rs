@@ -19,6 +19,9 @@ pub struct Db {
     pub dict: HashMap<Bytes, RObj>,
     /// Absolute expiry times in milliseconds, for keys that have one.
     pub expires: HashMap<Bytes, i64>,
+    /// The running estimate of the average TTL that the active expire cycle keeps
+    /// (server.h: redisDb.avg_ttl); 0 until that cycle has sampled this database.
+    pub avg_ttl: i64,
 }
 
 /// Flags for `set_key` (db.c: SETKEY_*).
@@ -40,13 +43,11 @@ impl Db {
         self.expires.len()
     }
 
-    /// The average TTL INFO keyspace prints (an estimate in Redis; exact here).
-    pub fn avg_ttl(&self, now_ms: i64) -> i64 {
-        if self.expires.is_empty() {
-            return 0;
-        }
-        let sum: i64 = self.expires.values().map(|&w| (w - now_ms).max(0)).sum();
-        sum / self.expires.len() as i64
+    /// The average TTL INFO keyspace prints. Redis never computes it exactly: it prints
+    /// the estimate activeExpireCycle maintains, which stays 0 until the cycle has
+    /// sampled keys with a TTL. (Active expiry arrives with expire.rs.)
+    pub fn avg_ttl(&self, _now_ms: i64) -> i64 {
+        self.avg_ttl
     }
 
     /// db.c: getExpire

@@ -26,6 +26,8 @@ pub const PROTO_INLINE_MAX_SIZE: usize = 1024 * 64;
 pub const PROTO_MBULK_BIG_ARG: usize = 1024 * 32;
 /// Most bytes written to one client per writable event (server.h: NET_MAX_WRITES_PER_EVENT).
 pub const NET_MAX_WRITES_PER_EVENT: usize = 1024 * 64;
+/// Most slices in one writev (Redis uses the system's IOV_MAX; 64 is plenty here).
+const IOV_MAX: usize = 64;
 /// Most connections accepted per readable event on a listener (server.h: MAX_ACCEPTS_PER_CALL).
 pub const MAX_ACCEPTS_PER_CALL: usize = 1000;
 
@@ -77,6 +79,9 @@ pub struct Client {
     pub bulklen: i64,
     pub argv: Vec<Bytes>,
     pub argv_len_sum: usize,
+    /// The arguments as SLOWLOG should show them, kept only once a command redacts
+    /// one of its arguments (server.h: client.original_argv).
+    pub original_argv: Option<Vec<Bytes>>,
     pub cmd: Option<&'static RedisCommand>,
     pub lastcmd: Option<&'static RedisCommand>,
     // Output: the fixed buffer, then the list (networking.c: _addReplyToBufferOrList).
@@ -125,6 +130,7 @@ impl Client {
             bulklen: -1,
             argv: Vec::new(),
             argv_len_sum: 0,
+            original_argv: None,
             cmd: None,
             lastcmd: None,
             buf: Vec::with_capacity(PROTO_REPLY_CHUNK_BYTES),
@@ -231,6 +237,7 @@ impl Client {
     pub fn reset(&mut self) {
         self.argv.clear();
         self.argv_len_sum = 0;
+        self.original_argv = None;
         self.reqtype = 0;
         self.multibulklen = 0;
         self.bulklen = -1;
@@ -243,6 +250,17 @@ impl Client {
             self.flags |= CLIENT_REPLY_SKIP;
             self.flags &= !CLIENT_REPLY_SKIP_NEXT;
         }
+    }
+}
+
+impl Client {
+    /// networking.c: redactClientCommandArgument
+    ///
+    /// Hides argument `idx` (a password) from SLOWLOG: the log shows "(redacted)" in
+    /// its place. argv itself is untouched, the command still needs the value.
+    pub fn redact_command_argument(&mut self, idx: usize) {
+        let orig = self.original_argv.get_or_insert_with(|| self.argv.clone());
+        orig[idx] = Bytes::from_static(b"(redacted)");
     }
 }
 
@@ -703,29 +721,35 @@ pub fn write_to_client(
     while c.has_pending_replies() {
         let Some(conn) = c.conn.as_mut() else { break };
         let res = {
-            let mut slices: Vec<IoSlice> = Vec::with_capacity(1 + c.reply.len().min(64));
+            // The fixed buffer, then the list, in one writev (networking.c: _writevToClient);
+            // a stack array keeps the hot path free of allocation.
+            let mut slices = [IoSlice::new(&[]); IOV_MAX];
+            let mut nslices = 0;
             let mut queued = 0usize;
+            let mut skip = c.sentlen;
             if !c.buf.is_empty() {
-                slices.push(IoSlice::new(&c.buf[c.sentlen..]));
-                queued += c.buf.len() - c.sentlen;
-            } else {
-                let mut skip = c.sentlen;
-                for block in c.reply.iter() {
-                    if queued >= NET_MAX_WRITES_PER_EVENT || slices.len() >= 64 {
-                        break;
-                    }
-                    let b = &block.buf[skip..];
-                    skip = 0;
-                    if !b.is_empty() {
-                        slices.push(IoSlice::new(b));
-                        queued += b.len();
-                    }
+                slices[0] = IoSlice::new(&c.buf[skip..]);
+                nslices = 1;
+                queued = c.buf.len() - skip;
+                skip = 0;
+            }
+            for block in c.reply.iter() {
+                if queued >= NET_MAX_WRITES_PER_EVENT || nslices == IOV_MAX {
+                    break;
+                }
+                let b = &block.buf[skip..];
+                skip = 0;
+                if !b.is_empty() {
+                    slices[nslices] = IoSlice::new(b);
+                    nslices += 1;
+                    queued += b.len();
                 }
             }
+            let slices = &slices[..nslices];
             if queued == 0 {
                 Ok(0)
             } else {
-                conn.write_vectored(&slices)
+                conn.write_vectored(slices)
             }
         };
         match res {
@@ -798,19 +822,21 @@ impl Client {
     /// Drop `n` written bytes from the front of the output (the bookkeeping of _writeToClient).
     fn consume_written(&mut self, mut n: usize) {
         if !self.buf.is_empty() {
-            self.sentlen += n;
-            if self.sentlen == self.buf.len() {
-                self.buf.clear();
-                self.sentlen = 0;
+            let left = self.buf.len() - self.sentlen;
+            if n < left {
+                self.sentlen += n;
+                return;
             }
-            return;
+            n -= left;
+            self.buf.clear();
+            self.sentlen = 0;
         }
         while let Some(front) = self.reply.front() {
-            let left = front.buf.len() - self.sentlen;
             if front.fixed && front.buf.is_empty() {
                 // An unfilled placeholder never leaves: cannot happen after a command ends.
                 break;
             }
+            let left = front.buf.len() - self.sentlen;
             if n >= left {
                 n -= left;
                 self.reply_bytes -= front.buf.len();
@@ -1468,6 +1494,8 @@ pub fn hello_command(s: &mut Server, c: &mut Client) {
         let more = argc - 1 - j;
         let opt = c.argv[j].clone();
         if opt.eq_ignore_ascii_case(b"auth") && more >= 2 {
+            c.redact_command_argument(j + 1);
+            c.redact_command_argument(j + 2);
             let (u, p) = (c.argv[j + 1].clone(), c.argv[j + 2].clone());
             if !crate::acl::acl_authenticate_user(s, c, &u, &p) {
                 add_reply_error(

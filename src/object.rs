@@ -34,3 +34,17 @@ pub fn get_long_long_from_object_or_reply(
         }
     }
 }
+
+/// object.c: createStringObject, for an argument that will be stored in the keyspace.
+///
+/// Arguments are slices of the client's query buffer; storing one as is would keep the
+/// whole 16 KiB read buffer alive for as long as the key lives. Redis copies small
+/// arguments into a new object and keeps a big one (which had a buffer of its own);
+/// this does the same.
+pub fn create_string_object(arg: &Bytes) -> Bytes {
+    if arg.len() >= crate::networking::PROTO_MBULK_BIG_ARG {
+        arg.clone()
+    } else {
+        Bytes::copy_from_slice(arg)
+    }
+}

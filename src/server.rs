@@ -18,7 +18,7 @@ use crate::commands::{
 use crate::config::{Config, PROTECTED_ACTION_ALLOWED_LOCAL, PROTECTED_ACTION_ALLOWED_YES};
 use crate::db::Db;
 use crate::networking::{self, Client, CLIENT_BLOCKED, CLIENT_CLOSE_ASAP, CLIENT_MULTI};
-use crate::resp::{add_reply_error, add_reply_error_object, shared};
+use crate::resp::{add_reply_error, shared};
 use crate::slowlog::SlowLog;
 use crate::util;
 
@@ -528,37 +528,49 @@ fn command_check_arity(cmd: &RedisCommand, argc: usize) -> bool {
 }
 
 /// server.c: commandCheckExistence (the error text)
-fn command_check_existence_error(s: &Server, c: &Client) -> String {
-    let trunc = |b: &[u8], n: usize| String::from_utf8_lossy(&b[..b.len().min(n)]).into_owned();
+///
+/// Built from raw bytes, as Redis's printf does: arguments are quoted as C strings, so
+/// each stops at its first NUL byte and at `%.128s`'s 128 bytes; any other byte, valid
+/// UTF-8 or not, is sent as is.
+fn command_check_existence_error(s: &Server, c: &Client) -> Vec<u8> {
+    let trunc = |b: &[u8], n: usize| -> Vec<u8> {
+        let b = &b[..b.iter().position(|&x| x == 0).unwrap_or(b.len())];
+        b[..b.len().min(n)].to_vec()
+    };
     let is_container = c.argv.len() > 1
         && s.commands
             .lookup_base(&c.argv[0])
             .map(|b| b.is_container())
             .unwrap_or(false);
-    let msg = if is_container {
-        format!(
-            "unknown subcommand '{}'. Try {} HELP.",
-            trunc(&c.argv[1], 128),
-            String::from_utf8_lossy(&c.argv[0]).to_uppercase()
-        )
+    let mut msg = Vec::new();
+    if is_container {
+        msg.extend_from_slice(b"unknown subcommand '");
+        msg.extend_from_slice(&trunc(&c.argv[1], 128));
+        msg.extend_from_slice(b"'. Try ");
+        msg.extend_from_slice(&c.argv[0].to_ascii_uppercase());
+        msg.extend_from_slice(b" HELP.");
     } else {
-        let mut args = String::new();
+        let mut args = Vec::new();
         for a in &c.argv[1..] {
             if args.len() >= 128 {
                 break;
             }
             let room = 128 - args.len();
-            args.push('\'');
-            args.push_str(&trunc(a, room));
-            args.push_str("' ");
+            args.push(b'\'');
+            args.extend_from_slice(&trunc(a, room));
+            args.extend_from_slice(b"' ");
         }
-        format!(
-            "unknown command '{}', with args beginning with: {}",
-            trunc(&c.argv[0], 128),
-            args
-        )
-    };
-    msg.replace(['\r', '\n'], " ")
+        msg.extend_from_slice(b"unknown command '");
+        msg.extend_from_slice(&trunc(&c.argv[0], 128));
+        msg.extend_from_slice(b"', with args beginning with: ");
+        msg.extend_from_slice(&args);
+    }
+    for b in msg.iter_mut() {
+        if *b == b'\r' || *b == b'\n' {
+            *b = b' ';
+        }
+    }
+    msg
 }
 
 /// server.c: allowProtectedAction
@@ -569,15 +581,16 @@ fn allow_protected_action(config: u8, c: &Client) -> bool {
 }
 
 /// server.c: rejectCommand / rejectCommandFormat
-pub fn reject_command(s: &mut Server, c: &mut Client, err: &str) {
+pub fn reject_command(s: &mut Server, c: &mut Client, err: impl AsRef<[u8]>) {
     if let Some(cmd) = c.cmd {
         s.command_stats[cmd.id].rejected_calls += 1;
     }
-    if err.starts_with('-') {
-        add_reply_error_object(s, c, err);
-    } else {
-        add_reply_error(s, c, err);
+    // Bytes, not str: an unknown command's error quotes the client's raw bytes.
+    let mut err = err.as_ref();
+    if err.starts_with(b"-") {
+        err = err.strip_suffix(b"\r\n").unwrap_or(err);
     }
+    crate::resp::add_reply_error_length(s, c, err);
 }
 
 /// networking.c: securityWarningCommand
@@ -938,7 +951,7 @@ pub fn gen_redis_info_string(s: &Server, sections: &[String], current: Option<&C
     if has("stats") {
         nl(&mut out);
         out.push_str(&format!(
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nevicted_clients:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\npubsubshard_channels:0\r\nunexpected_error_replies:{}\r\ntotal_error_replies:{}\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:{}\r\nio_threaded_reads_processed:0\r\nio_threaded_writes_processed:0\r\nclient_query_buffer_limit_disconnections:{}\r\n",
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nevicted_clients:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\npubsubshard_channels:0\r\nunexpected_error_replies:{}\r\ntotal_error_replies:{}\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:{}\r\nio_threaded_reads_processed:0\r\nio_threaded_writes_processed:0\r\n",
             s.stat_numconnections,
             s.stat_numcommands,
             s.inst_ops.get() as u64,
@@ -955,7 +968,6 @@ pub fn gen_redis_info_string(s: &Server, sections: &[String], current: Option<&C
             s.stat_total_error_replies,
             s.stat_total_reads_processed,
             s.stat_total_writes_processed,
-            s.stat_client_qbuf_limit_disconnections,
         ));
     }
     if has("replication") {

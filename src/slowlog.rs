@@ -30,7 +30,9 @@ pub struct SlowLog {
 
 /// slowlog.c: slowlogCreateEntry (long argument lists and strings are trimmed)
 fn slowlog_create_entry(s: &mut Server, c: &Client, duration: i64) -> SlowlogEntry {
-    let argc = c.argv.len();
+    // A command that redacted arguments is logged as redacted.
+    let cargv = c.original_argv.as_ref().unwrap_or(&c.argv);
+    let argc = cargv.len();
     let slargc = argc.min(SLOWLOG_ENTRY_MAX_ARGC);
     let mut argv = Vec::with_capacity(slargc);
     for j in 0..slargc {
@@ -39,18 +41,18 @@ fn slowlog_create_entry(s: &mut Server, c: &Client, duration: i64) -> SlowlogEnt
                 "... ({} more arguments)",
                 argc - slargc + 1
             )));
-        } else if c.argv[j].len() > SLOWLOG_ENTRY_MAX_STRING {
-            let mut v = c.argv[j][..SLOWLOG_ENTRY_MAX_STRING].to_vec();
+        } else if cargv[j].len() > SLOWLOG_ENTRY_MAX_STRING {
+            let mut v = cargv[j][..SLOWLOG_ENTRY_MAX_STRING].to_vec();
             v.extend_from_slice(
                 format!(
                     "... ({} more bytes)",
-                    c.argv[j].len() - SLOWLOG_ENTRY_MAX_STRING
+                    cargv[j].len() - SLOWLOG_ENTRY_MAX_STRING
                 )
                 .as_bytes(),
             );
             argv.push(Bytes::from(v));
         } else {
-            argv.push(c.argv[j].clone());
+            argv.push(cargv[j].clone());
         }
     }
     let id = s.slowlog.entry_id;

@@ -5,7 +5,7 @@ use bytes::Bytes;
 
 use crate::db::{self, SETKEY_ALREADY_EXIST, SETKEY_DOESNT_EXIST, SETKEY_KEEPTTL};
 use crate::networking::Client;
-use crate::object::{get_long_long_from_object_or_reply, RObj};
+use crate::object::{create_string_object, get_long_long_from_object_or_reply, RObj};
 use crate::resp::{add_reply_error, shared};
 use crate::server::Server;
 
@@ -209,8 +209,8 @@ pub fn set_command(s: &mut Server, c: &mut Client) {
     let Some(args) = parse_extended_string_arguments_or_reply(s, c, CommandType::Set) else {
         return;
     };
-    let key = c.argv[1].clone();
-    let val = c.argv[2].clone();
+    let key = create_string_object(&c.argv[1]);
+    let val = create_string_object(&c.argv[2]);
     set_generic_command(
         s,
         c,

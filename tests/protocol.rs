@@ -309,3 +309,34 @@ fn slow_reader_gets_every_byte() {
     }
     assert_eq!(got, expected);
 }
+
+fn used_memory(raw: &mut Raw) -> u64 {
+    let info = String::from_utf8(raw.cmd(&[b"INFO", b"memory"])).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("used_memory in INFO")
+}
+
+/// Arguments are slices of the 16 KiB read buffer; a stored key must not keep that
+/// buffer alive (object.rs: create_string_object copies small arguments).
+#[test]
+fn stored_keys_do_not_pin_read_buffers() {
+    let srv = Server::ferredis(&[]);
+    let mut raw = srv.raw();
+    let before = used_memory(&mut raw);
+    let filler = vec![b'x'; 20_000];
+    for i in 0..300 {
+        // Each small SET shares its read buffer with 20 KB of other input.
+        let mut batch = encode(&[b"SET", format!("key:{i}").as_bytes(), b"0123456789abcdef"]);
+        batch.extend(encode(&[b"ECHO", &filler]));
+        raw.send(&batch);
+        assert_eq!(raw.read_reply(), b"+OK\r\n");
+        raw.read_reply();
+    }
+    let grown = used_memory(&mut raw).saturating_sub(before);
+    assert!(
+        grown < 2 << 20,
+        "300 small keys grew used_memory by {grown} bytes"
+    );
+}
