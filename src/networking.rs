@@ -33,6 +33,7 @@ pub const MAX_ACCEPTS_PER_CALL: usize = 1000;
 
 // Client flags (server.h: CLIENT_*), only the ones this port uses.
 pub const CLIENT_MULTI: u64 = 1 << 3;
+pub const CLIENT_SCRIPT: u64 = 1 << 8;
 pub const CLIENT_CLOSE_AFTER_REPLY: u64 = 1 << 6;
 pub const CLIENT_BLOCKED: u64 = 1 << 4;
 pub const CLIENT_CLOSE_ASAP: u64 = 1 << 10;
@@ -152,6 +153,10 @@ impl Client {
     /// function has no access to the server.
     #[inline]
     pub fn prepare_client_to_write(&self) -> bool {
+        // Script clients have no socket but collect replies all the same.
+        if self.flags & CLIENT_SCRIPT != 0 {
+            return true;
+        }
         if self.flags & (CLIENT_REPLY_OFF | CLIENT_REPLY_SKIP) != 0 {
             return false;
         }
@@ -220,6 +225,15 @@ impl Client {
     #[inline]
     pub fn add_reply(&mut self, s: &[u8]) {
         self.add_reply_proto(s);
+    }
+
+    /// All reply bytes produced so far, in order (for script clients and tests).
+    pub fn reply_bytes_concat(&self) -> Vec<u8> {
+        let mut out = self.buf.clone();
+        for b in &self.reply {
+            out.extend_from_slice(&b.buf);
+        }
+        out
     }
 
     /// networking.c: clientHasPendingReplies

@@ -303,3 +303,129 @@ pub mod shared {
     pub const OUTOFRANGEERR: &str = "-ERR index out of range";
     pub const NOTINTEGERERR: &str = "-ERR value is not an integer or out of range";
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::networking::CLIENT_SCRIPT;
+
+    fn fake(resp: u8) -> Client {
+        let mut c = Client::new(1, mio::Token(0), None, 0);
+        c.flags |= CLIENT_SCRIPT;
+        c.resp = resp;
+        c
+    }
+
+    /// Encode with `f` in RESP2 and RESP3 and return both byte strings.
+    fn both(f: impl Fn(&mut Client)) -> (String, String) {
+        let mut out = Vec::new();
+        for resp in [2, 3] {
+            let mut c = fake(resp);
+            f(&mut c);
+            out.push(String::from_utf8(c.reply_bytes_concat()).unwrap());
+        }
+        (out[0].clone(), out[1].clone())
+    }
+
+    // The expected bytes are what networking.c's addReply* functions emit.
+    #[test]
+    fn every_reply_type_in_both_protocols() {
+        assert_eq!(
+            both(|c| c.add_reply_null()),
+            ("$-1\r\n".into(), "_\r\n".into())
+        );
+        assert_eq!(
+            both(|c| c.add_reply_null_array()),
+            ("*-1\r\n".into(), "_\r\n".into())
+        );
+        assert_eq!(
+            both(|c| c.add_reply_bool(true)),
+            (":1\r\n".into(), "#t\r\n".into())
+        );
+        assert_eq!(
+            both(|c| c.add_reply_bool(false)),
+            (":0\r\n".into(), "#f\r\n".into())
+        );
+        assert_eq!(
+            both(|c| c.add_reply_map_len(2)),
+            ("*4\r\n".into(), "%2\r\n".into())
+        );
+        assert_eq!(
+            both(|c| c.add_reply_set_len(3)),
+            ("*3\r\n".into(), "~3\r\n".into())
+        );
+        assert_eq!(
+            both(|c| c.add_reply_push_len(3)),
+            ("*3\r\n".into(), ">3\r\n".into())
+        );
+        assert_eq!(
+            both(|c| c.add_reply_double(3.5)),
+            ("$3\r\n3.5\r\n".into(), ",3.5\r\n".into())
+        );
+        assert_eq!(
+            both(|c| c.add_reply_double(f64::INFINITY)),
+            ("$3\r\ninf\r\n".into(), ",inf\r\n".into())
+        );
+        assert_eq!(
+            both(|c| c.add_reply_double(f64::NEG_INFINITY)),
+            ("$4\r\n-inf\r\n".into(), ",-inf\r\n".into())
+        );
+        assert_eq!(
+            both(|c| c.add_reply_double(0.1)),
+            (
+                "$19\r\n0.10000000000000001\r\n".into(),
+                ",0.10000000000000001\r\n".into()
+            )
+        );
+        assert_eq!(
+            both(|c| c.add_reply_big_num(b"1234567999999999999999999999")),
+            (
+                "$28\r\n1234567999999999999999999999\r\n".into(),
+                "(1234567999999999999999999999\r\n".into()
+            )
+        );
+        assert_eq!(
+            both(|c| c.add_reply_verbatim(b"hi", "txt")),
+            ("$2\r\nhi\r\n".into(), "=6\r\ntxt:hi\r\n".into())
+        );
+        assert_eq!(
+            both(|c| c.add_reply_long_long(-42)),
+            (":-42\r\n".into(), ":-42\r\n".into())
+        );
+        assert_eq!(
+            both(|c| c.add_reply_bulk(b"")),
+            ("$0\r\n\r\n".into(), "$0\r\n\r\n".into())
+        );
+        assert_eq!(
+            both(|c| c.add_reply_status("OK")),
+            ("+OK\r\n".into(), "+OK\r\n".into())
+        );
+    }
+
+    #[test]
+    fn deferred_lengths_are_filled_in_place() {
+        let (r2, r3) = both(|c| {
+            c.add_reply_bulk(b"before");
+            let d = c.add_reply_deferred_len();
+            c.add_reply_bulk(b"k");
+            c.add_reply_bulk(b"v");
+            c.set_deferred_map_len(d, 1);
+        });
+        assert_eq!(r2, "$6\r\nbefore\r\n*2\r\n$1\r\nk\r\n$1\r\nv\r\n");
+        assert_eq!(r3, "$6\r\nbefore\r\n%1\r\n$1\r\nk\r\n$1\r\nv\r\n");
+    }
+
+    #[test]
+    fn replies_larger_than_the_buffer_spill_into_the_list_in_order() {
+        let mut c = fake(2);
+        let big = vec![b'z'; 40_000];
+        c.add_reply_bulk(b"first");
+        c.add_reply_bulk(&big);
+        c.add_reply_bulk(b"last");
+        assert!(!c.reply.is_empty(), "a 40 KB reply must use the list");
+        let mut expected = b"$5\r\nfirst\r\n$40000\r\n".to_vec();
+        expected.extend(&big);
+        expected.extend(b"\r\n$4\r\nlast\r\n");
+        assert_eq!(c.reply_bytes_concat(), expected);
+    }
+}
