@@ -288,15 +288,25 @@ fn fmt_addr(a: SocketAddr) -> String {
 /// Why a query could not be parsed (the reply text and the log reason of setProtocolError).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProtocolError {
-    pub reply: String,
+    /// Bytes, not text: "expected '$', got '%c'" quotes whatever byte the client sent.
+    pub reply: Vec<u8>,
     pub reason: &'static str,
 }
 
-fn protocol_error(reply: impl Into<String>, reason: &'static str) -> Result<bool, ProtocolError> {
+fn protocol_error(reply: impl Into<Vec<u8>>, reason: &'static str) -> Result<bool, ProtocolError> {
     Err(ProtocolError {
         reply: reply.into(),
         reason,
     })
+}
+
+/// Where `ch` first occurs in `buf`, searching as C's strchr does on Redis's query
+/// buffer: the search ends at a NUL byte, so a NUL before `ch` means "not found yet".
+fn strchr(buf: &[u8], ch: u8) -> Option<usize> {
+    match buf.iter().position(|&b| b == ch || b == 0) {
+        Some(p) if buf[p] == ch => Some(p),
+        _ => None,
+    }
 }
 
 /// What parsing needs to know about the server and the client's login state.
@@ -312,7 +322,7 @@ pub struct ParseLimits {
 /// Returns Ok(true) when a whole line was consumed into `argv` (possibly empty),
 /// Ok(false) when more bytes are needed.
 pub fn process_inline_buffer(c: &mut Client) -> Result<bool, ProtocolError> {
-    let Some(nl) = c.querybuf.iter().position(|&b| b == b'\n') else {
+    let Some(nl) = strchr(&c.querybuf, b'\n') else {
         if c.querybuf.len() > PROTO_INLINE_MAX_SIZE {
             return protocol_error(
                 "Protocol error: too big inline request",
@@ -340,11 +350,15 @@ pub fn process_inline_buffer(c: &mut Client) -> Result<bool, ProtocolError> {
 
 /// sds.c: sdssplitargs (the inline protocol's tokenizer: quotes, escapes, \xHH)
 pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+    // The C original reads a C string: a NUL byte ends the line.
+    let line = &line[..line.iter().position(|&b| b == 0).unwrap_or(line.len())];
+    // C's isspace(): Rust's is_ascii_whitespace() lacks the vertical tab.
+    let is_c_space = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r');
     let mut out = Vec::new();
     let mut i = 0;
     let n = line.len();
     loop {
-        while i < n && line[i].is_ascii_whitespace() {
+        while i < n && is_c_space(line[i]) {
             i += 1;
         }
         if i >= n {
@@ -378,7 +392,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                     });
                 } else if line[i] == b'"' {
                     // A closing quote must be followed by a space or the end.
-                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                    if i + 1 < n && !is_c_space(line[i + 1]) {
                         return None;
                     }
                     i += 1;
@@ -394,7 +408,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                     i += 1;
                     cur.push(b'\'');
                 } else if line[i] == b'\'' {
-                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                    if i + 1 < n && !is_c_space(line[i + 1]) {
                         return None;
                     }
                     i += 1;
@@ -432,7 +446,7 @@ pub fn process_multibulk_buffer(
     limits: ParseLimits,
 ) -> Result<bool, ProtocolError> {
     if c.multibulklen == 0 {
-        let Some(cr) = c.querybuf.iter().position(|&b| b == b'\r') else {
+        let Some(cr) = strchr(&c.querybuf, b'\r') else {
             if c.querybuf.len() > PROTO_INLINE_MAX_SIZE {
                 return protocol_error(
                     "Protocol error: too big mbulk count string",
@@ -473,7 +487,7 @@ pub fn process_multibulk_buffer(
 
     while c.multibulklen > 0 {
         if c.bulklen == -1 {
-            let Some(cr) = c.querybuf.iter().position(|&b| b == b'\r') else {
+            let Some(cr) = strchr(&c.querybuf, b'\r') else {
                 if c.querybuf.len() > PROTO_INLINE_MAX_SIZE {
                     return protocol_error(
                         "Protocol error: too big bulk count string",
@@ -486,13 +500,10 @@ pub fn process_multibulk_buffer(
                 break;
             }
             if c.querybuf[0] != b'$' {
-                return protocol_error(
-                    format!(
-                        "Protocol error: expected '$', got '{}'",
-                        c.querybuf[0] as char
-                    ),
-                    "expected $ but got something else",
-                );
+                let mut reply = b"Protocol error: expected '$', got '".to_vec();
+                reply.push(c.querybuf[0]);
+                reply.push(b'\'');
+                return protocol_error(reply, "expected $ but got something else");
             }
             let ll = match util::string2ll(&c.querybuf[1..cr]) {
                 Some(ll) if ll >= 0 && ll <= limits.proto_max_bulk_len => ll,
@@ -537,7 +548,7 @@ pub fn process_multibulk_buffer(
 
 /// networking.c: setProtocolError
 fn set_protocol_error(s: &mut Server, c: &mut Client, e: &ProtocolError) {
-    add_reply_error(s, c, &e.reply);
+    crate::resp::add_reply_error_length(s, c, &e.reply);
     if s.verbosity <= crate::server::LL_VERBOSE {
         crate::server_log!(
             s,
@@ -633,9 +644,10 @@ pub fn read_query_from_client(s: &mut Server, token: Token) {
     // pays for initialising 16 KiB; a big argument is read in place instead.
     let big = readlen > s.read_scratch.len();
     let res = if big {
-        c.querybuf.resize(qblen + readlen, 0);
+        // Into uninitialised room, as sdsMakeRoomForNonGreedy + connRead: zero-filling
+        // `readlen` bytes on every read would make a big argument quadratic.
         match c.conn.as_mut() {
-            Some(conn) => conn.read(&mut c.querybuf[qblen..]),
+            Some(conn) => read_into_spare(conn, &mut c.querybuf, readlen),
             None => Ok(0),
         }
     } else {
@@ -707,6 +719,23 @@ pub fn read_query_from_client(s: &mut Server, token: Token) {
     }
 }
 // ANCHOR_END: read_query_from_client
+
+/// Read at most `readlen` bytes from `conn` into the spare capacity of `buf`.
+fn read_into_spare(conn: &mut TcpStream, buf: &mut BytesMut, readlen: usize) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    buf.reserve(readlen);
+    let spare = buf.spare_capacity_mut();
+    let len = readlen.min(spare.len());
+    // SAFETY: the kernel writes at most `len` bytes into memory we own; only the `n`
+    // bytes it reports written become part of the buffer.
+    let n = unsafe { libc::read(conn.as_raw_fd(), spare.as_mut_ptr().cast(), len) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let n = n as usize;
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok(n)
+}
 
 /// Queue a client that has replies waiting (the queueing half of prepareClientToWrite).
 pub fn queue_if_pending_write(s: &mut Server, c: &mut Client) {
@@ -1575,11 +1604,9 @@ pub fn reset_command(s: &mut Server, c: &mut Client) {
     c.db = 0;
     c.resp = 2;
     c.name = None;
-    c.flags &= !(CLIENT_REPLY_OFF
-        | CLIENT_REPLY_SKIP
-        | CLIENT_REPLY_SKIP_NEXT
-        | CLIENT_NO_EVICT
-        | CLIENT_MULTI);
+    // As Redis: NO-EVICT survives a RESET, and a pending REPLY SKIP still swallows the
+    // "+RESET" itself (the flag is dropped after this command, in reset()).
+    c.flags &= !(CLIENT_REPLY_OFF | CLIENT_REPLY_SKIP_NEXT | CLIENT_PUBSUB | CLIENT_MULTI);
     c.authenticated = s.config.requirepass.is_none();
     c.user = "default";
     c.add_reply_status("RESET");

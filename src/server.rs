@@ -795,16 +795,24 @@ pub fn time_command(_s: &mut Server, c: &mut Client) {
 /// server.c: shutdownCommand
 pub fn shutdown_command(s: &mut Server, c: &mut Client) {
     let mut abort = false;
+    let (mut nosave, mut save, mut other) = (false, false, false);
     for a in &c.argv[1..] {
         let a = a.to_ascii_lowercase();
         match a.as_slice() {
-            b"nosave" | b"save" | b"now" | b"force" => {}
+            b"nosave" => nosave = true,
+            b"save" => save = true,
+            b"now" | b"force" => other = true,
             b"abort" => abort = true,
             _ => {
                 add_reply_error(s, c, shared::SYNTAXERR);
                 return;
             }
         }
+    }
+    // ABORT takes no other flag, and NOSAVE contradicts SAVE.
+    if (abort && (nosave || save || other)) || (nosave && save) {
+        add_reply_error(s, c, shared::SYNTAXERR);
+        return;
     }
     if abort {
         add_reply_error(s, c, "No shutdown in progress.");

@@ -17,12 +17,24 @@ pub fn ferredis_bin() -> PathBuf {
 }
 
 /// A free TCP port on 127.0.0.1 (bind to 0, read it, release it).
+///
+/// Never the same port twice in one test process: tests that start many servers at
+/// once (tests/differential.rs) could otherwise be handed a port that another server
+/// is about to bind, and end up talking to the wrong server.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// Which server a test runs against.
