@@ -14,5 +14,5 @@ break ferredis::server::process_command
 break ferredis::commands::CommandTable::lookup_command
 break ferredis::server::call
 break ferredis::t_string::set_generic_command
-break ferredis::networking::Client::add_reply_to_buffer_or_list
+break ferredis::networking::ClientIo::add_reply_to_buffer_or_list
 break ferredis::networking::write_to_client

@@ -42,6 +42,9 @@ pub struct Config {
     pub daemonize: bool,
     pub io_threads: i64,
     pub io_threads_do_reads: bool,
+    /// Ferredis only: keep the I/O threads on even under light load (Redis turns them
+    /// off below two pending writes per thread), so tests exercise the threaded path.
+    pub io_threads_always_active: bool,
     pub maxmemory: u64,
     pub latency_tracking: bool,
     pub dir: String,
@@ -91,6 +94,7 @@ impl Default for Config {
             daemonize: false,
             io_threads: 1,
             io_threads_do_reads: false,
+            io_threads_always_active: false,
             maxmemory: 0,
             latency_tracking: true,
             dir: std::env::current_dir()
@@ -112,6 +116,8 @@ const IMMUTABLE_CONFIG: u32 = 1 << 0;
 const SENSITIVE_CONFIG: u32 = 1 << 1;
 const MULTI_ARG_CONFIG: u32 = 1 << 3;
 const PROTECTED_CONFIG: u32 = 1 << 7;
+/// Matched by exact name only, never by a CONFIG GET pattern (config.c: HIDDEN_CONFIG).
+const HIDDEN_CONFIG: u32 = 1 << 4;
 
 type Getter = fn(&Config) -> String;
 type Setter = fn(&mut Config, &[String]) -> Result<(), String>;
@@ -483,6 +489,15 @@ static CONFIGS: &[StandardConfig] = &[
         },
     },
     StandardConfig {
+        name: "io-threads-always-active",
+        flags: IMMUTABLE_CONFIG | HIDDEN_CONFIG,
+        get: |c| yesno(c.io_threads_always_active),
+        set: |c, v| {
+            c.io_threads_always_active = parse_bool(v)?;
+            Ok(())
+        },
+    },
+    StandardConfig {
         name: "maxmemory",
         flags: 0,
         get: |c| c.maxmemory.to_string(),
@@ -712,7 +727,7 @@ pub fn config_get_command(s: &mut Server, c: &mut Client) {
             continue;
         }
         for sc in CONFIGS {
-            if stringmatchlen(pat, sc.name.as_bytes(), true) {
+            if sc.flags & HIDDEN_CONFIG == 0 && stringmatchlen(pat, sc.name.as_bytes(), true) {
                 matches
                     .entry(sc.name)
                     .or_insert_with(|| (sc.name.to_string(), (sc.get)(&s.config)));

@@ -2,7 +2,7 @@
 //! writing replies back.
 
 use std::collections::VecDeque;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, Write};
 use std::net::SocketAddr;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -12,6 +12,7 @@ use tracing::{debug_span, trace};
 
 use crate::ae::{AE_READABLE, AE_WRITABLE};
 use crate::commands::RedisCommand;
+use crate::io_threads;
 use crate::resp::{add_reply_error, add_reply_error_object, DeferredLen};
 use crate::server::{self, Server};
 use crate::util;
@@ -56,23 +57,17 @@ pub struct ReplyBlock {
     pub fixed: bool,
 }
 
-/// A connected client (server.h: client).
+/// The I/O half of a client: everything reading, parsing and writing touch.
 ///
-/// Fields follow Redis's names; the query buffer is a `BytesMut` so parsed arguments
-/// can be handed out as `Bytes` slices of it without copying.
-pub struct Client {
-    pub id: u64,
-    pub token: Token,
+/// This is what an I/O thread receives (io_threads.rs); it holds no reference to the
+/// server, so a thread that owns it can reach the socket and the buffers, and
+/// nothing else.
+pub struct ClientIo {
     pub conn: Option<TcpStream>,
-    pub peer: String,
-    pub laddr: String,
     pub flags: u64,
     pub resp: u8,
-    pub db: usize,
-    pub name: Option<Bytes>,
-    pub authenticated: bool,
-    pub user: &'static str,
-    // Input.
+    // Input: the query buffer is a `BytesMut` so parsed arguments can be handed out
+    // as `Bytes` slices of it without copying.
     pub querybuf: BytesMut,
     pub querybuf_peak: usize,
     pub reqtype: u8,
@@ -80,11 +75,6 @@ pub struct Client {
     pub bulklen: i64,
     pub argv: Vec<Bytes>,
     pub argv_len_sum: usize,
-    /// The arguments as SLOWLOG should show them, kept only once a command redacts
-    /// one of its arguments (server.h: client.original_argv).
-    pub original_argv: Option<Vec<Bytes>>,
-    pub cmd: Option<&'static RedisCommand>,
-    pub lastcmd: Option<&'static RedisCommand>,
     // Output: the fixed buffer, then the list (networking.c: _addReplyToBufferOrList).
     pub buf: Vec<u8>,
     pub reply: VecDeque<ReplyBlock>,
@@ -92,12 +82,82 @@ pub struct Client {
     /// Blocks ever removed from the front of `reply`, so deferred handles stay valid.
     pub reply_popped: u64,
     pub sentlen: usize,
+    /// What the last read did, for the main thread to act on.
+    pub last_read: ReadOutcome,
+    /// What the last write did.
+    pub last_write: WriteOutcome,
+    /// A protocol error found while parsing in an I/O thread.
+    pub protocol_error: Option<ProtocolError>,
+}
+
+/// The result of one read from a client's socket.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum ReadOutcome {
+    #[default]
+    None,
+    /// `n` bytes arrived; `full` when the read filled its whole window.
+    Data {
+        n: usize,
+        full: bool,
+    },
+    WouldBlock,
+    Closed,
+    Error(io::ErrorKind),
+}
+
+/// The result of one `write_to_socket`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WriteOutcome {
+    pub written: usize,
+    /// The socket could take no more (as opposed to the 64 KiB fairness limit).
+    pub blocked: bool,
+    pub error: Option<io::ErrorKind>,
+}
+
+/// A connected client (server.h: client).
+///
+/// The I/O half lives in `io` and is reached through `Deref`, so `c.argv` or
+/// `c.add_reply_bulk(..)` read as in Redis. While an I/O thread holds the half, the
+/// main thread is waiting for it (io_threads.rs), so no access can find it missing.
+pub struct Client {
+    pub id: u64,
+    pub token: Token,
+    pub peer: String,
+    pub laddr: String,
+    pub db: usize,
+    pub name: Option<Bytes>,
+    pub authenticated: bool,
+    pub user: &'static str,
+    /// The arguments as SLOWLOG should show them, kept only once a command redacts
+    /// one of its arguments (server.h: client.original_argv).
+    pub original_argv: Option<Vec<Bytes>>,
+    pub cmd: Option<&'static RedisCommand>,
+    pub lastcmd: Option<&'static RedisCommand>,
     pub obuf_soft_limit_reached_time: i64,
     // Times.
     pub ctime: i64,
     pub last_interaction: i64,
-    /// The command, its arguments and time, for SLOWLOG and CLIENT LIST.
     pub write_handler_installed: bool,
+    pub io: Option<Box<ClientIo>>,
+}
+
+impl std::ops::Deref for Client {
+    type Target = ClientIo;
+    #[inline]
+    fn deref(&self) -> &ClientIo {
+        self.io
+            .as_deref()
+            .expect("the client's I/O half is with an I/O thread")
+    }
+}
+
+impl std::ops::DerefMut for Client {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut ClientIo {
+        self.io
+            .as_deref_mut()
+            .expect("the client's I/O half is with an I/O thread")
+    }
 }
 
 impl Client {
@@ -115,35 +175,66 @@ impl Client {
         Client {
             id,
             token,
-            conn,
             peer,
             laddr,
-            flags: 0,
-            resp: 2,
             db: 0,
             name: None,
             authenticated: false,
             user: "default",
-            querybuf: BytesMut::new(),
-            querybuf_peak: 0,
-            reqtype: 0,
-            multibulklen: 0,
-            bulklen: -1,
-            argv: Vec::new(),
-            argv_len_sum: 0,
             original_argv: None,
             cmd: None,
             lastcmd: None,
-            buf: Vec::with_capacity(PROTO_REPLY_CHUNK_BYTES),
-            reply: VecDeque::new(),
-            reply_bytes: 0,
-            reply_popped: 0,
-            sentlen: 0,
             obuf_soft_limit_reached_time: 0,
             ctime: now,
             last_interaction: now,
             write_handler_installed: false,
+            io: Some(Box::new(ClientIo {
+                conn,
+                flags: 0,
+                resp: 2,
+                querybuf: BytesMut::new(),
+                querybuf_peak: 0,
+                reqtype: 0,
+                multibulklen: 0,
+                bulklen: -1,
+                argv: Vec::new(),
+                argv_len_sum: 0,
+                buf: Vec::with_capacity(PROTO_REPLY_CHUNK_BYTES),
+                reply: VecDeque::new(),
+                reply_bytes: 0,
+                reply_popped: 0,
+                sentlen: 0,
+                last_read: ReadOutcome::None,
+                last_write: WriteOutcome::default(),
+                protocol_error: None,
+            })),
         }
+    }
+
+    /// networking.c: resetClient (the parts this port has)
+    pub fn reset(&mut self) {
+        self.original_argv = None;
+        self.cmd = None;
+        self.reset_parser();
+        // CLIENT REPLY SKIP applies to exactly one command.
+        if self.flags & CLIENT_REPLY_SKIP != 0 {
+            self.flags &= !CLIENT_REPLY_SKIP;
+        }
+        if self.flags & CLIENT_REPLY_SKIP_NEXT != 0 {
+            self.flags |= CLIENT_REPLY_SKIP;
+            self.flags &= !CLIENT_REPLY_SKIP_NEXT;
+        }
+    }
+}
+
+impl ClientIo {
+    /// The parser half of resetClient: forget the arguments of the last command.
+    pub fn reset_parser(&mut self) {
+        self.argv.clear();
+        self.argv_len_sum = 0;
+        self.reqtype = 0;
+        self.multibulklen = 0;
+        self.bulklen = -1;
     }
 
     /// networking.c: prepareClientToWrite (the part that needs only the client).
@@ -246,25 +337,6 @@ impl Client {
     pub fn output_buffer_memory_usage(&self) -> usize {
         self.reply_bytes
     }
-
-    /// networking.c: resetClient (the parts this port has)
-    pub fn reset(&mut self) {
-        self.argv.clear();
-        self.argv_len_sum = 0;
-        self.original_argv = None;
-        self.reqtype = 0;
-        self.multibulklen = 0;
-        self.bulklen = -1;
-        self.cmd = None;
-        // CLIENT REPLY SKIP applies to exactly one command.
-        if self.flags & CLIENT_REPLY_SKIP != 0 {
-            self.flags &= !CLIENT_REPLY_SKIP;
-        }
-        if self.flags & CLIENT_REPLY_SKIP_NEXT != 0 {
-            self.flags |= CLIENT_REPLY_SKIP;
-            self.flags &= !CLIENT_REPLY_SKIP_NEXT;
-        }
-    }
 }
 
 impl Client {
@@ -273,8 +345,13 @@ impl Client {
     /// Hides argument `idx` (a password) from SLOWLOG: the log shows "(redacted)" in
     /// its place. argv itself is untouched, the command still needs the value.
     pub fn redact_command_argument(&mut self, idx: usize) {
-        let orig = self.original_argv.get_or_insert_with(|| self.argv.clone());
-        orig[idx] = Bytes::from_static(b"(redacted)");
+        if self.original_argv.is_none() {
+            let argv = self.argv.clone();
+            self.original_argv = Some(argv);
+        }
+        if let Some(orig) = self.original_argv.as_mut() {
+            orig[idx] = Bytes::from_static(b"(redacted)");
+        }
     }
 }
 
@@ -321,7 +398,7 @@ pub struct ParseLimits {
 ///
 /// Returns Ok(true) when a whole line was consumed into `argv` (possibly empty),
 /// Ok(false) when more bytes are needed.
-pub fn process_inline_buffer(c: &mut Client) -> Result<bool, ProtocolError> {
+pub fn process_inline_buffer(c: &mut ClientIo) -> Result<bool, ProtocolError> {
     let Some(nl) = strchr(&c.querybuf, b'\n') else {
         if c.querybuf.len() > PROTO_INLINE_MAX_SIZE {
             return protocol_error(
@@ -442,7 +519,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
 /// Returns Ok(true) when a whole command is in `argv` (or `*0`/`*-1` was skipped),
 /// Ok(false) when more bytes are needed.
 pub fn process_multibulk_buffer(
-    c: &mut Client,
+    c: &mut ClientIo,
     limits: ParseLimits,
 ) -> Result<bool, ProtocolError> {
     if c.multibulklen == 0 {
@@ -564,6 +641,23 @@ fn set_protocol_error(s: &mut Server, c: &mut Client, e: &ProtocolError) {
     c.querybuf.clear();
 }
 
+/// The dispatch at the top of processInputBuffer's loop: pick the protocol from the
+/// first byte, then run the matching parser.
+fn parse_one_command(io: &mut ClientIo, limits: ParseLimits) -> Result<bool, ProtocolError> {
+    if io.reqtype == 0 {
+        io.reqtype = if io.querybuf[0] == b'*' {
+            PROTO_REQ_MULTIBULK
+        } else {
+            PROTO_REQ_INLINE
+        };
+    }
+    if io.reqtype == PROTO_REQ_INLINE {
+        process_inline_buffer(io)
+    } else {
+        process_multibulk_buffer(io, limits)
+    }
+}
+
 // ANCHOR: process_input_buffer
 /// networking.c: processInputBuffer
 ///
@@ -578,22 +672,8 @@ pub fn process_input_buffer(s: &mut Server, c: &mut Client) -> bool {
         if c.flags & (CLIENT_CLOSE_AFTER_REPLY | CLIENT_CLOSE_ASAP) != 0 {
             break;
         }
-        if c.reqtype == 0 {
-            c.reqtype = if c.querybuf[0] == b'*' {
-                PROTO_REQ_MULTIBULK
-            } else {
-                PROTO_REQ_INLINE
-            };
-        }
-        let parsed = if c.reqtype == PROTO_REQ_INLINE {
-            process_inline_buffer(c)
-        } else {
-            let limits = ParseLimits {
-                proto_max_bulk_len: s.config.proto_max_bulk_len,
-                auth_required: s.auth_required(c),
-            };
-            process_multibulk_buffer(c, limits)
-        };
+        let limits = parse_limits(s.config.proto_max_bulk_len, s.auth_required(c));
+        let parsed = parse_one_command(c, limits);
         match parsed {
             Ok(true) => {}
             Ok(false) => break,
@@ -620,50 +700,69 @@ pub fn process_input_buffer(s: &mut Server, c: &mut Client) -> bool {
 /// One read of at most 16 KiB per readable event, as Redis. When the read fills the
 /// whole window the socket may hold more: the client is marked still-readable so the
 /// event loop serves it again on its next turn (mio is edge-triggered, epoll in Redis
-/// is level-triggered; see ae.rs).
+/// is level-triggered; see ae.rs). With threaded reads on, the client is only queued
+/// here; an I/O thread reads it in before_sleep.
 pub fn read_query_from_client(s: &mut Server, token: Token) {
     let Some(mut c) = s.take_client(token) else {
         return;
     };
+    if io_threads::postpone_client_read(s, token, c.id, c.flags & CLIENT_BLOCKED != 0) {
+        s.put_client(c);
+        return;
+    }
     let _span = debug_span!("read_query_from_client", client = c.id).entered();
-    s.stat_total_reads_processed += 1;
+    read_from_socket(&mut c);
+    if !after_read(s, &mut c) {
+        free_client(s, c);
+        return;
+    }
+    if process_input_buffer(s, &mut c) {
+        s.put_client(c);
+    }
+}
+// ANCHOR_END: read_query_from_client
 
+// ANCHOR: read_from_socket
+/// networking.c: readQueryFromClient, the half that touches only the client: decide
+/// how much to read and read it. Runs on the main thread or on an I/O thread.
+pub fn read_from_socket(io: &mut ClientIo) {
     let mut readlen = PROTO_IOBUF_LEN;
-    // Reading the rest of a big argument: read exactly what is missing.
-    if c.reqtype == PROTO_REQ_MULTIBULK
-        && c.multibulklen > 0
-        && c.bulklen >= PROTO_MBULK_BIG_ARG as i64
+    // Reading the rest of a big argument: read exactly what is missing, so the
+    // buffer ends where the argument ends and it can be taken without a copy.
+    if io.reqtype == PROTO_REQ_MULTIBULK
+        && io.multibulklen > 0
+        && io.bulklen >= PROTO_MBULK_BIG_ARG as i64
     {
-        let missing = (c.bulklen as usize + 2).saturating_sub(c.querybuf.len());
+        let missing = (io.bulklen as usize + 2).saturating_sub(io.querybuf.len());
         if missing > 0 {
             readlen = missing;
         }
     }
-    let qblen = c.querybuf.len();
-    // Ordinary reads go through a scratch buffer that is zeroed once, so no read
-    // pays for initialising 16 KiB; a big argument is read in place instead.
-    let big = readlen > s.read_scratch.len();
-    let res = if big {
-        // Into uninitialised room, as sdsMakeRoomForNonGreedy + connRead: zero-filling
-        // `readlen` bytes on every read would make a big argument quadratic.
-        match c.conn.as_mut() {
-            Some(conn) => read_into_spare(conn, &mut c.querybuf, readlen),
-            None => Ok(0),
-        }
-    } else {
-        let scratch = &mut s.read_scratch[..readlen];
-        let r = match c.conn.as_mut() {
-            Some(conn) => conn.read(scratch),
-            None => Ok(0),
-        };
-        if let Ok(n) = r {
-            c.querybuf.extend_from_slice(&scratch[..n]);
-        }
-        r
+    let res = match io.conn.as_mut() {
+        Some(conn) => read_into_spare(conn, &mut io.querybuf, readlen),
+        None => Ok(0),
     };
-    match res {
-        Ok(0) => {
-            c.querybuf.truncate(qblen);
+    io.last_read = match res {
+        Ok(0) => ReadOutcome::Closed,
+        Ok(n) => ReadOutcome::Data {
+            n,
+            full: n == readlen,
+        },
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => ReadOutcome::WouldBlock,
+        Err(e) => ReadOutcome::Error(e.kind()),
+    };
+    if let ReadOutcome::Data { .. } = io.last_read {
+        io.querybuf_peak = io.querybuf_peak.max(io.querybuf.len());
+    }
+}
+// ANCHOR_END: read_from_socket
+
+/// The main thread's half of readQueryFromClient: statistics, closing, the query
+/// buffer limit. Returns false when the client must be freed.
+fn after_read(s: &mut Server, c: &mut Client) -> bool {
+    s.stat_total_reads_processed += 1;
+    match c.last_read {
+        ReadOutcome::Closed => {
             crate::server_log!(
                 s,
                 crate::server::LL_VERBOSE,
@@ -671,37 +770,30 @@ pub fn read_query_from_client(s: &mut Server, token: Token) {
                 c.id,
                 c.peer
             );
-            free_client(s, c);
-            return;
+            return false;
         }
-        Ok(n) => {
-            c.querybuf.truncate(qblen + n);
+        ReadOutcome::Error(io::ErrorKind::Interrupted) => {
+            s.el.mark_still_ready(c.token, AE_READABLE);
+        }
+        ReadOutcome::Error(kind) => {
+            crate::server_log!(
+                s,
+                crate::server::LL_VERBOSE,
+                "Reading from client: {:?}",
+                kind
+            );
+            return false;
+        }
+        ReadOutcome::Data { n, full } => {
             trace!(bytes = n, "read");
-            if n == readlen {
-                s.el.mark_still_ready(token, AE_READABLE);
+            if full {
+                s.el.mark_still_ready(c.token, AE_READABLE);
             }
             c.last_interaction = s.unixtime;
             s.stat_net_input_bytes += n as u64;
         }
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-            c.querybuf.truncate(qblen);
-            s.put_client(c);
-            return;
-        }
-        Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-            c.querybuf.truncate(qblen);
-            s.el.mark_still_ready(token, AE_READABLE);
-            s.put_client(c);
-            return;
-        }
-        Err(e) => {
-            c.querybuf.truncate(qblen);
-            crate::server_log!(s, crate::server::LL_VERBOSE, "Reading from client: {}", e);
-            free_client(s, c);
-            return;
-        }
+        ReadOutcome::WouldBlock | ReadOutcome::None => {}
     }
-    c.querybuf_peak = c.querybuf_peak.max(c.querybuf.len());
     if c.querybuf.len() > s.config.client_max_querybuf_len {
         crate::server_log!(
             s,
@@ -711,14 +803,78 @@ pub fn read_query_from_client(s: &mut Server, token: Token) {
             c.peer,
             String::from_utf8_lossy(&c.querybuf[..c.querybuf.len().min(64)])
         );
+        return false;
+    }
+    true
+}
+
+// ANCHOR: read_and_parse_in_thread
+/// networking.c: readQueryFromClient and processInputBuffer as an I/O thread runs
+/// them (io_threads_op == IO_THREADS_OP_READ): read, then parse at most one command
+/// and flag it CLIENT_PENDING_COMMAND. Running it is the main thread's job.
+pub fn read_and_parse_in_thread(io: &mut ClientIo, id: u64, limits: ParseLimits) {
+    let _span = debug_span!("read_query_from_client", client = id).entered();
+    read_from_socket(io);
+    if !matches!(io.last_read, ReadOutcome::Data { .. }) {
+        return;
+    }
+    while !io.querybuf.is_empty() {
+        if io.flags & (CLIENT_CLOSE_AFTER_REPLY | CLIENT_CLOSE_ASAP | CLIENT_BLOCKED) != 0 {
+            break;
+        }
+        match parse_one_command(io, limits) {
+            Ok(true) if io.argv.is_empty() => io.reset_parser(),
+            Ok(true) => {
+                trace!(argc = io.argv.len(), "parsed");
+                io.flags |= CLIENT_PENDING_COMMAND;
+                break;
+            }
+            Ok(false) => break,
+            Err(e) => {
+                io.protocol_error = Some(e);
+                break;
+            }
+        }
+    }
+}
+// ANCHOR_END: read_and_parse_in_thread
+
+/// networking.c: handleClientsWithPendingReadsUsingThreads, the part after the
+/// threads are done, for one client: act on the read, then
+/// processPendingCommandAndInputBuffer.
+pub fn after_threaded_read(s: &mut Server, token: Token, id: u64) {
+    let Some(mut c) = s.take_client(token) else {
+        return;
+    };
+    if c.id != id {
+        s.put_client(c);
+        return;
+    }
+    if !after_read(s, &mut c) {
         free_client(s, c);
         return;
+    }
+    if let Some(e) = c.protocol_error.take() {
+        set_protocol_error(s, &mut c, &e);
+    }
+    if c.flags & CLIENT_PENDING_COMMAND != 0 {
+        c.flags &= !CLIENT_PENDING_COMMAND;
+        if !server::process_command_and_reset_client(s, &mut c) {
+            return;
+        }
     }
     if process_input_buffer(s, &mut c) {
         s.put_client(c);
     }
 }
-// ANCHOR_END: read_query_from_client
+
+/// What the parser needs to know about the server and this client.
+pub fn parse_limits(proto_max_bulk_len: i64, auth_required: bool) -> ParseLimits {
+    ParseLimits {
+        proto_max_bulk_len,
+        auth_required,
+    }
+}
 
 /// Read at most `readlen` bytes from `conn` into the spare capacity of `buf`.
 fn read_into_spare(conn: &mut TcpStream, buf: &mut BytesMut, readlen: usize) -> io::Result<usize> {
@@ -750,33 +906,41 @@ pub fn queue_if_pending_write(s: &mut Server, c: &mut Client) {
 /// networking.c: writeToClient
 ///
 /// Writes the fixed buffer and then the reply list with writev, at most 64 KiB per
-/// call. Returns false when the client was freed.
+/// call, then does the main thread's bookkeeping. Returns None when the client was
+/// freed.
 pub fn write_to_client(
     s: &mut Server,
     mut c: Box<Client>,
     handler_installed: bool,
 ) -> Option<Box<Client>> {
-    let _span = debug_span!("write_to_client", client = c.id).entered();
-    s.stat_total_writes_processed += 1;
-    let mut totwritten = 0usize;
-    let mut blocked = false;
-    let mut failed: Option<io::Error> = None;
-    while c.has_pending_replies() {
-        let Some(conn) = c.conn.as_mut() else { break };
+    let id = c.id;
+    write_to_socket(&mut c, id);
+    after_write(s, c, handler_installed)
+}
+// ANCHOR_END: write_to_client
+
+// ANCHOR: write_to_socket
+/// networking.c: writeToClient, the half that touches only the client: the writev
+/// loop. Runs on the main thread or on an I/O thread.
+pub fn write_to_socket(io: &mut ClientIo, id: u64) {
+    let _span = debug_span!("write_to_client", client = id).entered();
+    let mut out = WriteOutcome::default();
+    while io.has_pending_replies() {
+        let Some(conn) = io.conn.as_mut() else { break };
         let res = {
             // The fixed buffer, then the list, in one writev (networking.c: _writevToClient);
             // a stack array keeps the hot path free of allocation.
             let mut slices = [IoSlice::new(&[]); IOV_MAX];
             let mut nslices = 0;
             let mut queued = 0usize;
-            let mut skip = c.sentlen;
-            if !c.buf.is_empty() {
-                slices[0] = IoSlice::new(&c.buf[skip..]);
+            let mut skip = io.sentlen;
+            if !io.buf.is_empty() {
+                slices[0] = IoSlice::new(&io.buf[skip..]);
                 nslices = 1;
-                queued = c.buf.len() - skip;
+                queued = io.buf.len() - skip;
                 skip = 0;
             }
-            for block in c.reply.iter() {
+            for block in io.reply.iter() {
                 if queued >= NET_MAX_WRITES_PER_EVENT || nslices == IOV_MAX {
                     break;
                 }
@@ -788,56 +952,57 @@ pub fn write_to_client(
                     queued += b.len();
                 }
             }
-            let slices = &slices[..nslices];
             if queued == 0 {
                 Ok(0)
             } else {
-                conn.write_vectored(slices)
+                conn.write_vectored(&slices[..nslices])
             }
         };
         match res {
             Ok(n) => {
-                if n == 0 && c.buf.is_empty() {
-                    // Only empty blocks (filled placeholders of size 0) remain.
-                    c.consume_written(0);
-                    if !c.has_pending_replies() {
-                        break;
-                    }
-                }
-                c.consume_written(n);
-                totwritten += n;
+                io.consume_written(n);
+                out.written += n;
                 if n == 0 {
                     break;
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                blocked = true;
+                out.blocked = true;
                 break;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                failed = Some(e);
+                out.error = Some(e.kind());
                 break;
             }
         }
         // Fairness: let other clients be served; resume on the next loop turn.
-        if totwritten > NET_MAX_WRITES_PER_EVENT {
+        if out.written > NET_MAX_WRITES_PER_EVENT {
             break;
         }
     }
-    s.stat_net_output_bytes += totwritten as u64;
-    trace!(bytes = totwritten, "wrote");
-    if let Some(e) = failed {
+    trace!(bytes = out.written, "wrote");
+    io.last_write = out;
+}
+// ANCHOR_END: write_to_socket
+
+/// The main thread's half of writeToClient: statistics, closing, and the write
+/// handler for what is left. Returns None when the client was freed.
+fn after_write(s: &mut Server, mut c: Box<Client>, handler_installed: bool) -> Option<Box<Client>> {
+    let out = c.last_write;
+    s.stat_total_writes_processed += 1;
+    s.stat_net_output_bytes += out.written as u64;
+    if let Some(e) = out.error {
         crate::server_log!(
             s,
             crate::server::LL_VERBOSE,
-            "Error writing to client: {}",
+            "Error writing to client: {:?}",
             e
         );
         free_client(s, c);
         return None;
     }
-    if totwritten > 0 {
+    if out.written > 0 {
         c.last_interaction = s.unixtime;
     }
     if !c.has_pending_replies() {
@@ -849,7 +1014,7 @@ pub fn write_to_client(
             free_client(s, c);
             return None;
         }
-    } else if !blocked {
+    } else if !out.blocked {
         // Stopped by the per-event limit, not by the socket: come back next turn.
         if c.write_handler_installed {
             s.el.mark_still_ready(c.token, AE_WRITABLE);
@@ -859,9 +1024,26 @@ pub fn write_to_client(
     }
     Some(c)
 }
-// ANCHOR_END: write_to_client
 
-impl Client {
+/// handleClientsWithPendingWritesUsingThreads, the part after the threads are done,
+/// for one client: bookkeeping, and a write handler if replies are left.
+pub fn after_threaded_write(s: &mut Server, token: Token, id: u64) {
+    let Some(c) = s.take_client(token) else {
+        return;
+    };
+    if c.id != id {
+        s.put_client(c);
+        return;
+    }
+    if let Some(mut c) = after_write(s, c, false) {
+        if c.has_pending_replies() && !c.write_handler_installed {
+            install_write_handler(s, &mut c);
+        }
+        s.put_client(c);
+    }
+}
+
+impl ClientIo {
     /// Drop `n` written bytes from the front of the output (the bookkeeping of _writeToClient).
     fn consume_written(&mut self, mut n: usize) {
         if !self.buf.is_empty() {
@@ -896,9 +1078,10 @@ impl Client {
 
 /// networking.c: connSetWriteHandler(c->conn, sendReplyToClient)
 fn install_write_handler(s: &mut Server, c: &mut Client) {
+    let token = c.token;
     if let Some(conn) = c.conn.as_mut() {
         if s.el
-            .create_file_event(conn, c.token, AE_WRITABLE, send_reply_to_client)
+            .create_file_event(conn, token, AE_WRITABLE, send_reply_to_client)
             .is_ok()
         {
             c.write_handler_installed = true;
@@ -908,8 +1091,9 @@ fn install_write_handler(s: &mut Server, c: &mut Client) {
 
 /// networking.c: connSetWriteHandler(c->conn, NULL)
 fn uninstall_write_handler(s: &mut Server, c: &mut Client) {
+    let token = c.token;
     if let Some(conn) = c.conn.as_mut() {
-        let _ = s.el.delete_file_event(conn, c.token, AE_WRITABLE);
+        let _ = s.el.delete_file_event(conn, token, AE_WRITABLE);
     }
     c.write_handler_installed = false;
 }
@@ -1260,7 +1444,10 @@ pub fn client_command(s: &mut Server, c: &mut Client) {
     let argc = c.argv.len();
     match (sub.as_slice(), argc) {
         (b"help", 2) => add_reply_help(c, CLIENT_HELP),
-        (b"id", 2) => c.add_reply_long_long(c.id as i64),
+        (b"id", 2) => {
+            let id = c.id as i64;
+            c.add_reply_long_long(id)
+        }
         (b"info", 2) => {
             let mut o = cat_client_info_string(s, c);
             o.push('\n');
@@ -1582,9 +1769,11 @@ pub fn hello_command(s: &mut Server, c: &mut Client) {
     c.add_reply_bulk(b"version");
     c.add_reply_bulk(crate::server::REDIS_VERSION.as_bytes());
     c.add_reply_bulk(b"proto");
-    c.add_reply_long_long(c.resp as i64);
+    let resp = c.resp as i64;
+    c.add_reply_long_long(resp);
     c.add_reply_bulk(b"id");
-    c.add_reply_long_long(c.id as i64);
+    let id = c.id as i64;
+    c.add_reply_long_long(id);
     c.add_reply_bulk(b"mode");
     c.add_reply_bulk(b"standalone");
     c.add_reply_bulk(b"role");

@@ -4,11 +4,11 @@
 //! output buffers. These functions do the same; they only need the client's protocol
 //! version, so they live on `Client` (networking.rs owns the buffers).
 
-use crate::networking::Client;
+use crate::networking::{Client, ClientIo};
 use crate::server::Server;
 use crate::util;
 
-impl Client {
+impl ClientIo {
     /// networking.c: addReplyProto
     #[inline]
     pub fn add_reply_proto(&mut self, s: &[u8]) {

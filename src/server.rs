@@ -78,7 +78,17 @@ pub struct Server {
     pub dirty: u64,
     pub shutdown_asap: bool,
     pub executable: String,
-    pub read_scratch: Vec<u8>,
+    /// The I/O threads and their state (networking.c: io_threads*).
+    pub io_threads: crate::io_threads::IoThreads,
+    /// Clients whose read waits for an I/O thread (server.h: clients_pending_read).
+    pub clients_pending_read: Vec<(Token, u64)>,
+    pub stat_io_reads_processed: u64,
+    pub stat_io_writes_processed: u64,
+    /// The thread that owns the server; `call` checks it in debug builds.
+    pub main_thread: std::thread::ThreadId,
+    /// `Server` must never be sent to another thread: the I/O threads' safety rests
+    /// on it. A raw pointer is neither `Send` nor `Sync`, so this makes it explicit.
+    _not_send: std::marker::PhantomData<*const ()>,
     // Statistics (server.h: stat_*).
     pub stat_numcommands: u64,
     pub stat_numconnections: u64,
@@ -193,7 +203,12 @@ impl Server {
             executable: std::env::current_exe()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
-            read_scratch: vec![0u8; networking::PROTO_IOBUF_LEN],
+            io_threads: crate::io_threads::IoThreads::init(1, false),
+            clients_pending_read: Vec::new(),
+            stat_io_reads_processed: 0,
+            stat_io_writes_processed: 0,
+            main_thread: std::thread::current().id(),
+            _not_send: std::marker::PhantomData,
             stat_numcommands: 0,
             stat_numconnections: 0,
             stat_rejected_conn: 0,
@@ -213,6 +228,10 @@ impl Server {
             inst_out: InstMetric::default(),
         };
         s.listen_to_port()?;
+        s.io_threads = crate::io_threads::IoThreads::init(
+            s.config.io_threads as usize,
+            s.config.io_threads_always_active,
+        );
         s.el.create_time_event(s.mstime, 1, server_cron);
         s.el.before_sleep = Some(before_sleep);
         s.el.after_sleep = Some(after_sleep);
@@ -611,6 +630,9 @@ fn security_warning_command(s: &mut Server, c: &mut Client) {
 /// with the whole server borrowed mutably: no other command can interleave with it.
 pub fn call(s: &mut Server, c: &mut Client) {
     let cmd = c.cmd.expect("call() needs a looked-up command");
+    // Commands run on the main thread only; I/O threads never get here.
+    #[cfg(debug_assertions)]
+    crate::io_threads::assert_main_thread(s);
     let _span = debug_span!("call", client = c.id, cmd = cmd.fullname).entered();
     let prev_err_count = s.stat_total_error_replies;
     let dirty_before = s.dirty;
@@ -735,8 +757,10 @@ fn clients_cron(s: &mut Server) {
 /// Before the loop waits: free clients closed asynchronously, then write every
 /// pending reply directly, installing a write handler only for what is left.
 pub fn before_sleep(s: &mut Server) {
+    // Reads queued for the I/O threads first: their commands may produce replies.
+    crate::io_threads::handle_clients_with_pending_reads_using_threads(s);
     networking::free_clients_in_async_free_queue(s);
-    networking::handle_clients_with_pending_writes(s);
+    crate::io_threads::handle_clients_with_pending_writes_using_threads(s);
     networking::free_clients_in_async_free_queue(s);
 }
 // ANCHOR_END: before_sleep
@@ -899,7 +923,7 @@ pub fn gen_redis_info_string(s: &Server, sections: &[String], current: Option<&C
     if has("server") {
         nl(&mut out);
         out.push_str(&format!(
-            "# Server\r\nredis_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nlru_clock:{}\r\nexecutable:{}\r\nconfig_file:{}\r\nio_threads_active:0\r\n",
+            "# Server\r\nredis_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nlru_clock:{}\r\nexecutable:{}\r\nconfig_file:{}\r\nio_threads_active:{}\r\n",
             REDIS_VERSION,
             std::env::consts::OS,
             std::env::consts::ARCH,
@@ -914,6 +938,7 @@ pub fn gen_redis_info_string(s: &Server, sections: &[String], current: Option<&C
             (s.mstime / 1000) & ((1 << 24) - 1),
             s.executable,
             s.config.configfile.clone().unwrap_or_default(),
+            s.io_threads.active as u8,
         ));
     }
     if has("clients") {
@@ -959,7 +984,7 @@ pub fn gen_redis_info_string(s: &Server, sections: &[String], current: Option<&C
     if has("stats") {
         nl(&mut out);
         out.push_str(&format!(
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nevicted_clients:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\npubsubshard_channels:0\r\nunexpected_error_replies:{}\r\ntotal_error_replies:{}\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:{}\r\nio_threaded_reads_processed:0\r\nio_threaded_writes_processed:0\r\n",
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nevicted_clients:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\npubsubshard_channels:0\r\nunexpected_error_replies:{}\r\ntotal_error_replies:{}\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:{}\r\nio_threaded_reads_processed:{}\r\nio_threaded_writes_processed:{}\r\n",
             s.stat_numconnections,
             s.stat_numcommands,
             s.inst_ops.get() as u64,
@@ -976,6 +1001,8 @@ pub fn gen_redis_info_string(s: &Server, sections: &[String], current: Option<&C
             s.stat_total_error_replies,
             s.stat_total_reads_processed,
             s.stat_total_writes_processed,
+            s.stat_io_reads_processed,
+            s.stat_io_writes_processed,
         ));
     }
     if has("replication") {

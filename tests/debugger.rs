@@ -28,7 +28,7 @@ const STAGES: &[&str] = &[
     "ferredis::commands::CommandTable::lookup_command",
     "ferredis::server::call",
     "ferredis::t_string::set_generic_command",
-    "ferredis::networking::Client::add_reply_to_buffer_or_list",
+    "ferredis::networking::ClientIo::add_reply_to_buffer_or_list",
     "ferredis::networking::write_to_client",
 ];
 
@@ -51,7 +51,12 @@ fn debug_binary() -> PathBuf {
         return this_profile;
     }
     // <target>/release/ferredis-server -> <target>; the dev build lives in <target>/debug.
-    let target_dir = this_profile.parent().unwrap().parent().unwrap().to_path_buf();
+    let target_dir = this_profile
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(root())
@@ -67,9 +72,9 @@ fn debug_binary() -> PathBuf {
 /// backtraces' function names are the same.
 fn gdb() -> PathBuf {
     let mut candidates = vec![PathBuf::from("rust-gdb")];
-    if let Ok(home) = std::env::var("CARGO_HOME").or_else(|_| {
-        std::env::var("HOME").map(|h| format!("{h}/.cargo"))
-    }) {
+    if let Ok(home) = std::env::var("CARGO_HOME")
+        .or_else(|_| std::env::var("HOME").map(|h| format!("{h}/.cargo")))
+    {
         candidates.push(PathBuf::from(home).join("bin/rust-gdb"));
     }
     candidates.push(PathBuf::from("gdb"));
@@ -99,7 +104,9 @@ struct Frame {
 /// Parse `#3  ferredis::server::call (...) at src/server.rs:613`.
 fn parse_frame(line: &str) -> Option<Frame> {
     let rest = line.strip_prefix('#')?;
-    let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit()).trim_start();
+    let rest = rest
+        .trim_start_matches(|c: char| c.is_ascii_digit())
+        .trim_start();
     // The name ends at the " (" of the argument list, outside any generic `<...>`.
     let mut depth = 0i32;
     let bytes = rest.as_bytes();
@@ -138,7 +145,8 @@ struct Stop {
 fn stops_for_one_set() -> Vec<Stop> {
     let bin = debug_binary();
     let port = common::free_port();
-    let dir = std::env::temp_dir().join(format!("ferredis-debugger-{}-{}", std::process::id(), port));
+    let dir =
+        std::env::temp_dir().join(format!("ferredis-debugger-{}-{}", std::process::id(), port));
     std::fs::create_dir_all(&dir).unwrap();
     let batch = dir.join("batch.gdb");
     std::fs::write(
@@ -225,7 +233,16 @@ fn stops_for_one_set() -> Vec<Stop> {
 
     // The client: a real redis-cli, as the chapter has the reader type it.
     let cli = Command::new("redis-cli")
-        .args(["-p", &port.to_string(), "SET", "lock", "v", "NX", "PX", "5000"])
+        .args([
+            "-p",
+            &port.to_string(),
+            "SET",
+            "lock",
+            "v",
+            "NX",
+            "PX",
+            "5000",
+        ])
         .stdin(Stdio::null())
         .output()
         .expect("run redis-cli (scripts/test installs redis-tools)");
@@ -309,12 +326,22 @@ fn book_text(stops: &[Stop]) -> String {
                 "{}{}{}",
                 f.name,
                 if f.args { " (...)" } else { " ()" },
-                f.file.as_ref().map(|p| format!(" at {p}")).unwrap_or_default()
+                f.file
+                    .as_ref()
+                    .map(|p| format!(" at {p}"))
+                    .unwrap_or_default()
             )
         };
         // gdb numbers breakpoints in the order scripts/debug.gdb sets them.
-        let number = STAGES.iter().position(|st| *st == s.frames[0].name).unwrap() + 1;
-        out.push_str(&format!("Breakpoint {number}, {}\n(gdb) bt\n", show(&s.frames[0])));
+        let number = STAGES
+            .iter()
+            .position(|st| *st == s.frames[0].name)
+            .unwrap()
+            + 1;
+        out.push_str(&format!(
+            "Breakpoint {number}, {}\n(gdb) bt\n",
+            show(&s.frames[0])
+        ));
         for (n, f) in s.frames.iter().enumerate() {
             out.push_str(&format!("#{n:<2} {}\n", show(f)));
         }
@@ -353,13 +380,21 @@ fn gdb_walks_one_set_through_every_stage() {
             first_hits.push(name);
         }
     }
-    assert_eq!(first_hits, STAGES, "breakpoints first hit, in order, for one SET");
+    assert_eq!(
+        first_hits, STAGES,
+        "breakpoints first hit, in order, for one SET"
+    );
     let names: String = stops
         .iter()
         .enumerate()
         .map(|(i, s)| {
             let frames: Vec<String> = s.frames.iter().map(|f| format!("  {}", f.name)).collect();
-            format!("stop {}: {}\n{}\n", i + 1, s.frames[0].name, frames.join("\n"))
+            format!(
+                "stop {}: {}\n{}\n",
+                i + 1,
+                s.frames[0].name,
+                frames.join("\n")
+            )
         })
         .collect();
     insta::assert_snapshot!("backtraces_of_one_set", names);

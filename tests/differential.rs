@@ -553,7 +553,18 @@ fn fields(b: &[u8]) -> String {
 fn values(b: &[u8], names: &[String]) -> String {
     let text = String::from_utf8_lossy(b);
     let text = text.strip_prefix("txt:").unwrap_or(&text);
-    let wanted = |k: &str| names.iter().any(|n| n == k);
+    // Forced-on I/O threads show in these counters whatever the oracle does.
+    let threaded = common::io_mode_args().len() > 0;
+    let wanted = |k: &str| {
+        names.iter().any(|n| n == k)
+            && !(threaded
+                && matches!(
+                    k,
+                    "io_threads_active"
+                        | "io_threaded_reads_processed"
+                        | "io_threaded_writes_processed"
+                ))
+    };
     let mut out = Vec::new();
     for line in text.split('\n') {
         let line = line.trim_end_matches('\r');
@@ -1031,7 +1042,12 @@ impl<'a> Runner<'a> {
 }
 
 fn run_against(kind: Kind, script: &Script, proto: u8) -> Vec<Outcome> {
-    let args: Vec<&str> = script.config.iter().map(|s| s.as_str()).collect();
+    let mut args: Vec<&str> = script.config.iter().map(|s| s.as_str()).collect();
+    // In a threaded mode (FERREDIS_IO_MODE) the oracle gets the same threads, so
+    // CONFIG GET agrees; only ferredis can be forced to use them (io_mode_args).
+    if kind == Kind::Redis {
+        args.extend(common::io_mode_oracle_args());
+    }
     let server = Server::start(kind, &args);
     let runner = Runner {
         port: server.port,

@@ -42,7 +42,13 @@ fn config_parameters_and_defaults() {
         .into_iter()
         // These depend on where and how the test server was started.
         .map(|(k, v)| match k.as_str() {
-            "port" | "dir" | "bind" | "save" | "appendonly" => format!("{k} <set by the test>"),
+            "port"
+            | "dir"
+            | "bind"
+            | "save"
+            | "appendonly"
+            | "io-threads"
+            | "io-threads-do-reads" => format!("{k} <set by the test>"),
             _ => format!("{k} {v}"),
         })
         .collect();

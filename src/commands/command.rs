@@ -488,7 +488,8 @@ pub fn command_info_command(s: &mut Server, c: &mut Client) {
             add_reply_command_info(c, Some(cmd));
         }
     } else {
-        c.add_reply_array_len(c.argv.len() - 2);
+        let n = c.argv.len() - 2;
+        c.add_reply_array_len(n);
         for i in 2..c.argv.len() {
             let cmd = s.commands.lookup_by_fullname(&c.argv[i]);
             add_reply_command_info(c, cmd);

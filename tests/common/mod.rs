@@ -16,6 +16,37 @@ pub fn ferredis_bin() -> PathBuf {
     }
 }
 
+/// The I/O-thread mode every ferredis a test starts runs in, from FERREDIS_IO_MODE:
+/// `off` (default), `writes` (4 threads, writes only, forced on) or `reads` (4
+/// threads, reads and writes, forced on). scripts/test runs the suite in all three.
+pub fn io_mode_args() -> &'static [&'static str] {
+    match std::env::var("FERREDIS_IO_MODE").as_deref() {
+        Ok("writes") => &["--io-threads", "4", "--io-threads-always-active", "yes"],
+        Ok("reads") => &[
+            "--io-threads",
+            "4",
+            "--io-threads-do-reads",
+            "yes",
+            "--io-threads-always-active",
+            "yes",
+        ],
+        _ => &[],
+    }
+}
+
+/// The same I/O-thread settings for the real redis-server, which has no way to
+/// force its threads on.
+pub fn io_mode_oracle_args() -> Vec<&'static str> {
+    let args = io_mode_args();
+    let mut out = Vec::new();
+    for pair in args.chunks(2) {
+        if pair[0] != "--io-threads-always-active" {
+            out.extend_from_slice(pair);
+        }
+    }
+    out
+}
+
 /// A free TCP port on 127.0.0.1 (bind to 0, read it, release it).
 ///
 /// Never the same port twice in one test process: tests that start many servers at
@@ -71,6 +102,12 @@ impl Server {
                 .args(["--bind", "127.0.0.1"])
                 .args(["--save", ""])
                 .args(["--appendonly", "no"])
+                // The mode first, so a test's own arguments override it.
+                .args(if kind == Kind::Ferredis {
+                    io_mode_args()
+                } else {
+                    &[]
+                })
                 .args(extra)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
