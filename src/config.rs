@@ -45,6 +45,8 @@ pub struct Config {
     /// Ferredis only: keep the I/O threads on even under light load (Redis turns them
     /// off below two pending writes per thread), so tests exercise the threaded path.
     pub io_threads_always_active: bool,
+    /// Ferredis only: write every pipeline span as a Chrome/Perfetto trace to this file.
+    pub trace_timeline: String,
     pub maxmemory: u64,
     pub latency_tracking: bool,
     pub dir: String,
@@ -95,6 +97,7 @@ impl Default for Config {
             io_threads: 1,
             io_threads_do_reads: false,
             io_threads_always_active: false,
+            trace_timeline: String::new(),
             maxmemory: 0,
             latency_tracking: true,
             dir: std::env::current_dir()
@@ -494,6 +497,15 @@ static CONFIGS: &[StandardConfig] = &[
         get: |c| yesno(c.io_threads_always_active),
         set: |c, v| {
             c.io_threads_always_active = parse_bool(v)?;
+            Ok(())
+        },
+    },
+    StandardConfig {
+        name: "trace-timeline",
+        flags: IMMUTABLE_CONFIG | HIDDEN_CONFIG,
+        get: |c| c.trace_timeline.clone(),
+        set: |c, v| {
+            c.trace_timeline = v[0].clone();
             Ok(())
         },
     },

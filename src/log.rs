@@ -84,31 +84,59 @@ fn timestamp() -> String {
     )
 }
 
+/// The timeline writer's guard: dropping it flushes the trace file. Held for the
+/// life of the process, like the subscriber itself.
+static TIMELINE_GUARD: std::sync::Mutex<Option<tracing_chrome::FlushGuard>> =
+    std::sync::Mutex::new(None);
+
 /// Install the subscriber: RUST_LOG when set, otherwise every Redis log line (the
 /// `loglevel` filter is applied by `server_log!` itself, so CONFIG SET loglevel works).
-pub fn init(logfile: &str) {
+/// With `trace-timeline <file>`, every pipeline span of every thread also goes to a
+/// Chrome/Perfetto trace, one lane per thread (scripts/timeline draws it).
+pub fn init(logfile: &str, timeline: &str) {
+    use tracing_subscriber::fmt::writer::BoxMakeWriter;
+    use tracing_subscriber::prelude::*;
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("ferredis::log=trace"));
-    let builder = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .event_format(RedisLogFormat)
-        .with_env_filter(filter);
-    if logfile.is_empty() {
-        let _ = builder.with_writer(std::io::stdout).try_init();
+    let writer = if logfile.is_empty() {
+        BoxMakeWriter::new(std::io::stdout)
     } else {
         match std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(logfile)
         {
-            Ok(f) => {
-                let _ = builder.with_writer(std::sync::Mutex::new(f)).try_init();
-            }
+            Ok(f) => BoxMakeWriter::new(std::sync::Mutex::new(f)),
             Err(e) => {
                 eprintln!("Can't open the log file: {}", e);
                 std::process::exit(1);
             }
         }
-    }
+    };
+    let log_layer = tracing_subscriber::fmt::layer()
+        .with_ansi(false)
+        .event_format(RedisLogFormat)
+        .with_writer(writer)
+        .with_filter(filter);
+    let timeline_layer = (!timeline.is_empty()).then(|| {
+        let (layer, guard) = tracing_chrome::ChromeLayerBuilder::new()
+            .file(timeline)
+            .include_args(true)
+            .build();
+        *TIMELINE_GUARD.lock().unwrap() = Some(guard);
+        layer.with_filter(
+            tracing_subscriber::filter::Targets::new()
+                .with_target("ferredis", tracing::Level::DEBUG),
+        )
+    });
+    let _ = tracing_subscriber::registry()
+        .with(log_layer)
+        .with(timeline_layer)
+        .try_init();
+}
+
+/// Write out the timeline trace (called on shutdown).
+pub fn flush_timeline() {
+    TIMELINE_GUARD.lock().unwrap().take();
 }

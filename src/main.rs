@@ -85,7 +85,7 @@ fn main() {
         eprintln!("{}", e);
         std::process::exit(1);
     }
-    ferredis::log::init(&config.logfile);
+    ferredis::log::init(&config.logfile, &config.trace_timeline);
     let mut s = match Server::new(config) {
         Ok(s) => s,
         Err(e) => {

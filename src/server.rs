@@ -776,6 +776,7 @@ pub fn prepare_for_shutdown_and_exit(s: &mut Server) {
     // Flush what is already queued so clients see their last replies.
     networking::handle_clients_with_pending_writes(s);
     server_log!(s, LL_WARNING, "Redis is now ready to exit, bye bye...");
+    crate::log::flush_timeline();
     std::process::exit(0);
 }
 

@@ -151,3 +151,59 @@ fn set_nx_race_with_threads_has_exactly_one_winner() {
         "winners per round: {per_round:?}"
     );
 }
+
+/// A field of one line of a Chrome trace ("name":"call" or "tid":3).
+fn trace_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let pat = format!("\"{key}\":");
+    let rest = &line[line.find(&pat)? + pat.len()..];
+    let rest = rest.strip_prefix('"').unwrap_or(rest);
+    let end = rest.find(['"', ',', '}']).unwrap_or(rest.len());
+    Some(&rest[..end])
+}
+
+/// The timeline (`trace-timeline`) of a threaded load: reads and writes happen on the
+/// I/O threads too, but every `call`, i.e. every command execution, is on main.
+#[test]
+fn timeline_shows_every_call_on_the_main_thread() {
+    let path = std::env::temp_dir().join(format!("ferredis-timeline-{}.json", std::process::id()));
+    let path_s = path.to_str().unwrap().to_string();
+    let mut args = READS.to_vec();
+    args.extend(["--trace-timeline", &path_s]);
+    let srv = Server::ferredis(&args);
+    let handles: Vec<_> = (0..4)
+        .map(|cid| {
+            let port = srv.port;
+            std::thread::spawn(move || {
+                let mut raw = common::Raw::connect(port);
+                for i in 0..100 {
+                    assert_eq!(raw.cmd(&[b"SET", format!("k{cid}:{i}").as_bytes(), b"v"]), b"+OK\r\n");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let mut raw = srv.raw();
+    raw.send(&encode(&[b"SHUTDOWN", b"NOSAVE"]));
+    let _ = raw.read_to_close();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let trace = std::fs::read_to_string(&path).expect("the timeline was written on shutdown");
+    let _ = std::fs::remove_file(&path);
+    let main_tid = trace
+        .lines()
+        .find(|l| l.contains("\"thread_name\"") && l.contains("\"name\":\"main\""))
+        .and_then(|l| trace_field(l, "tid"))
+        .expect("main thread in the trace")
+        .to_string();
+    let begins: Vec<(&str, &str)> = trace
+        .lines()
+        .filter(|l| trace_field(l, "ph") == Some("B"))
+        .filter_map(|l| Some((trace_field(l, "name")?, trace_field(l, "tid")?)))
+        .collect();
+    let calls = begins.iter().filter(|(n, _)| *n == "call").count();
+    assert!(calls >= 400, "only {calls} call spans");
+    assert!(begins.iter().all(|(n, t)| *n != "call" || *t == main_tid), "a call ran off the main thread");
+    let threaded_reads = begins.iter().filter(|(n, t)| *n == "read_query_from_client" && *t != main_tid).count();
+    assert!(threaded_reads > 0, "no read happened on an I/O thread");
+}
