@@ -8,6 +8,7 @@ pub mod commands;
 pub mod config;
 pub mod db;
 pub mod debug;
+pub mod dict;
 pub mod io_threads;
 pub mod log;
 pub mod networking;
