@@ -48,6 +48,14 @@ pub struct Config {
     /// Ferredis only: write every pipeline span as a Chrome/Perfetto trace to this file.
     pub trace_timeline: String,
     pub maxmemory: u64,
+    /// One of evict.rs's MAXMEMORY_* values (server.h: maxmemory_policy).
+    pub maxmemory_policy: u32,
+    pub maxmemory_samples: i64,
+    pub maxmemory_eviction_tenacity: i64,
+    pub lfu_log_factor: i64,
+    pub lfu_decay_time: i64,
+    pub activerehashing: bool,
+    pub active_expire_effort: i64,
     pub latency_tracking: bool,
     pub dir: String,
     pub save: String,
@@ -99,6 +107,13 @@ impl Default for Config {
             io_threads_always_active: false,
             trace_timeline: String::new(),
             maxmemory: 0,
+            maxmemory_policy: crate::evict::MAXMEMORY_NO_EVICTION,
+            maxmemory_samples: 5,
+            maxmemory_eviction_tenacity: 10,
+            lfu_log_factor: 10,
+            lfu_decay_time: 1,
+            activerehashing: true,
+            active_expire_effort: 1,
             latency_tracking: true,
             dir: std::env::current_dir()
                 .map(|p| p.display().to_string())
@@ -515,6 +530,72 @@ static CONFIGS: &[StandardConfig] = &[
         get: |c| c.maxmemory.to_string(),
         set: |c, v| {
             c.maxmemory = parse_num(v, 0, i64::MAX, true)? as u64;
+            Ok(())
+        },
+    },
+    StandardConfig {
+        name: "maxmemory-policy",
+        flags: 0,
+        get: |c| crate::evict::policy_name(c.maxmemory_policy).to_string(),
+        set: |c, v| {
+            c.maxmemory_policy = crate::evict::policy_from_name(&v[0].to_ascii_lowercase())
+                .ok_or_else(|| {
+                    "argument(s) must be one of the following: volatile-lru, volatile-lfu, volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction".to_string()
+                })?;
+            Ok(())
+        },
+    },
+    StandardConfig {
+        name: "maxmemory-samples",
+        flags: 0,
+        get: |c| c.maxmemory_samples.to_string(),
+        set: |c, v| {
+            c.maxmemory_samples = parse_num(v, 1, i32::MAX as i64, false)?;
+            Ok(())
+        },
+    },
+    StandardConfig {
+        name: "maxmemory-eviction-tenacity",
+        flags: 0,
+        get: |c| c.maxmemory_eviction_tenacity.to_string(),
+        set: |c, v| {
+            c.maxmemory_eviction_tenacity = parse_num(v, 0, 100, false)?;
+            Ok(())
+        },
+    },
+    StandardConfig {
+        name: "lfu-log-factor",
+        flags: 0,
+        get: |c| c.lfu_log_factor.to_string(),
+        set: |c, v| {
+            c.lfu_log_factor = parse_num(v, 0, i32::MAX as i64, false)?;
+            Ok(())
+        },
+    },
+    StandardConfig {
+        name: "lfu-decay-time",
+        flags: 0,
+        get: |c| c.lfu_decay_time.to_string(),
+        set: |c, v| {
+            c.lfu_decay_time = parse_num(v, 0, i32::MAX as i64, false)?;
+            Ok(())
+        },
+    },
+    StandardConfig {
+        name: "activerehashing",
+        flags: 0,
+        get: |c| yesno(c.activerehashing),
+        set: |c, v| {
+            c.activerehashing = parse_bool(v)?;
+            Ok(())
+        },
+    },
+    StandardConfig {
+        name: "active-expire-effort",
+        flags: 0,
+        get: |c| c.active_expire_effort.to_string(),
+        set: |c, v| {
+            c.active_expire_effort = parse_num(v, 1, 10, false)?;
             Ok(())
         },
     },

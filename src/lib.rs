@@ -4,11 +4,14 @@
 
 pub mod acl;
 pub mod ae;
+pub mod bitops;
 pub mod commands;
 pub mod config;
 pub mod db;
 pub mod debug;
 pub mod dict;
+pub mod evict;
+pub mod expire;
 pub mod io_threads;
 pub mod log;
 pub mod networking;

@@ -302,6 +302,9 @@ pub mod shared {
     pub const NOAUTHERR: &str = "-NOAUTH Authentication required.";
     pub const OUTOFRANGEERR: &str = "-ERR index out of range";
     pub const NOTINTEGERERR: &str = "-ERR value is not an integer or out of range";
+    pub const NOKEYERR: &str = "-ERR no such key";
+    pub const SAMEOBJECTERR: &str = "-ERR source and destination objects are the same";
+    pub const OOMERR: &str = "-OOM command not allowed when used memory > 'maxmemory'.";
 }
 
 #[cfg(test)]

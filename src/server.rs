@@ -42,6 +42,13 @@ pub enum PauseType {
 /// before the command is looked up.
 pub type CommandFilter = fn(&mut Vec<Bytes>);
 
+/// One operation waiting to be propagated to the AOF and replicas (server.h: redisOp).
+#[derive(Debug, Clone)]
+pub struct RedisOp {
+    pub dbid: usize,
+    pub argv: Vec<Bytes>,
+}
+
 /// The whole server (server.h: struct redisServer). Owned by the main thread; never `Send`.
 pub struct Server {
     pub el: EventLoop,
@@ -104,6 +111,40 @@ pub struct Server {
     pub stat_expiredkeys: u64,
     pub stat_evictedclients: u64,
     pub stat_client_qbuf_limit_disconnections: u64,
+    // The keyspace: clocks, expiry, eviction and propagation state.
+    /// The LRU clock, refreshed by serverCron (server.h: lruclock).
+    pub lruclock: u32,
+    pub stat_evictedkeys: u64,
+    /// Running estimate of the share of sampled TTL keys found already expired.
+    pub stat_expired_stale_perc: f64,
+    pub stat_expired_time_cap_reached_count: u64,
+    pub stat_expire_cycle_time_used: u64,
+    pub stat_total_eviction_exceeded_time: u64,
+    pub stat_last_eviction_exceeded_time: u64,
+    /// DEBUG SET-ACTIVE-EXPIRE (server.h: active_expire_enabled).
+    pub active_expire_enabled: bool,
+    /// The statics of activeExpireCycle, kept here instead.
+    pub expire_cycle: crate::expire::ExpireCycleState,
+    /// The eviction pool (Redis's EvictionPoolLRU in evict.c).
+    pub eviction_pool: Vec<crate::evict::EvictionPoolEntry>,
+    /// Operations to propagate once the current command ends (server.h: also_propagate).
+    pub also_propagate: Vec<crate::server::RedisOp>,
+    /// The argv a command asked to propagate instead of its own (what Redis's
+    /// rewriteClientCommandVector leaves in c->argv).
+    pub propagate_argv: Option<Vec<Bytes>>,
+    /// Propagate the current command even if it changed nothing (forceCommandPropagation).
+    pub force_propagation: bool,
+    /// The stream persistence and replicas will consume, recorded when enabled (DEBUG
+    /// PROPAGATED ON); with the db the stream last SELECTed (server.h: slaveseldb).
+    pub propagated: Option<Vec<Vec<Bytes>>>,
+    pub propagated_seldb: i64,
+    /// used_memory right after startup (server.h: initial_memory_usage).
+    pub initial_memory_usage: usize,
+    /// Eviction state from evict.c: the eviction timer is installed / when memory went
+    /// over the limit (microseconds, 0 when under it) / the random policies' cursor.
+    pub eviction_proc_running: bool,
+    pub eviction_exceeded_start_us: i64,
+    pub eviction_next_db: usize,
     inst_ops: InstMetric,
     inst_in: InstMetric,
     inst_out: InstMetric,
@@ -168,7 +209,7 @@ impl Server {
         let now = util::ustime();
         let mut s = Server {
             el: EventLoop::new(config.maxclients as usize + 128)?,
-            db: (0..config.databases).map(|_| Db::new()).collect(),
+            db: (0..config.databases).map(Db::new).collect(),
             verbosity: config.loglevel,
             hz: config.hz,
             config,
@@ -223,6 +264,25 @@ impl Server {
             stat_expiredkeys: 0,
             stat_evictedclients: 0,
             stat_client_qbuf_limit_disconnections: 0,
+            lruclock: crate::evict::get_lru_clock(),
+            stat_evictedkeys: 0,
+            stat_expired_stale_perc: 0.0,
+            stat_expired_time_cap_reached_count: 0,
+            stat_expire_cycle_time_used: 0,
+            stat_total_eviction_exceeded_time: 0,
+            stat_last_eviction_exceeded_time: 0,
+            active_expire_enabled: true,
+            expire_cycle: Default::default(),
+            eviction_pool: crate::evict::eviction_pool_alloc(),
+            also_propagate: Vec::new(),
+            propagate_argv: None,
+            force_propagation: false,
+            propagated: None,
+            propagated_seldb: -1,
+            initial_memory_usage: 0,
+            eviction_proc_running: false,
+            eviction_exceeded_start_us: 0,
+            eviction_next_db: 0,
             inst_ops: InstMetric::default(),
             inst_in: InstMetric::default(),
             inst_out: InstMetric::default(),
@@ -232,6 +292,7 @@ impl Server {
             s.config.io_threads as usize,
             s.config.io_threads_always_active,
         );
+        s.initial_memory_usage = crate::zmalloc::used_memory();
         s.el.create_time_event(s.mstime, 1, server_cron);
         s.el.before_sleep = Some(before_sleep);
         s.el.after_sleep = Some(after_sleep);
@@ -384,6 +445,11 @@ impl Server {
         self.stat_keyspace_misses = 0;
         self.stat_expiredkeys = 0;
         self.stat_evictedclients = 0;
+        self.stat_evictedkeys = 0;
+        self.stat_expired_stale_perc = 0.0;
+        self.stat_expired_time_cap_reached_count = 0;
+        self.stat_expire_cycle_time_used = 0;
+        self.stat_total_eviction_exceeded_time = 0;
     }
 
     /// Apply what CONFIG SET changed (the `apply` functions of config.c).
@@ -453,6 +519,31 @@ impl Server {
         Ok(())
     }
 
+    /// evict.c: LRU_CLOCK (the cached clock, refreshed hz times a second, is precise
+    /// enough at 1 s resolution unless hz is below 1)
+    #[inline]
+    pub fn lru_clock(&self) -> u32 {
+        if 1000 / self.hz.max(1) <= crate::object::LRU_CLOCK_RESOLUTION {
+            self.lruclock
+        } else {
+            crate::evict::get_lru_clock()
+        }
+    }
+
+    /// server.h: server.maxmemory_policy & MAXMEMORY_FLAG_LFU
+    #[inline]
+    pub fn maxmemory_policy_is_lfu(&self) -> bool {
+        self.config.maxmemory_policy & crate::evict::MAXMEMORY_FLAG_LFU != 0
+    }
+
+    /// object.c: the shared-integer test of tryObjectEncoding: with maxmemory and an
+    /// LRU/LFU policy every value needs its own access time.
+    #[inline]
+    pub fn maxmemory_no_shared_integers(&self) -> bool {
+        self.config.maxmemory != 0
+            && self.config.maxmemory_policy & crate::evict::MAXMEMORY_FLAG_NO_SHARED_INTEGERS != 0
+    }
+
     /// server.c: updateCachedTime
     #[inline]
     pub fn update_cached_time(&mut self) {
@@ -515,6 +606,21 @@ pub fn process_command(s: &mut Server, c: &mut Client) -> bool {
         reject_command(s, c, shared::NOAUTHERR);
         return true;
     }
+    // ANCHOR: process_command_oom
+    // Free memory before a command that may need it; refuse it when that fails.
+    if s.config.maxmemory > 0 {
+        let out_of_memory = crate::evict::perform_evictions(s) == crate::evict::EVICT_FAIL;
+        let reject_cmd_on_oom = cmd.flags & crate::commands::CMD_DENYOOM != 0;
+        if out_of_memory && reject_cmd_on_oom {
+            reject_command(
+                s,
+                c,
+                "-OOM command not allowed when used memory > 'maxmemory'.",
+            );
+            return true;
+        }
+    }
+    // ANCHOR_END: process_command_oom
     // MULTI/EXEC arrives with the transactions issue; this is where queueing goes.
     // CLIENT PAUSE: hold the client until the pause ends (blockClient BLOCKED_POSTPONE).
     let may_write = cmd.flags & (CMD_WRITE | crate::commands::CMD_MAY_REPLICATE) != 0;
@@ -641,7 +747,19 @@ pub fn call(s: &mut Server, c: &mut Client) {
     s.update_cached_time();
     (cmd.proc_.expect("container commands never reach call()"))(s, c);
     let duration = start.elapsed().as_micros() as u64;
-    let _ = dirty_before;
+    // A command that changed the dataset is propagated, after whatever it asked to
+    // propagate itself (deletions of keys it found expired, for one).
+    let dirty = s.dirty - dirty_before;
+    if (dirty > 0 || s.force_propagation) && cmd.flags & crate::commands::CMD_MODULE == 0 {
+        let argv = s.propagate_argv.take();
+        if s.propagated.is_some() {
+            let argv = argv.unwrap_or_else(|| c.argv.clone());
+            s.also_propagate.push(RedisOp { dbid: c.db, argv });
+        }
+    }
+    s.propagate_argv = None;
+    s.force_propagation = false;
+    propagate_pending_commands(s);
     trace!(usec = duration, "executed");
     if cmd.flags & CMD_SKIP_SLOWLOG == 0 {
         crate::slowlog::slowlog_push_entry_if_needed(s, c, duration as i64);
@@ -655,6 +773,68 @@ pub fn call(s: &mut Server, c: &mut Client) {
     s.stat_numcommands += 1;
 }
 // ANCHOR_END: call
+
+// ANCHOR: propagate_pending_commands
+/// server.c: propagatePendingCommands
+///
+/// Hands the operations the last command (or cron job) produced to the propagation
+/// stream, wrapped in MULTI/EXEC when there are several so a replica applies them
+/// atomically; a SELECT goes first when the database changes (replication.c:
+/// replicationFeedSlaves). Persistence and replication will consume this stream;
+/// for now it is recorded when a test asks for it.
+pub fn propagate_pending_commands(s: &mut Server) {
+    if s.also_propagate.is_empty() {
+        return;
+    }
+    let ops = std::mem::take(&mut s.also_propagate);
+    let Some(log) = s.propagated.as_mut() else {
+        return;
+    };
+    let transaction = ops.len() > 1;
+    let mut feed = |seldb: &mut i64, dbid: usize, argv: Vec<Bytes>| {
+        if *seldb != dbid as i64 {
+            log.push(vec![
+                Bytes::from_static(b"SELECT"),
+                Bytes::from(dbid.to_string()),
+            ]);
+            *seldb = dbid as i64;
+        }
+        log.push(argv);
+    };
+    let first_db = ops[0].dbid;
+    if transaction {
+        feed(
+            &mut s.propagated_seldb,
+            first_db,
+            vec![Bytes::from_static(b"MULTI")],
+        );
+    }
+    let mut last_db = first_db;
+    for op in ops {
+        last_db = op.dbid;
+        feed(&mut s.propagated_seldb, op.dbid, op.argv);
+    }
+    if transaction {
+        feed(
+            &mut s.propagated_seldb,
+            last_db,
+            vec![Bytes::from_static(b"EXEC")],
+        );
+    }
+    // Keep the recording bounded: a test reads a few hundred entries at most.
+    if log.len() > 100_000 {
+        log.drain(..50_000);
+    }
+}
+// ANCHOR_END: propagate_pending_commands
+
+/// server.c: alsoPropagate
+pub fn also_propagate(s: &mut Server, dbid: usize, argv: Vec<Bytes>) {
+    if s.propagated.is_none() {
+        return;
+    }
+    s.also_propagate.push(RedisOp { dbid, argv });
+}
 
 /// networking.c: processCommandAndResetClient
 ///
@@ -719,7 +899,10 @@ pub fn server_cron(s: &mut Server, _id: i64) -> i64 {
     s.inst_ops.track(s.stat_numcommands, now);
     s.inst_in.track(s.stat_net_input_bytes, now);
     s.inst_out.track(s.stat_net_output_bytes, now);
+    s.lruclock = crate::evict::get_lru_clock();
+    crate::zmalloc::used_memory();
     clients_cron(s);
+    databases_cron(s);
     if s.client_pause_type != PauseType::Off && s.client_pause_end_time <= s.mstime {
         unpause_clients(s);
     }
@@ -729,6 +912,38 @@ pub fn server_cron(s: &mut Server, _id: i64) -> i64 {
     1000 / s.hz.max(1)
 }
 // ANCHOR_END: server_cron
+
+// ANCHOR: databases_cron
+/// server.c: databasesCron
+///
+/// The slow active-expire cycle, then for up to 16 databases per run: shrink tables
+/// that fell under 10% full, and give 1 ms of rehashing to one table being rehashed.
+fn databases_cron(s: &mut Server) {
+    if s.active_expire_enabled {
+        crate::expire::active_expire_cycle(s, crate::expire::ACTIVE_EXPIRE_CYCLE_SLOW);
+    }
+    let dbs_per_call = CRON_DBS_PER_CALL.min(s.db.len());
+    let n = s.db.len();
+    for _ in 0..dbs_per_call {
+        let id = s.expire_cycle.resize_db % n;
+        crate::db::try_resize_hash_tables(&mut s.db[id]);
+        s.expire_cycle.resize_db += 1;
+    }
+    if s.config.activerehashing {
+        for _ in 0..dbs_per_call {
+            let id = s.expire_cycle.rehash_db % n;
+            if crate::db::incrementally_rehash(&mut s.db[id]) {
+                // Used our millisecond: the next cron continues with this database.
+                break;
+            }
+            s.expire_cycle.rehash_db += 1;
+        }
+    }
+}
+// ANCHOR_END: databases_cron
+
+/// server.h: CRON_DBS_PER_CALL
+pub const CRON_DBS_PER_CALL: usize = 16;
 
 /// server.c: clientsCron (idle timeouts and output-buffer soft limits)
 fn clients_cron(s: &mut Server) {
@@ -757,6 +972,10 @@ fn clients_cron(s: &mut Server) {
 /// Before the loop waits: free clients closed asynchronously, then write every
 /// pending reply directly, installing a write handler only for what is left.
 pub fn before_sleep(s: &mut Server) {
+    // A fast expire cycle when the slow one left work behind (at most 1 ms).
+    if s.active_expire_enabled {
+        crate::expire::active_expire_cycle(s, crate::expire::ACTIVE_EXPIRE_CYCLE_FAST);
+    }
     // Reads queued for the I/O threads first: their commands may produce replies.
     crate::io_threads::handle_clients_with_pending_reads_using_threads(s);
     networking::free_clients_in_async_free_queue(s);
@@ -960,18 +1179,26 @@ pub fn gen_redis_info_string(s: &Server, sections: &[String], current: Option<&C
         nl(&mut out);
         let used = crate::zmalloc::used_memory() as u64;
         let rss = crate::zmalloc::rss();
+        let peak = crate::zmalloc::peak_memory() as u64;
+        let mh = crate::object::get_memory_overhead_data(s, current);
         out.push_str(&format!(
-            "# Memory\r\nused_memory:{}\r\nused_memory_human:{}\r\nused_memory_rss:{}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{}\r\nused_memory_peak_human:{}\r\ntotal_system_memory:{}\r\ntotal_system_memory_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:libc\r\n",
+            "# Memory\r\nused_memory:{}\r\nused_memory_human:{}\r\nused_memory_rss:{}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nused_memory_overhead:{}\r\nused_memory_startup:{}\r\nused_memory_dataset:{}\r\nused_memory_dataset_perc:{:.2}%\r\ntotal_system_memory:{}\r\ntotal_system_memory_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_not_counted_for_evict:0\r\nmem_allocator:libc\r\n",
             used,
             bytes_to_human(used),
             rss,
             bytes_to_human(rss),
-            crate::zmalloc::peak_memory(),
-            bytes_to_human(crate::zmalloc::peak_memory() as u64),
+            peak,
+            bytes_to_human(peak),
+            used as f64 * 100.0 / peak.max(1) as f64,
+            mh.overhead_total,
+            mh.startup_allocated,
+            mh.dataset,
+            mh.dataset_perc,
             crate::zmalloc::total_system_memory(),
             bytes_to_human(crate::zmalloc::total_system_memory()),
             s.config.maxmemory,
             bytes_to_human(s.config.maxmemory),
+            crate::evict::policy_name(s.config.maxmemory_policy),
             if used > 0 { rss as f64 / used as f64 } else { 0.0 },
         ));
     }
@@ -985,7 +1212,7 @@ pub fn gen_redis_info_string(s: &Server, sections: &[String], current: Option<&C
     if has("stats") {
         nl(&mut out);
         out.push_str(&format!(
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nevicted_clients:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\npubsubshard_channels:0\r\nunexpected_error_replies:{}\r\ntotal_error_replies:{}\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:{}\r\nio_threaded_reads_processed:{}\r\nio_threaded_writes_processed:{}\r\n",
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nexpired_stale_perc:{:.2}\r\nexpired_time_cap_reached_count:{}\r\nexpire_cycle_cpu_milliseconds:{}\r\nevicted_keys:{}\r\nevicted_clients:{}\r\ntotal_eviction_exceeded_time:{}\r\ncurrent_eviction_exceeded_time:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\npubsubshard_channels:0\r\nunexpected_error_replies:{}\r\ntotal_error_replies:{}\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:{}\r\nio_threaded_reads_processed:{}\r\nio_threaded_writes_processed:{}\r\n",
             s.stat_numconnections,
             s.stat_numcommands,
             s.inst_ops.get() as u64,
@@ -995,7 +1222,15 @@ pub fn gen_redis_info_string(s: &Server, sections: &[String], current: Option<&C
             s.inst_out.get() / 1024.0,
             s.stat_rejected_conn,
             s.stat_expiredkeys,
+            s.stat_expired_stale_perc * 100.0,
+            s.stat_expired_time_cap_reached_count,
+            s.stat_expire_cycle_time_used / 1000,
+            s.stat_evictedkeys,
             s.stat_evictedclients,
+            (s.stat_total_eviction_exceeded_time
+                + crate::evict::current_eviction_exceeded_time(s))
+                / 1000,
+            crate::evict::current_eviction_exceeded_time(s) / 1000,
             s.stat_keyspace_hits,
             s.stat_keyspace_misses,
             s.stat_unexpected_error_replies,

@@ -201,6 +201,35 @@ pub fn d2string(v: f64) -> String {
     fmt_g(v, 17)
 }
 
+/// util.c: ld2string
+///
+/// Redis formats INCRBYFLOAT's long double with `%.17Lf` (human mode) or `%.17Lg`.
+/// Rust has no 80-bit long double, so the f64 result is first rounded to the 15
+/// significant digits a double keeps exactly, then to 17 decimals, and printed in
+/// shortest form: 10.5 + 0.1 prints "10.6" and 0.1 + 0.2 prints "0.3", as Redis's
+/// wider type does. Values that need more than 15 significant digits may differ in
+/// the last ones.
+pub fn ld2string(v: f64, human: bool) -> String {
+    if v.is_infinite() {
+        return if v > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    if !human {
+        return if v == 0.0 { "0".into() } else { fmt_g(v, 17) };
+    }
+    let rounded: f64 = if v == 0.0 {
+        0.0
+    } else {
+        format!("{:.14e}", v).parse().unwrap_or(v)
+    };
+    let rounded: f64 = format!("{:.17}", rounded).parse().unwrap_or(rounded);
+    let out = format!("{}", rounded);
+    if out == "-0" {
+        "0".into()
+    } else {
+        out
+    }
+}
+
 /// C's `%.<prec>g` for finite, non-zero values.
 pub fn fmt_g(v: f64, prec: usize) -> String {
     let e = format!("{:.*e}", prec - 1, v);
