@@ -225,7 +225,7 @@ impl EventLoop {
 }
 
 fn push_fired(
-    fes: &mut Vec<FileEvent>,
+    fes: &mut [FileEvent],
     fired: &mut Vec<FiredEvent>,
     turn: u64,
     token: Token,

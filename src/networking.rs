@@ -1665,13 +1665,11 @@ fn client_kill(s: &mut Server, c: &mut Client) {
         return;
     }
     let matches = |cl: &Client| {
-        addr.as_ref().map_or(true, |a| cl.peer.as_bytes() == &a[..])
-            && laddr
-                .as_ref()
-                .map_or(true, |a| cl.laddr.as_bytes() == &a[..])
-            && ctype.map_or(true, |t| get_client_type(cl) == t)
+        addr.as_ref().is_none_or(|a| cl.peer.as_bytes() == &a[..])
+            && laddr.as_ref().is_none_or(|a| cl.laddr.as_bytes() == &a[..])
+            && ctype.is_none_or(|t| get_client_type(cl) == t)
             && (id == 0 || cl.id == id)
-            && user.as_ref().map_or(true, |u| cl.user.as_bytes() == &u[..])
+            && user.as_ref().is_none_or(|u| cl.user.as_bytes() == &u[..])
     };
     let victims: Vec<Token> = s
         .other_clients()

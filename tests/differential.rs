@@ -554,7 +554,7 @@ fn values(b: &[u8], names: &[String]) -> String {
     let text = String::from_utf8_lossy(b);
     let text = text.strip_prefix("txt:").unwrap_or(&text);
     // Forced-on I/O threads show in these counters whatever the oracle does.
-    let threaded = common::io_mode_args().len() > 0;
+    let threaded = !common::io_mode_args().is_empty();
     let wanted = |k: &str| {
         names.iter().any(|n| n == k)
             && !(threaded
