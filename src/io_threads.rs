@@ -83,8 +83,6 @@ pub struct IoThreadShared {
     op: Mutex<IoThreadsOp>,
     /// Threads are stopped (Redis holds the thread's mutex).
     stopped: AtomicBool,
-    /// The thread is parked and needs an unpark to see new work.
-    parked: AtomicBool,
 }
 
 /// The I/O threads (networking.c: io_threads, io_threads_pending, io_threads_list).
@@ -121,7 +119,6 @@ impl IoThreads {
                 jobs: Mutex::new(Vec::new()),
                 op: Mutex::new(IoThreadsOp::Idle),
                 stopped: AtomicBool::new(true),
-                parked: AtomicBool::new(false),
             });
             let s2 = shared.clone();
             let h = std::thread::Builder::new()
@@ -134,11 +131,11 @@ impl IoThreads {
         t
     }
 
+    /// Make sure thread j sees its new batch. `unpark` leaves a token when the thread
+    /// is not parked, so it is always safe to call: a thread about to park returns at
+    /// once. (Checking a "parked" flag first would race with the thread setting it.)
     fn wake(&self, j: usize) {
-        let sh = &self.shared[j];
-        if sh.parked.load(Ordering::Acquire) {
-            self.handles[j].thread().unpark();
-        }
+        self.handles[j].thread().unpark();
     }
 
     /// networking.c: startThreadedIO
@@ -203,19 +200,20 @@ impl IoThreads {
 /// of the batch, then zero the counter. Park when stopped or idle for long.
 fn io_thread_main(id: usize, sh: Arc<IoThreadShared>) {
     loop {
+        // Stopped threads wait without spinning (Redis blocks them on a mutex).
+        if sh.stopped.load(Ordering::Acquire) && sh.pending.value.load(Ordering::Acquire) == 0 {
+            std::thread::park();
+            continue;
+        }
         let mut spins = 0;
         while sh.pending.value.load(Ordering::Acquire) == 0 && spins < SPINS_BEFORE_PARK {
             std::hint::spin_loop();
             spins += 1;
         }
         if sh.pending.value.load(Ordering::Acquire) == 0 {
-            // Park until unparked with work or restarted. The flag is set before
-            // checking again, so an unpark sent in between is not lost.
-            sh.parked.store(true, Ordering::Release);
-            if sh.pending.value.load(Ordering::Acquire) == 0 {
-                std::thread::park();
-            }
-            sh.parked.store(false, Ordering::Release);
+            // Park until unparked with work or restarted. An unpark sent before this
+            // point leaves a token, so park returns at once and nothing is lost.
+            std::thread::park();
             continue;
         }
         let op = *sh.op.lock().unwrap();
@@ -406,4 +404,53 @@ pub fn assert_main_thread(s: &Server) {
         s.main_thread,
         "a command ran outside the main thread"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::networking::{Client, ReadOutcome};
+
+    /// The fan-out/fan-in handshake, hammered: many rounds of batches dealt to 3
+    /// threads and the main thread. A lost wake-up would hang the test (the fan-in
+    /// would spin forever); every job must come back exactly once, processed.
+    #[test]
+    fn handshake_loses_no_wakeup_and_no_job() {
+        let mut t = IoThreads::init(4, true);
+        t.start();
+        let limits = ParseLimits {
+            proto_max_bulk_len: 1 << 20,
+            auth_required: false,
+        };
+        for round in 0..2_000u64 {
+            let n = (round % 9) as usize; // 0..8 jobs, some threads get none
+            let mut lists: Vec<Vec<IoJob>> = (0..t.num).map(|_| Vec::new()).collect();
+            for i in 0..n {
+                let mut c = Client::new(i as u64, Token(i), None, 0);
+                let mut io = c.io.take().unwrap();
+                io.last_read = ReadOutcome::None;
+                lists[i % t.num].push(IoJob {
+                    token: Token(i),
+                    id: i as u64,
+                    io,
+                    limits,
+                });
+            }
+            t.op = IoThreadsOp::Read;
+            t.fan_out(lists);
+            for job in t.main_list.iter_mut() {
+                crate::networking::read_and_parse_in_thread(&mut job.io, job.id, job.limits);
+            }
+            let mut back = t.fan_in();
+            t.op = IoThreadsOp::Idle;
+            back.sort_by_key(|j| j.id);
+            let ids: Vec<u64> = back.iter().map(|j| j.id).collect();
+            assert_eq!(ids, (0..n as u64).collect::<Vec<_>>(), "round {round}");
+            // No socket: a processed job has seen its read report "closed".
+            assert!(
+                back.iter().all(|j| j.io.last_read == ReadOutcome::Closed),
+                "round {round}"
+            );
+        }
+    }
 }
