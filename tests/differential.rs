@@ -93,7 +93,7 @@ use common::{Kind, Server};
 /// Longest time we wait for one reply before calling it missing.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(3);
 /// Longest wait for a server to notice connections the harness has closed.
-const SETTLE: Duration = Duration::from_secs(2);
+const SETTLE: Duration = Duration::from_secs(5);
 /// Silence that ends a `@raw` capture or a `@closed` check.
 const IDLE_TIMEOUT: Duration = Duration::from_millis(300);
 
