@@ -176,7 +176,10 @@ fn timeline_shows_every_call_on_the_main_thread() {
             std::thread::spawn(move || {
                 let mut raw = common::Raw::connect(port);
                 for i in 0..100 {
-                    assert_eq!(raw.cmd(&[b"SET", format!("k{cid}:{i}").as_bytes(), b"v"]), b"+OK\r\n");
+                    assert_eq!(
+                        raw.cmd(&[b"SET", format!("k{cid}:{i}").as_bytes(), b"v"]),
+                        b"+OK\r\n"
+                    );
                 }
             })
         })
@@ -203,7 +206,40 @@ fn timeline_shows_every_call_on_the_main_thread() {
         .collect();
     let calls = begins.iter().filter(|(n, _)| *n == "call").count();
     assert!(calls >= 400, "only {calls} call spans");
-    assert!(begins.iter().all(|(n, t)| *n != "call" || *t == main_tid), "a call ran off the main thread");
-    let threaded_reads = begins.iter().filter(|(n, t)| *n == "read_query_from_client" && *t != main_tid).count();
+    assert!(
+        begins.iter().all(|(n, t)| *n != "call" || *t == main_tid),
+        "a call ran off the main thread"
+    );
+    let threaded_reads = begins
+        .iter()
+        .filter(|(n, t)| *n == "read_query_from_client" && *t != main_tid)
+        .count();
     assert!(threaded_reads > 0, "no read happened on an I/O thread");
+}
+
+/// The counter of the seed documents: 100 clients each INCR one key 1000 times
+/// (pipelined) through 4 reading and writing threads; the total is exact.
+#[test]
+fn concurrent_incr_counts_exactly_with_threads() {
+    let srv = Server::ferredis(READS);
+    let port = srv.port;
+    let handles: Vec<_> = (0..100)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut raw = common::Raw::connect(port);
+                let batch: Vec<u8> = (0..1000)
+                    .flat_map(|_| encode(&[b"INCR", b"counter"]))
+                    .collect();
+                raw.send(&batch);
+                for _ in 0..1000 {
+                    assert_eq!(raw.read_reply()[0], b':');
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let mut raw = srv.raw();
+    assert_eq!(raw.cmd(&[b"GET", b"counter"]), b"$6\r\n100000\r\n");
 }
