@@ -143,7 +143,9 @@ pub fn init(logfile: &str, timeline: &str) {
 }
 
 /// The layer that prints Redis-style log lines.
-fn log_layer<S>(writer: tracing_subscriber::fmt::writer::BoxMakeWriter) -> impl tracing_subscriber::Layer<S>
+fn log_layer<S>(
+    writer: tracing_subscriber::fmt::writer::BoxMakeWriter,
+) -> impl tracing_subscriber::Layer<S>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
