@@ -63,6 +63,8 @@ pub struct IoJob {
     pub io: Box<ClientIo>,
     /// What the parser may accept from this client (it depends on its login state).
     pub limits: ParseLimits,
+    /// client-query-buffer-limit.
+    pub max_querybuf_len: usize,
 }
 
 /// A pending counter alone on its cache line, so threads polling their own counter
@@ -223,9 +225,12 @@ fn io_thread_main(id: usize, sh: Arc<IoThreadShared>) {
             for job in jobs.iter_mut() {
                 match op {
                     IoThreadsOp::Write => networking::write_to_socket(&mut job.io, job.id),
-                    IoThreadsOp::Read => {
-                        networking::read_and_parse_in_thread(&mut job.io, job.id, job.limits)
-                    }
+                    IoThreadsOp::Read => networking::read_and_parse_in_thread(
+                        &mut job.io,
+                        job.id,
+                        job.limits,
+                        job.max_querybuf_len,
+                    ),
                     IoThreadsOp::Idle => unreachable!("io_threads_op value is unknown"),
                 }
             }
@@ -269,6 +274,7 @@ fn distribute(s: &mut Server, queue: &[(Token, u64)]) -> Vec<Vec<IoJob>> {
     let mut item = 0;
     let max_bulk = s.config.proto_max_bulk_len;
     let needs_pass = s.config.requirepass.is_some();
+    let max_querybuf_len = s.config.client_max_querybuf_len;
     for &(token, id) in queue {
         let Some(c) = s.clients.get_mut(token.0).and_then(|c| c.as_deref_mut()) else {
             continue;
@@ -283,6 +289,7 @@ fn distribute(s: &mut Server, queue: &[(Token, u64)]) -> Vec<Vec<IoJob>> {
             id,
             io,
             limits,
+            max_querybuf_len,
         });
         item += 1;
     }
@@ -383,7 +390,7 @@ pub fn handle_clients_with_pending_reads_using_threads(s: &mut Server) -> usize 
     s.io_threads.op = IoThreadsOp::Read;
     s.io_threads.fan_out(lists);
     for job in s.io_threads.main_list.iter_mut() {
-        networking::read_and_parse_in_thread(&mut job.io, job.id, job.limits);
+        networking::read_and_parse_in_thread(&mut job.io, job.id, job.limits, job.max_querybuf_len);
     }
     let jobs = s.io_threads.fan_in();
     s.io_threads.op = IoThreadsOp::Idle;
@@ -434,12 +441,18 @@ mod tests {
                     id: i as u64,
                     io,
                     limits,
+                    max_querybuf_len: usize::MAX,
                 });
             }
             t.op = IoThreadsOp::Read;
             t.fan_out(lists);
             for job in t.main_list.iter_mut() {
-                crate::networking::read_and_parse_in_thread(&mut job.io, job.id, job.limits);
+                crate::networking::read_and_parse_in_thread(
+                    &mut job.io,
+                    job.id,
+                    job.limits,
+                    job.max_querybuf_len,
+                );
             }
             let mut back = t.fan_in();
             t.op = IoThreadsOp::Idle;

@@ -812,10 +812,20 @@ fn after_read(s: &mut Server, c: &mut Client) -> bool {
 /// networking.c: readQueryFromClient and processInputBuffer as an I/O thread runs
 /// them (io_threads_op == IO_THREADS_OP_READ): read, then parse at most one command
 /// and flag it CLIENT_PENDING_COMMAND. Running it is the main thread's job.
-pub fn read_and_parse_in_thread(io: &mut ClientIo, id: u64, limits: ParseLimits) {
+pub fn read_and_parse_in_thread(
+    io: &mut ClientIo,
+    id: u64,
+    limits: ParseLimits,
+    max_querybuf_len: usize,
+) {
     let _span = debug_span!("read_query_from_client", client = id).entered();
     read_from_socket(io);
     if !matches!(io.last_read, ReadOutcome::Data { .. }) {
+        return;
+    }
+    // Over client-query-buffer-limit: parse nothing, so the main thread still sees
+    // the whole buffer and closes the client (Redis checks in the thread, too).
+    if io.querybuf.len() > max_querybuf_len {
         return;
     }
     while !io.querybuf.is_empty() {
