@@ -307,18 +307,7 @@ impl Server {
                 Some(a) => (true, a.to_string()),
                 None => (false, b.clone()),
             };
-            let addr = if addr == "*" {
-                "0.0.0.0".to_string()
-            } else {
-                addr
-            };
-            let sa: SocketAddr = if addr.contains(':') {
-                format!("[{}]:{}", addr, self.config.port)
-            } else {
-                format!("{}:{}", addr, self.config.port)
-            }
-            .parse()
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{addr}: {e}")))?;
+            let sa = bind_address(&addr, self.config.port)?;
             match bind_listener(sa, self.config.tcp_backlog as i32) {
                 Ok(mut l) => {
                     let token = Token(self.listeners.len());
@@ -486,14 +475,7 @@ impl Server {
     fn rebind(&mut self, slots: usize) -> io::Result<()> {
         let mut new = Vec::new();
         for b in &self.config.bind {
-            let addr = b.trim_start_matches('-');
-            let sa: SocketAddr = if addr.contains(':') {
-                format!("[{}]:{}", addr, self.config.port)
-            } else {
-                format!("{}:{}", addr, self.config.port)
-            }
-            .parse()
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{e}")))?;
+            let sa = bind_address(b.trim_start_matches('-'), self.config.port)?;
             match bind_listener(sa, self.config.tcp_backlog as i32) {
                 Ok(l) => new.push(l),
                 Err(_) if b.starts_with('-') => {}
@@ -551,6 +533,19 @@ impl Server {
         self.mstime = self.ustime / 1000;
         self.unixtime = self.mstime / 1000;
     }
+}
+
+/// One `bind` entry as a socket address: "*" is every IPv4 address, and an IPv6
+/// address gets its brackets.
+fn bind_address(addr: &str, port: u16) -> io::Result<SocketAddr> {
+    let addr = if addr == "*" { "0.0.0.0" } else { addr };
+    let text = if addr.contains(':') {
+        format!("[{addr}]:{port}")
+    } else {
+        format!("{addr}:{port}")
+    };
+    text.parse()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{addr}: {e}")))
 }
 
 /// anet.c: anetTcpServer (SO_REUSEADDR, IPV6_V6ONLY, backlog)
