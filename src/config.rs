@@ -219,7 +219,7 @@ const PROTECTED_ACTION_ENUM: &[(&str, u8)] = &[
 
 /// config.c: setConfigClientOutputBufferLimitOption / updateClientOutputBufferLimit
 fn set_obuf_limits(c: &mut Config, v: &[String]) -> Result<(), String> {
-    if v.len() % 4 != 0 {
+    if !v.len().is_multiple_of(4) {
         return Err("Wrong number of arguments in buffer limit configuration.".into());
     }
     let mut updates = Vec::new();
@@ -276,11 +276,11 @@ fn set_save(c: &mut Config, v: &[String]) -> Result<(), String> {
         c.save = String::new();
         return Ok(());
     }
-    if all.len() % 2 != 0 {
+    if !all.len().is_multiple_of(2) {
         return Err("Invalid save parameters".into());
     }
     for x in &all {
-        if util::string2ll(x.as_bytes()).map_or(true, |n| n < 1) {
+        if util::string2ll(x.as_bytes()).is_none_or(|n| n < 1) {
             return Err("Invalid save parameters".into());
         }
     }

@@ -339,7 +339,7 @@ impl<K: DictKey, V> Dict<K, V> {
     /// at a time by the operations that touch the table, never all at once.
     #[inline]
     pub fn find(&mut self, key: &[u8]) -> Option<&mut DictEntry<K, V>> {
-        if self.len() == 0 {
+        if self.is_empty() {
             return None;
         }
         if self.is_rehashing() {
@@ -359,7 +359,7 @@ impl<K: DictKey, V> Dict<K, V> {
 
     /// A lookup that does no rehashing work, for read-only contexts (INFO, DEBUG).
     pub fn get(&self, key: &[u8]) -> Option<&DictEntry<K, V>> {
-        if self.len() == 0 {
+        if self.is_empty() {
             return None;
         }
         let h = dict_gen_hash_function(key);
@@ -418,7 +418,7 @@ impl<K: DictKey, V> Dict<K, V> {
 
     /// dict.c: dictGenericDelete (dictDelete / dictUnlink): unlinks and returns the pair.
     pub fn delete(&mut self, key: &[u8]) -> Option<(K, V)> {
-        if self.len() == 0 {
+        if self.is_empty() {
             return None;
         }
         if self.is_rehashing() {
@@ -453,7 +453,7 @@ impl<K: DictKey, V> Dict<K, V> {
     /// scan is missed. While rehashing, the smaller table's bucket is visited, then
     /// every bucket of the larger table it expands into.
     pub fn scan(&self, cursor: u64, mut f: impl FnMut(&K, &V)) -> u64 {
-        if self.len() == 0 {
+        if self.is_empty() {
             return 0;
         }
         let mut v = cursor;
@@ -502,7 +502,7 @@ impl<K: DictKey, V> Dict<K, V> {
     /// Picks a random non-empty bucket, then a random entry of its chain (so keys in
     /// long chains are a little less likely: that is why `get_fair_random_key` exists).
     pub fn get_random_key(&mut self) -> Option<&DictEntry<K, V>> {
-        if self.len() == 0 {
+        if self.is_empty() {
             return None;
         }
         if self.is_rehashing() {

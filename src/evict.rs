@@ -11,7 +11,7 @@ pub const MAXMEMORY_FLAG_LRU: u32 = 1 << 0;
 pub const MAXMEMORY_FLAG_LFU: u32 = 1 << 1;
 pub const MAXMEMORY_FLAG_ALLKEYS: u32 = 1 << 2;
 pub const MAXMEMORY_FLAG_NO_SHARED_INTEGERS: u32 = MAXMEMORY_FLAG_LRU | MAXMEMORY_FLAG_LFU;
-pub const MAXMEMORY_VOLATILE_LRU: u32 = (0 << 8) | MAXMEMORY_FLAG_LRU;
+pub const MAXMEMORY_VOLATILE_LRU: u32 = MAXMEMORY_FLAG_LRU;
 pub const MAXMEMORY_VOLATILE_LFU: u32 = (1 << 8) | MAXMEMORY_FLAG_LFU;
 pub const MAXMEMORY_VOLATILE_TTL: u32 = 2 << 8;
 pub const MAXMEMORY_VOLATILE_RANDOM: u32 = 3 << 8;
@@ -359,7 +359,7 @@ pub fn perform_evictions(s: &mut Server) -> u8 {
         crate::db::propagate_deletion(s, dbid, &key);
         crate::server::propagate_pending_commands(s);
         keys_freed += 1;
-        if keys_freed % 16 == 0 {
+        if keys_freed.is_multiple_of(16) {
             // Free memory may already be enough if the sizes moved meanwhile.
             if get_maxmemory_state(s).0 {
                 break;

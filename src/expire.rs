@@ -283,7 +283,7 @@ fn expire_generic_command(s: &mut Server, c: &mut Client, basetime: i64, seconds
         return;
     };
     if seconds {
-        if when > i64::MAX / 1000 || when < i64::MIN / 1000 {
+        if !(i64::MIN / 1000..=i64::MAX / 1000).contains(&when) {
             add_reply_error_expire_time(s, c);
             return;
         }
@@ -303,7 +303,7 @@ fn expire_generic_command(s: &mut Server, c: &mut Client, basetime: i64, seconds
         let refuse = (flag & EXPIRE_NX != 0 && current.is_some())
             || (flag & EXPIRE_XX != 0 && current.is_none())
             // No TTL counts as infinite: never exceeded by GT, always by LT.
-            || (flag & EXPIRE_GT != 0 && current.map_or(true, |cur| when <= cur))
+            || (flag & EXPIRE_GT != 0 && current.is_none_or(|cur| when <= cur))
             || (flag & EXPIRE_LT != 0 && current.is_some_and(|cur| when >= cur));
         if refuse {
             c.add_reply(shared::CZERO);

@@ -531,7 +531,7 @@ pub fn mget_command(s: &mut Server, c: &mut Client) {
 
 /// t_string.c: msetGenericCommand
 fn mset_generic_command(s: &mut Server, c: &mut Client, nx: bool) {
-    if c.argv.len() % 2 == 0 {
+    if c.argv.len().is_multiple_of(2) {
         add_reply_error_arity(s, c);
         return;
     }

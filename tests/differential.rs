@@ -607,7 +607,7 @@ fn mask(r: &mut Reply, path: &[Option<usize>]) {
     };
     if let Reply::Agg(_, Some(e)) = r {
         for (i, x) in e.iter_mut().enumerate() {
-            if first.map_or(true, |f| f == i) {
+            if first.is_none_or(|f| f == i) {
                 mask(x, rest);
             }
         }
@@ -1075,7 +1075,7 @@ fn compare_file(path: &Path) -> Vec<String> {
     let mut diffs = Vec::new();
     let protos: Vec<u8> = [2u8, 3]
         .into_iter()
-        .filter(|p| script.only.map_or(true, |o| o == *p))
+        .filter(|p| script.only.is_none_or(|o| o == *p))
         .collect();
     // Every (protocol, server) run at once: each has a server of its own.
     let runs: Vec<(u8, Vec<Outcome>, Vec<Outcome>)> = std::thread::scope(|sc| {
@@ -1157,7 +1157,7 @@ fn corpus_files() -> Vec<PathBuf> {
         .filter(|p| {
             filter
                 .as_ref()
-                .map_or(true, |f| p.to_string_lossy().contains(f.as_str()))
+                .is_none_or(|f| p.to_string_lossy().contains(f.as_str()))
         })
         .collect();
     files.sort();
