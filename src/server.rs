@@ -1081,19 +1081,7 @@ pub fn bytes_to_human(n: u64) -> String {
     }
 }
 
-const DEFAULT_SECTIONS: &[&str] = &[
-    "server",
-    "clients",
-    "memory",
-    "persistence",
-    "stats",
-    "replication",
-    "cpu",
-    "modules",
-    "errorstats",
-    "cluster",
-    "keyspace",
-];
+/// Every INFO section; the default set is all of them but `commandstats`.
 const ALL_SECTIONS: &[&str] = &[
     "server",
     "clients",
@@ -1114,7 +1102,7 @@ pub fn gen_redis_info_string(s: &Server, sections: &[String], current: Option<&C
     let mut want: Vec<&str> = Vec::new();
     for sec in sections {
         match sec.as_str() {
-            "default" => want.extend(DEFAULT_SECTIONS),
+            "default" => want.extend(ALL_SECTIONS.iter().filter(|x| **x != "commandstats")),
             "all" | "everything" => want.extend(ALL_SECTIONS),
             other => {
                 if let Some(x) = ALL_SECTIONS.iter().find(|x| **x == other) {
@@ -1124,7 +1112,7 @@ pub fn gen_redis_info_string(s: &Server, sections: &[String], current: Option<&C
         }
     }
     if sections.is_empty() {
-        want.extend(DEFAULT_SECTIONS);
+        want.extend(ALL_SECTIONS.iter().filter(|x| **x != "commandstats"));
     }
     let mut out = String::new();
     let nl = |out: &mut String| {

@@ -35,20 +35,16 @@ fn slowlog_create_entry(s: &mut Server, c: &Client, duration: i64) -> SlowlogEnt
     let argc = cargv.len();
     let slargc = argc.min(SLOWLOG_ENTRY_MAX_ARGC);
     let mut argv = Vec::with_capacity(slargc);
-    for j in 0..slargc {
+    for (j, arg) in cargv.iter().take(slargc).enumerate() {
         if slargc != argc && j == slargc - 1 {
             argv.push(Bytes::from(format!(
                 "... ({} more arguments)",
                 argc - slargc + 1
             )));
-        } else if cargv[j].len() > SLOWLOG_ENTRY_MAX_STRING {
-            let mut v = cargv[j][..SLOWLOG_ENTRY_MAX_STRING].to_vec();
+        } else if arg.len() > SLOWLOG_ENTRY_MAX_STRING {
+            let mut v = arg[..SLOWLOG_ENTRY_MAX_STRING].to_vec();
             v.extend_from_slice(
-                format!(
-                    "... ({} more bytes)",
-                    cargv[j].len() - SLOWLOG_ENTRY_MAX_STRING
-                )
-                .as_bytes(),
+                format!("... ({} more bytes)", arg.len() - SLOWLOG_ENTRY_MAX_STRING).as_bytes(),
             );
             argv.push(Bytes::from(v));
         } else {
