@@ -214,6 +214,15 @@ impl EventLoop {
                 mask |= AE_WRITABLE;
             }
             push_fired(&mut self.file_events, &mut fired, turn, ev.token(), mask);
+            // Data and the peer's FIN can arrive under one edge: a short read then
+            // takes the data and the end-of-file would never be reported again. Read
+            // once more next turn, so the EOF is seen and the client freed.
+            if ev.is_read_closed() {
+                self.still_ready.push(FiredEvent {
+                    token: ev.token(),
+                    mask: AE_READABLE,
+                });
+            }
         }
         for ev in again {
             push_fired(&mut self.file_events, &mut fired, turn, ev.token, ev.mask);
