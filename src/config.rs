@@ -61,6 +61,16 @@ pub struct Config {
     pub save: String,
     pub appendonly: bool,
     pub dbfilename: String,
+    /// Small-encoding thresholds of the collection types (server.h: *_max_listpack_*).
+    pub list_max_listpack_size: i64,
+    pub list_compress_depth: i64,
+    pub hash_max_listpack_entries: usize,
+    pub hash_max_listpack_value: usize,
+    pub set_max_intset_entries: usize,
+    pub zset_max_listpack_entries: usize,
+    pub zset_max_listpack_value: usize,
+    /// Milliseconds a script may run before other clients get -BUSY.
+    pub busy_reply_threshold: i64,
     /// The file the server was started with, for CONFIG REWRITE.
     pub configfile: Option<String>,
 }
@@ -121,6 +131,14 @@ impl Default for Config {
             save: "3600 1 300 100 60 10000".into(),
             appendonly: false,
             dbfilename: "dump.rdb".into(),
+            list_max_listpack_size: -2,
+            list_compress_depth: 0,
+            hash_max_listpack_entries: 512,
+            hash_max_listpack_value: 64,
+            set_max_intset_entries: 512,
+            zset_max_listpack_entries: 128,
+            zset_max_listpack_value: 64,
+            busy_reply_threshold: 5000,
             configfile: None,
         }
     }
@@ -652,12 +670,98 @@ static CONFIGS: &[StandardConfig] = &[
             Ok(())
         },
     },
+    StandardConfig {
+        name: "list-max-listpack-size",
+        flags: 0,
+        get: |c| c.list_max_listpack_size.to_string(),
+        set: |c, v| {
+            c.list_max_listpack_size = parse_num(v, i32::MIN as i64, i32::MAX as i64, false)?;
+            Ok(())
+        },
+    },
+    StandardConfig {
+        name: "list-compress-depth",
+        flags: 0,
+        get: |c| c.list_compress_depth.to_string(),
+        set: |c, v| {
+            c.list_compress_depth = parse_num(v, 0, i32::MAX as i64, false)?;
+            Ok(())
+        },
+    },
+    StandardConfig {
+        name: "hash-max-listpack-entries",
+        flags: 0,
+        get: |c| c.hash_max_listpack_entries.to_string(),
+        set: |c, v| {
+            c.hash_max_listpack_entries = parse_num(v, 0, i64::MAX, false)? as usize;
+            Ok(())
+        },
+    },
+    StandardConfig {
+        name: "hash-max-listpack-value",
+        flags: 0,
+        get: |c| c.hash_max_listpack_value.to_string(),
+        set: |c, v| {
+            c.hash_max_listpack_value = parse_num(v, 0, i64::MAX, true)? as usize;
+            Ok(())
+        },
+    },
+    StandardConfig {
+        name: "set-max-intset-entries",
+        flags: 0,
+        get: |c| c.set_max_intset_entries.to_string(),
+        set: |c, v| {
+            c.set_max_intset_entries = parse_num(v, 0, i64::MAX, false)? as usize;
+            Ok(())
+        },
+    },
+    StandardConfig {
+        name: "zset-max-listpack-entries",
+        flags: 0,
+        get: |c| c.zset_max_listpack_entries.to_string(),
+        set: |c, v| {
+            c.zset_max_listpack_entries = parse_num(v, 0, i64::MAX, false)? as usize;
+            Ok(())
+        },
+    },
+    StandardConfig {
+        name: "zset-max-listpack-value",
+        flags: 0,
+        get: |c| c.zset_max_listpack_value.to_string(),
+        set: |c, v| {
+            c.zset_max_listpack_value = parse_num(v, 0, i64::MAX, true)? as usize;
+            Ok(())
+        },
+    },
+    StandardConfig {
+        name: "busy-reply-threshold",
+        flags: 0,
+        get: |c| c.busy_reply_threshold.to_string(),
+        set: |c, v| {
+            c.busy_reply_threshold = parse_num(v, 0, i64::MAX, false)?;
+            Ok(())
+        },
+    },
+];
+
+/// Old names Redis 7.0 still accepts for a config (config.c: the alias of
+/// standardConfig, registered as a second dict entry flagged ALIAS_CONFIG).
+static ALIASES: &[(&str, &str)] = &[
+    ("list-max-ziplist-size", "list-max-listpack-size"),
+    ("hash-max-ziplist-entries", "hash-max-listpack-entries"),
+    ("hash-max-ziplist-value", "hash-max-listpack-value"),
+    ("zset-max-ziplist-entries", "zset-max-listpack-entries"),
+    ("zset-max-ziplist-value", "zset-max-listpack-value"),
+    ("lua-time-limit", "busy-reply-threshold"),
 ];
 
 /// config.c: lookupConfig
 fn lookup_config(name: &str) -> Option<&'static StandardConfig> {
     let name = name.to_ascii_lowercase();
-    // Redis keeps "slave" aliases for a few names; none of ours have one yet.
+    let name = ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == name)
+        .map_or(name.as_str(), |(_, real)| real);
     CONFIGS.iter().find(|c| c.name == name)
 }
 
@@ -808,22 +912,31 @@ pub fn config_set_command(s: &mut Server, c: &mut Client) {
 pub fn config_get_command(s: &mut Server, c: &mut Client) {
     // Keyed by the parameter; the reply shows the name as the first argument that
     // matched it spelled it (an exact name keeps the caller's case, as in Redis).
-    let mut matches: BTreeMap<&'static str, (String, String)> = BTreeMap::new();
+    // An alias is its own entry in Redis's config dict, so a pattern lists it
+    // beside the name it stands for.
+    let mut matches: BTreeMap<String, (String, String)> = BTreeMap::new();
     for pat in &c.argv[2..] {
         let pat_s = String::from_utf8_lossy(pat);
         if !pat.iter().any(|b| matches!(b, b'[' | b'*' | b'?')) {
             if let Some(sc) = lookup_config(&pat_s) {
                 matches
-                    .entry(sc.name)
+                    .entry(pat_s.to_ascii_lowercase())
                     .or_insert_with(|| (pat_s.to_string(), (sc.get)(&s.config)));
             }
             continue;
         }
-        for sc in CONFIGS {
-            if sc.flags & HIDDEN_CONFIG == 0 && stringmatchlen(pat, sc.name.as_bytes(), true) {
+        let names = CONFIGS
+            .iter()
+            .filter(|sc| sc.flags & HIDDEN_CONFIG == 0)
+            .map(|sc| (sc.name, sc))
+            .chain(ALIASES.iter().filter_map(|(alias, real)| {
+                CONFIGS.iter().find(|sc| sc.name == *real).map(|sc| (*alias, sc))
+            }));
+        for (name, sc) in names {
+            if stringmatchlen(pat, name.as_bytes(), true) {
                 matches
-                    .entry(sc.name)
-                    .or_insert_with(|| (sc.name.to_string(), (sc.get)(&s.config)));
+                    .entry(name.to_string())
+                    .or_insert_with(|| (name.to_string(), (sc.get)(&s.config)));
             }
         }
     }

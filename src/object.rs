@@ -2,7 +2,8 @@
 //!
 //! A string is stored as Redis stores it: `int` when it is the canonical text of a
 //! 64-bit integer, `embstr` up to 44 bytes, `raw` above that or once modified in
-//! place. The other types arrive with the types issue.
+//! place. The collection types live in their own modules (t_list.rs, t_hash.rs,
+//! t_set.rs, t_zset.rs); this file only dispatches to them.
 
 use bytes::Bytes;
 
@@ -32,6 +33,14 @@ pub enum Value {
     EmbStr(Box<[u8]>),
     /// OBJ_STRING, OBJ_ENCODING_RAW: may grow in place (APPEND, SETRANGE, SETBIT).
     Raw(Vec<u8>),
+    /// OBJ_LIST (t_list.rs)
+    List(Box<crate::t_list::List>),
+    /// OBJ_HASH (t_hash.rs)
+    Hash(Box<crate::t_hash::Hash>),
+    /// OBJ_SET (t_set.rs)
+    Set(Box<crate::t_set::Set>),
+    /// OBJ_ZSET (t_zset.rs)
+    ZSet(Box<crate::t_zset::ZSet>),
 }
 
 // ANCHOR: robj
@@ -69,6 +78,10 @@ impl RObj {
     pub fn type_name(&self) -> &'static str {
         match self.ptr {
             Value::Int(_) | Value::EmbStr(_) | Value::Raw(_) => "string",
+            Value::List(_) => "list",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 
@@ -78,19 +91,25 @@ impl RObj {
 
     /// object.c: strEncoding
     pub fn encoding_name(&self) -> &'static str {
-        match self.ptr {
+        match &self.ptr {
             Value::Int(_) => "int",
             Value::EmbStr(_) => "embstr",
             Value::Raw(_) => "raw",
+            Value::List(l) => l.encoding_name(),
+            Value::Hash(h) => h.encoding_name(),
+            Value::Set(x) => x.encoding_name(),
+            Value::ZSet(z) => z.encoding_name(),
         }
     }
 
     /// The string's bytes (object.c: getDecodedObject), formatting an integer.
+    /// Callers check `is_string` first; another type reads as empty.
     pub fn str_bytes(&self) -> StrBuf<'_> {
         match &self.ptr {
             Value::Int(v) => StrBuf::Int(itoa::Buffer::new(), *v),
             Value::EmbStr(b) => StrBuf::Slice(b),
             Value::Raw(b) => StrBuf::Slice(b),
+            _ => StrBuf::Slice(&[]),
         }
     }
 
@@ -100,6 +119,7 @@ impl RObj {
             Value::Int(v) => itoa::Buffer::new().format(*v).len(),
             Value::EmbStr(b) => b.len(),
             Value::Raw(b) => b.len(),
+            _ => 0,
         }
     }
 
@@ -125,6 +145,10 @@ impl RObj {
             Value::Int(_) => header,
             Value::EmbStr(b) => header + b.len(),
             Value::Raw(v) => header + v.capacity(),
+            Value::List(l) => header + l.compute_size(),
+            Value::Hash(h) => header + h.compute_size(),
+            Value::Set(x) => header + x.compute_size(),
+            Value::ZSet(z) => header + z.compute_size(),
         }
     }
 }
@@ -223,6 +247,7 @@ pub fn get_long_long_from_object(o: &RObj) -> Option<i64> {
         Value::Int(v) => Some(*v),
         Value::EmbStr(b) => crate::util::string2ll(b),
         Value::Raw(b) => crate::util::string2ll(b),
+        _ => None,
     }
 }
 

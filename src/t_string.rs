@@ -309,6 +309,7 @@ pub fn get_generic_command(s: &mut Server, c: &mut Client) -> bool {
                 Value::Int(v) => c.add_reply_bulk_long_long(*v),
                 Value::EmbStr(b) => c.add_reply_bulk(b),
                 Value::Raw(b) => c.add_reply_bulk(b),
+                _ => c.add_reply_null(), // unreachable: is_string() checked
             }
             true
         }
@@ -523,6 +524,7 @@ pub fn mget_command(s: &mut Server, c: &mut Client) {
                 Value::Int(v) => c.add_reply_bulk_long_long(*v),
                 Value::EmbStr(b) => c.add_reply_bulk(b),
                 Value::Raw(b) => c.add_reply_bulk(b),
+                _ => c.add_reply_null(), // unreachable: is_string() checked
             },
             _ => c.add_reply_null(),
         }
@@ -661,6 +663,7 @@ pub fn incrbyfloat_command(s: &mut Server, c: &mut Client) {
                 Value::Int(v) => Some(*v as f64),
                 Value::EmbStr(b) => parse_long_double(b),
                 Value::Raw(b) => parse_long_double(b),
+                _ => None,
             },
         ),
     };
