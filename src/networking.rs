@@ -34,6 +34,15 @@ pub const MAX_ACCEPTS_PER_CALL: usize = 1000;
 
 // Client flags (server.h: CLIENT_*), only the ones this port uses.
 pub const CLIENT_MULTI: u64 = 1 << 3;
+/// A WATCHed key was touched: EXEC will fail (server.h: CLIENT_DIRTY_CAS).
+pub const CLIENT_DIRTY_CAS: u64 = 1 << 5;
+/// A command failed to queue: EXEC will answer EXECABORT (server.h: CLIENT_DIRTY_EXEC).
+pub const CLIENT_DIRTY_EXEC: u64 = 1 << 12;
+/// Unblocked and waiting for its turn in `process_unblocked_clients` (CLIENT_UNBLOCKED).
+pub const CLIENT_UNBLOCKED: u64 = 1 << 7;
+/// Commands run for this client may not block: inside EXEC or a script
+/// (server.h: CLIENT_DENY_BLOCKING).
+pub const CLIENT_DENY_BLOCKING: u64 = 1 << 41;
 pub const CLIENT_SCRIPT: u64 = 1 << 8;
 pub const CLIENT_CLOSE_AFTER_REPLY: u64 = 1 << 6;
 pub const CLIENT_BLOCKED: u64 = 1 << 4;
