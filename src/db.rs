@@ -26,6 +26,8 @@ pub struct Db {
     pub avg_ttl: i64,
     /// Where the active expire cycle resumes in `expires` (server.h: expires_cursor).
     pub expires_cursor: u64,
+    /// Key -> the clients WATCHing it in this database (server.h: watched_keys).
+    pub watched_keys: std::collections::HashMap<Bytes, Vec<crate::multi::WatchedKey>>,
 }
 // ANCHOR_END: db
 
@@ -54,6 +56,7 @@ impl Db {
             id,
             avg_ttl: 0,
             expires_cursor: 0,
+            watched_keys: std::collections::HashMap::new(),
         }
     }
 
@@ -347,11 +350,30 @@ pub fn db_delete(s: &mut Server, dbid: usize, key: &[u8]) -> bool {
     s.db[dbid].db_delete(key)
 }
 
-/// db.c: signalModifiedKey (the hook WATCH and client tracking will use)
-pub fn signal_modified_key(_s: &mut Server, _dbid: usize, _key: &[u8]) {}
+// ANCHOR: signal_modified_key
+/// db.c: signalModifiedKey
+///
+/// Every command that changes a key calls this, so a WATCH on it cannot miss the
+/// change (client tracking will hook in here too).
+pub fn signal_modified_key(s: &mut Server, dbid: usize, key: &[u8]) {
+    crate::multi::touch_watched_key(s, dbid, key);
+}
+// ANCHOR_END: signal_modified_key
+
+/// db.c: signalFlushedDb (-1 for every database)
+///
+/// Runs while the keys are still there: a watched key that exists is about to change.
+pub fn signal_flushed_db(s: &mut Server, dbnum: i64) {
+    for j in 0..s.db.len() {
+        if dbnum == -1 || j as i64 == dbnum {
+            crate::multi::touch_all_watched_keys_in_db(s, j, None);
+        }
+    }
+}
 
 /// db.c: emptyData (-1 for every database); returns how many keys were removed.
 pub fn empty_data(s: &mut Server, dbnum: i64) -> usize {
+    signal_flushed_db(s, dbnum);
     let mut removed = 0;
     for db in s.db.iter_mut() {
         if dbnum == -1 || db.id as i64 == dbnum {
@@ -807,9 +829,19 @@ pub fn db_swap_databases(s: &mut Server, id1: i64, id2: i64) -> bool {
     if id1 == id2 {
         return true;
     }
-    s.db.swap(id1 as usize, id2 as usize);
-    s.db[id1 as usize].id = id1 as usize;
-    s.db[id2 as usize].id = id2 as usize;
+    let (id1, id2) = (id1 as usize, id2 as usize);
+    // Clients watching a key in either database see it change.
+    crate::multi::touch_all_watched_keys_in_db(s, id1, Some(id2));
+    crate::multi::touch_all_watched_keys_in_db(s, id2, Some(id1));
+    // Only the data moves: who watches (or waits on) a key in database N keeps
+    // doing so in database N.
+    let (lo, hi) = (id1.min(id2), id1.max(id2));
+    let (left, right) = s.db.split_at_mut(hi);
+    let (a, b) = (&mut left[lo], &mut right[0]);
+    std::mem::swap(&mut a.dict, &mut b.dict);
+    std::mem::swap(&mut a.expires, &mut b.expires);
+    std::mem::swap(&mut a.avg_ttl, &mut b.avg_ttl);
+    std::mem::swap(&mut a.expires_cursor, &mut b.expires_cursor);
     true
 }
 

@@ -14,6 +14,7 @@ pub mod evict;
 pub mod expire;
 pub mod io_threads;
 pub mod log;
+pub mod multi;
 pub mod networking;
 pub mod object;
 pub mod resp;

@@ -147,6 +147,10 @@ pub struct Client {
     pub ctime: i64,
     pub last_interaction: i64,
     pub write_handler_installed: bool,
+    /// The commands queued since MULTI (server.h: client.mstate).
+    pub mstate: crate::multi::MultiState,
+    /// The keys this client WATCHes, as (db, key) (server.h: client.watched_keys).
+    pub watched_keys: Vec<(usize, Bytes)>,
     pub io: Option<Box<ClientIo>>,
 }
 
@@ -197,6 +201,8 @@ impl Client {
             ctime: now,
             last_interaction: now,
             write_handler_installed: false,
+            mstate: Default::default(),
+            watched_keys: Vec::new(),
             io: Some(Box::new(ClientIo {
                 conn,
                 flags: 0,
@@ -1168,6 +1174,10 @@ pub fn handle_clients_with_pending_writes(s: &mut Server) -> usize {
 
 /// networking.c: freeClient
 pub fn free_client(s: &mut Server, mut c: Box<Client>) {
+    // A departing client's transaction and watches go with it.
+    crate::multi::free_client_multi_state(&mut c);
+    crate::multi::unwatch_all_keys(s, &mut c);
+    s.pending_dirty_cas.retain(|p| p.1 != c.id);
     if let Some(mut conn) = c.conn.take() {
         let _ =
             s.el.delete_file_event(&mut conn, c.token, AE_READABLE | AE_WRITABLE);
@@ -1275,8 +1285,14 @@ pub fn cat_client_info_string(s: &Server, c: &Client) -> String {
     if c.flags & CLIENT_BLOCKED != 0 {
         flags.push('b');
     }
+    if c.flags & CLIENT_DIRTY_CAS != 0 {
+        flags.push('d');
+    }
     if c.flags & CLIENT_CLOSE_AFTER_REPLY != 0 {
         flags.push('c');
+    }
+    if c.flags & CLIENT_UNBLOCKED != 0 {
+        flags.push('u');
     }
     if c.flags & CLIENT_CLOSE_ASAP != 0 {
         flags.push('A');
@@ -1301,9 +1317,14 @@ pub fn cat_client_info_string(s: &Server, c: &Client) -> String {
     let qbuf = c.querybuf.len();
     let qbuf_free = c.querybuf.capacity() - c.querybuf.len();
     let argv_mem = c.argv_len_sum;
-    let multi_mem = 0;
-    let tot_mem =
-        omem + qbuf + qbuf_free + argv_mem + c.buf.capacity() + std::mem::size_of::<Client>();
+    let multi_mem = c.mstate.argv_len_sums;
+    let tot_mem = omem
+        + qbuf
+        + qbuf_free
+        + argv_mem
+        + crate::multi::multi_state_mem_overhead(c)
+        + c.buf.capacity()
+        + std::mem::size_of::<Client>();
     format!(
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl={} oll={} omem={} tot-mem={} events={} cmd={} user={} redir=-1 resp={}",
         c.id,
@@ -1315,7 +1336,11 @@ pub fn cat_client_info_string(s: &Server, c: &Client) -> String {
         s.unixtime - c.last_interaction,
         flags,
         c.db,
-        if c.flags & CLIENT_MULTI != 0 { 0 } else { -1 },
+        if c.flags & CLIENT_MULTI != 0 {
+            c.mstate.commands.len() as i64
+        } else {
+            -1
+        },
         qbuf,
         qbuf_free,
         argv_mem,
@@ -1812,7 +1837,8 @@ pub fn reset_command(s: &mut Server, c: &mut Client) {
     c.name = None;
     // As Redis: NO-EVICT survives a RESET, and a pending REPLY SKIP still swallows the
     // "+RESET" itself (the flag is dropped after this command, in reset()).
-    c.flags &= !(CLIENT_REPLY_OFF | CLIENT_REPLY_SKIP_NEXT | CLIENT_PUBSUB | CLIENT_MULTI);
+    crate::multi::discard_transaction(s, c);
+    c.flags &= !(CLIENT_REPLY_OFF | CLIENT_REPLY_SKIP_NEXT | CLIENT_PUBSUB);
     c.authenticated = s.config.requirepass.is_none();
     c.user = "default";
     c.add_reply_status("RESET");

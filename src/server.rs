@@ -17,6 +17,7 @@ use crate::commands::{
 };
 use crate::config::{Config, PROTECTED_ACTION_ALLOWED_LOCAL, PROTECTED_ACTION_ALLOWED_YES};
 use crate::db::Db;
+use crate::multi;
 use crate::networking::{self, Client, CLIENT_BLOCKED, CLIENT_CLOSE_ASAP, CLIENT_MULTI};
 use crate::resp::{add_reply_error, shared};
 use crate::slowlog::SlowLog;
@@ -134,6 +135,18 @@ pub struct Server {
     pub propagate_argv: Option<Vec<Bytes>>,
     /// Propagate the current command even if it changed nothing (forceCommandPropagation).
     pub force_propagation: bool,
+    /// EXEC is running its queued commands (server.h: in_exec).
+    pub in_exec: bool,
+    /// How deep `call` is nested: EXEC and scripts call it from inside a command
+    /// (server.h: in_nested_call).
+    pub in_nested_call: u32,
+    /// The error count when the innermost `call` started, so a command is counted
+    /// as failed only for its own errors (server.c: incrCommandStatsOnError's
+    /// prev_err_count).
+    pub prev_err_count: u64,
+    /// WATCH marks for clients that were out of the client table when their key was
+    /// touched: (token, id, drop its watches too); see multi.rs.
+    pub pending_dirty_cas: Vec<(Token, u64, bool)>,
     /// The stream persistence and replicas will consume, recorded when enabled (DEBUG
     /// PROPAGATED ON); with the db the stream last SELECTed (server.h: slaveseldb).
     pub propagated: Option<Vec<Vec<Bytes>>>,
@@ -277,6 +290,10 @@ impl Server {
             also_propagate: Vec::new(),
             propagate_argv: None,
             force_propagation: false,
+            in_exec: false,
+            in_nested_call: 0,
+            prev_err_count: 0,
+            pending_dirty_cas: Vec::new(),
             propagated: None,
             propagated_seldb: -1,
             initial_memory_usage: 0,
@@ -382,6 +399,9 @@ impl Server {
     /// Put a client back after serving it, and queue its replies for writing.
     #[inline]
     pub fn put_client(&mut self, mut c: Box<Client>) {
+        if !self.pending_dirty_cas.is_empty() {
+            crate::multi::apply_pending_dirty_cas(self, &mut c);
+        }
         networking::queue_if_pending_write(self, &mut c);
         let idx = c.token.0;
         self.clients[idx] = Some(c);
@@ -601,11 +621,34 @@ pub fn process_command(s: &mut Server, c: &mut Client) -> bool {
         reject_command(s, c, shared::NOAUTHERR);
         return true;
     }
+    let in_multi = c.flags & CLIENT_MULTI != 0;
+    if in_multi && cmd.flags & crate::commands::CMD_NO_MULTI != 0 {
+        reject_command(s, c, "Command not allowed inside a transaction");
+        return true;
+    }
+    // EXEC is as much a write (or deny-oom) command as the commands it will run.
+    let is_exec = cmd.declared_name == "exec";
+    let cmd_flags = cmd.flags
+        | if is_exec {
+            multi::exec_borrowed_flags(c)
+        } else {
+            0
+        };
+    // The transaction commands themselves always run; everything else is queued.
+    let is_transaction_control = matches!(
+        cmd.declared_name,
+        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+    );
     // ANCHOR: process_command_oom
     // Free memory before a command that may need it; refuse it when that fails.
     if s.config.maxmemory > 0 {
         let out_of_memory = crate::evict::perform_evictions(s) == crate::evict::EVICT_FAIL;
-        let reject_cmd_on_oom = cmd.flags & crate::commands::CMD_DENYOOM != 0;
+        let mut reject_cmd_on_oom = cmd_flags & crate::commands::CMD_DENYOOM != 0;
+        // Queueing can use unbounded memory, so in MULTI everything is refused but
+        // the commands that end the transaction (or the connection).
+        if in_multi && !matches!(cmd.declared_name, "exec" | "discard" | "quit" | "reset") {
+            reject_cmd_on_oom = true;
+        }
         if out_of_memory && reject_cmd_on_oom {
             reject_command(
                 s,
@@ -616,9 +659,8 @@ pub fn process_command(s: &mut Server, c: &mut Client) -> bool {
         }
     }
     // ANCHOR_END: process_command_oom
-    // MULTI/EXEC arrives with the transactions issue; this is where queueing goes.
     // CLIENT PAUSE: hold the client until the pause ends (blockClient BLOCKED_POSTPONE).
-    let may_write = cmd.flags & (CMD_WRITE | crate::commands::CMD_MAY_REPLICATE) != 0;
+    let may_write = cmd_flags & (CMD_WRITE | crate::commands::CMD_MAY_REPLICATE) != 0;
     if s.client_pause_type == PauseType::All
         || (s.client_pause_type == PauseType::Write && may_write)
     {
@@ -626,6 +668,13 @@ pub fn process_command(s: &mut Server, c: &mut Client) -> bool {
         s.postponed_clients.push((c.token, c.id));
         return true;
     }
+    // ANCHOR: process_command_queue
+    if in_multi && !is_transaction_control {
+        multi::queue_multi_command(c, cmd_flags);
+        c.add_reply(shared::QUEUED);
+        return true;
+    }
+    // ANCHOR_END: process_command_queue
     call(s, c);
     true
 }
@@ -702,6 +751,7 @@ fn allow_protected_action(config: u8, c: &Client) -> bool {
 
 /// server.c: rejectCommand / rejectCommandFormat
 pub fn reject_command(s: &mut Server, c: &mut Client, err: impl AsRef<[u8]>) {
+    multi::flag_transaction(c);
     if let Some(cmd) = c.cmd {
         s.command_stats[cmd.id].rejected_calls += 1;
     }
@@ -709,6 +759,10 @@ pub fn reject_command(s: &mut Server, c: &mut Client, err: impl AsRef<[u8]>) {
     let mut err = err.as_ref();
     if err.starts_with(b"-") {
         err = err.strip_suffix(b"\r\n").unwrap_or(err);
+    }
+    if c.cmd.is_some_and(|cmd| cmd.declared_name == "exec") {
+        multi::exec_command_abort(s, c, err);
+        return;
     }
     crate::resp::add_reply_error_length(s, c, err);
 }
@@ -735,17 +789,29 @@ pub fn call(s: &mut Server, c: &mut Client) {
     #[cfg(debug_assertions)]
     crate::io_threads::assert_main_thread(s);
     let _span = debug_span!("call", client = c.id, cmd = cmd.fullname).entered();
-    let prev_err_count = s.stat_total_error_replies;
+    s.prev_err_count = s.stat_total_error_replies;
     let dirty_before = s.dirty;
     let start = std::time::Instant::now();
-    // Commands see one instant (Redis's commandTimeSnapshot).
-    s.update_cached_time();
+    // Commands see one instant (Redis's commandTimeSnapshot); the commands EXEC or a
+    // script runs see the instant of the outermost one.
+    if s.in_nested_call == 0 {
+        s.update_cached_time();
+    }
+    s.in_nested_call += 1;
     (cmd.proc_.expect("container commands never reach call()"))(s, c);
+    s.in_nested_call -= 1;
     let duration = start.elapsed().as_micros() as u64;
+    // Only this command's own errors count: EXEC's inner commands moved the mark.
+    let failed = s.stat_total_error_replies > s.prev_err_count;
+    s.prev_err_count = s.stat_total_error_replies;
     // A command that changed the dataset is propagated, after whatever it asked to
-    // propagate itself (deletions of keys it found expired, for one).
+    // propagate itself (deletions of keys it found expired, for one). EXEC never is:
+    // its commands were, one by one, and the outermost call wraps them.
     let dirty = s.dirty - dirty_before;
-    if (dirty > 0 || s.force_propagation) && cmd.flags & crate::commands::CMD_MODULE == 0 {
+    if (dirty > 0 || s.force_propagation)
+        && cmd.flags & crate::commands::CMD_MODULE == 0
+        && cmd.declared_name != "exec"
+    {
         let argv = s.propagate_argv.take();
         if s.propagated.is_some() {
             let argv = argv.unwrap_or_else(|| c.argv.clone());
@@ -754,7 +820,6 @@ pub fn call(s: &mut Server, c: &mut Client) {
     }
     s.propagate_argv = None;
     s.force_propagation = false;
-    propagate_pending_commands(s);
     trace!(usec = duration, "executed");
     if cmd.flags & CMD_SKIP_SLOWLOG == 0 {
         crate::slowlog::slowlog_push_entry_if_needed(s, c, duration as i64);
@@ -762,10 +827,18 @@ pub fn call(s: &mut Server, c: &mut Client) {
     let st = &mut s.command_stats[cmd.id];
     st.calls += 1;
     st.microseconds += duration;
-    if s.stat_total_error_replies > prev_err_count {
+    if failed {
         st.failed_calls += 1;
     }
     s.stat_numcommands += 1;
+    // server.c: afterCommand. At the outermost call what the command (and any
+    // commands it ran) produced is propagated, as one transaction if several.
+    if s.in_nested_call == 0 {
+        propagate_pending_commands(s);
+        if !s.pending_dirty_cas.is_empty() {
+            multi::apply_pending_dirty_cas(s, c);
+        }
+    }
 }
 // ANCHOR_END: call
 
