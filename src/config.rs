@@ -930,7 +930,10 @@ pub fn config_get_command(s: &mut Server, c: &mut Client) {
             .filter(|sc| sc.flags & HIDDEN_CONFIG == 0)
             .map(|sc| (sc.name, sc))
             .chain(ALIASES.iter().filter_map(|(alias, real)| {
-                CONFIGS.iter().find(|sc| sc.name == *real).map(|sc| (*alias, sc))
+                CONFIGS
+                    .iter()
+                    .find(|sc| sc.name == *real)
+                    .map(|sc| (*alias, sc))
             }));
         for (name, sc) in names {
             if stringmatchlen(pat, name.as_bytes(), true) {
