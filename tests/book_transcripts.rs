@@ -87,6 +87,35 @@ fn transcript_set_nx() {
     check("set-nx.txt", &t.out);
 }
 
+/// The MULTI/EXEC chapter's transcripts: a transaction queued then run, one doomed
+/// by a queue-time error, and a WATCH broken by another client.
+#[test]
+fn transcript_multi_exec() {
+    let srv = Server::ferredis(&[]);
+    let (mut a, mut b) = (srv.raw(), srv.raw());
+    let mut t = Transcript::new();
+    t.exchange("A", &mut a, &[b"MULTI"]);
+    t.exchange("A", &mut a, &[b"SET", b"stock", b"10"]);
+    t.exchange("A", &mut a, &[b"DECRBY", b"stock", b"3"]);
+    t.exchange("B", &mut b, &[b"GET", b"stock"]);
+    t.exchange("A", &mut a, &[b"EXEC"]);
+    t.exchange("A", &mut a, &[b"MULTI"]);
+    t.exchange("A", &mut a, &[b"DECRBY", b"stock"]);
+    t.exchange("A", &mut a, &[b"DECRBY", b"stock", b"1"]);
+    t.exchange("A", &mut a, &[b"EXEC"]);
+    check("multi-exec.txt", &t.out);
+
+    let mut t = Transcript::new();
+    t.exchange("A", &mut a, &[b"WATCH", b"stock"]);
+    t.exchange("A", &mut a, &[b"GET", b"stock"]);
+    t.exchange("B", &mut b, &[b"DECRBY", b"stock", b"1"]);
+    t.exchange("A", &mut a, &[b"MULTI"]);
+    t.exchange("A", &mut a, &[b"SET", b"stock", b"6"]);
+    t.exchange("A", &mut a, &[b"EXEC"]);
+    t.exchange("A", &mut a, &[b"GET", b"stock"]);
+    check("watch-exec.txt", &t.out);
+}
+
 /// Protocol errors and what the server sends before it closes the connection.
 #[test]
 fn transcript_protocol_errors() {
