@@ -17,6 +17,7 @@ pub mod log;
 pub mod multi;
 pub mod networking;
 pub mod object;
+pub mod pubsub;
 pub mod resp;
 pub mod server;
 pub mod slowlog;

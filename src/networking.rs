@@ -151,6 +151,8 @@ pub struct Client {
     pub mstate: crate::multi::MultiState,
     /// The keys this client WATCHes, as (db, key) (server.h: client.watched_keys).
     pub watched_keys: Vec<(usize, Bytes)>,
+    /// The channels, patterns and shard channels this client subscribes to.
+    pub pubsub: crate::pubsub::PubSubClient,
     pub io: Option<Box<ClientIo>>,
 }
 
@@ -203,6 +205,7 @@ impl Client {
             write_handler_installed: false,
             mstate: Default::default(),
             watched_keys: Vec::new(),
+            pubsub: Default::default(),
             io: Some(Box::new(ClientIo {
                 conn,
                 flags: 0,
@@ -1178,6 +1181,7 @@ pub fn free_client(s: &mut Server, mut c: Box<Client>) {
     crate::multi::free_client_multi_state(&mut c);
     crate::multi::unwatch_all_keys(s, &mut c);
     s.pending_dirty_cas.retain(|p| p.1 != c.id);
+    crate::pubsub::free_client_pubsub(s, &mut c);
     if let Some(mut conn) = c.conn.take() {
         let _ =
             s.el.delete_file_event(&mut conn, c.token, AE_READABLE | AE_WRITABLE);
@@ -1279,6 +1283,9 @@ fn accept_common_handler(s: &mut Server, mut stream: TcpStream, addr: SocketAddr
 /// networking.c: catClientInfoString (one line of CLIENT LIST)
 pub fn cat_client_info_string(s: &Server, c: &Client) -> String {
     let mut flags = String::new();
+    if c.flags & CLIENT_PUBSUB != 0 {
+        flags.push('P');
+    }
     if c.flags & CLIENT_MULTI != 0 {
         flags.push('x');
     }
@@ -1323,10 +1330,11 @@ pub fn cat_client_info_string(s: &Server, c: &Client) -> String {
         + qbuf_free
         + argv_mem
         + crate::multi::multi_state_mem_overhead(c)
+        + crate::pubsub::pubsub_mem_overhead(c)
         + c.buf.capacity()
         + std::mem::size_of::<Client>();
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl={} oll={} omem={} tot-mem={} events={} cmd={} user={} redir=-1 resp={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl={} oll={} omem={} tot-mem={} events={} cmd={} user={} redir=-1 resp={}",
         c.id,
         c.peer,
         c.laddr,
@@ -1336,6 +1344,9 @@ pub fn cat_client_info_string(s: &Server, c: &Client) -> String {
         s.unixtime - c.last_interaction,
         flags,
         c.db,
+        c.pubsub.channels.len(),
+        c.pubsub.patterns.len(),
+        c.pubsub.shard_channels.len(),
         if c.flags & CLIENT_MULTI != 0 {
             c.mstate.commands.len() as i64
         } else {
@@ -1358,13 +1369,18 @@ pub fn cat_client_info_string(s: &Server, c: &Client) -> String {
     )
 }
 
-/// networking.c: checkClientOutputBufferLimits (normal clients)
+/// networking.c: checkClientOutputBufferLimits (normal and pub/sub clients)
 ///
 /// Returns true when the client's output exceeds the hard limit, or the soft limit
 /// for longer than the configured seconds.
 pub fn check_client_output_buffer_limits(s: &Server, c: &mut Client) -> bool {
     let used = c.output_buffer_memory_usage() as u64;
-    let lim = s.config.client_obuf_limits_normal;
+    // Subscribers have their own class: a slow reader of a busy channel is cut off.
+    let lim = if get_client_type(c) == 2 {
+        s.config.client_obuf_limits_pubsub
+    } else {
+        s.config.client_obuf_limits_normal
+    };
     let hard = lim.hard > 0 && used >= lim.hard;
     let mut soft = lim.soft > 0 && used >= lim.soft;
     if soft {
@@ -1838,6 +1854,9 @@ pub fn reset_command(s: &mut Server, c: &mut Client) {
     // As Redis: NO-EVICT survives a RESET, and a pending REPLY SKIP still swallows the
     // "+RESET" itself (the flag is dropped after this command, in reset()).
     crate::multi::discard_transaction(s, c);
+    crate::pubsub::pubsub_unsubscribe_all_channels(s, c, false);
+    crate::pubsub::pubsub_unsubscribe_shard_all_channels(s, c, false);
+    crate::pubsub::pubsub_unsubscribe_all_patterns(s, c, false);
     c.flags &= !(CLIENT_REPLY_OFF | CLIENT_REPLY_SKIP_NEXT | CLIENT_PUBSUB);
     c.authenticated = s.config.requirepass.is_none();
     c.user = "default";

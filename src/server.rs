@@ -18,7 +18,9 @@ use crate::commands::{
 use crate::config::{Config, PROTECTED_ACTION_ALLOWED_LOCAL, PROTECTED_ACTION_ALLOWED_YES};
 use crate::db::Db;
 use crate::multi;
-use crate::networking::{self, Client, CLIENT_BLOCKED, CLIENT_CLOSE_ASAP, CLIENT_MULTI};
+use crate::networking::{
+    self, Client, CLIENT_BLOCKED, CLIENT_CLOSE_ASAP, CLIENT_MULTI, CLIENT_PUBSUB,
+};
 use crate::resp::{add_reply_error, shared};
 use crate::slowlog::SlowLog;
 use crate::util;
@@ -147,6 +149,8 @@ pub struct Server {
     /// WATCH marks for clients that were out of the client table when their key was
     /// touched: (token, id, drop its watches too); see multi.rs.
     pub pending_dirty_cas: Vec<(Token, u64, bool)>,
+    /// Every subscription, by channel and by pattern (pubsub.rs).
+    pub pubsub: crate::pubsub::PubSubServer,
     /// The stream persistence and replicas will consume, recorded when enabled (DEBUG
     /// PROPAGATED ON); with the db the stream last SELECTed (server.h: slaveseldb).
     pub propagated: Option<Vec<Vec<Bytes>>>,
@@ -294,6 +298,7 @@ impl Server {
             in_nested_call: 0,
             prev_err_count: 0,
             pending_dirty_cas: Vec::new(),
+            pubsub: Default::default(),
             propagated: None,
             propagated_seldb: -1,
             initial_memory_usage: 0,
@@ -401,6 +406,9 @@ impl Server {
     pub fn put_client(&mut self, mut c: Box<Client>) {
         if !self.pending_dirty_cas.is_empty() {
             crate::multi::apply_pending_dirty_cas(self, &mut c);
+        }
+        if !self.pubsub.pending.is_empty() {
+            crate::pubsub::deliver_pending(self, &mut c);
         }
         networking::queue_if_pending_write(self, &mut c);
         let idx = c.token.0;
@@ -622,6 +630,32 @@ pub fn process_command(s: &mut Server, c: &mut Client) -> bool {
         return true;
     }
     let in_multi = c.flags & CLIENT_MULTI != 0;
+    // ANCHOR: process_command_pubsub_context
+    // A RESP2 connection in subscribed mode carries pushes; only the commands that
+    // manage subscriptions (and PING, QUIT, RESET) may share it.
+    if c.flags & CLIENT_PUBSUB != 0
+        && c.resp == 2
+        && !matches!(
+            cmd.declared_name,
+            "ping"
+                | "subscribe"
+                | "ssubscribe"
+                | "unsubscribe"
+                | "sunsubscribe"
+                | "psubscribe"
+                | "punsubscribe"
+                | "quit"
+                | "reset"
+        )
+    {
+        let err = format!(
+            "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            cmd.fullname
+        );
+        reject_command(s, c, err);
+        return true;
+    }
+    // ANCHOR_END: process_command_pubsub_context
     if in_multi && cmd.flags & crate::commands::CMD_NO_MULTI != 0 {
         reject_command(s, c, "Command not allowed inside a transaction");
         return true;
@@ -837,6 +871,9 @@ pub fn call(s: &mut Server, c: &mut Client) {
         propagate_pending_commands(s);
         if !s.pending_dirty_cas.is_empty() {
             multi::apply_pending_dirty_cas(s, c);
+        }
+        if !s.pubsub.pending.is_empty() {
+            crate::pubsub::deliver_pending(s, c);
         }
     }
 }
@@ -1268,7 +1305,7 @@ pub fn gen_redis_info_string(s: &Server, sections: &[String], current: Option<&C
     if has("stats") {
         nl(&mut out);
         out.push_str(&format!(
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nexpired_stale_perc:{:.2}\r\nexpired_time_cap_reached_count:{}\r\nexpire_cycle_cpu_milliseconds:{}\r\nevicted_keys:{}\r\nevicted_clients:{}\r\ntotal_eviction_exceeded_time:{}\r\ncurrent_eviction_exceeded_time:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\npubsubshard_channels:0\r\nunexpected_error_replies:{}\r\ntotal_error_replies:{}\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:{}\r\nio_threaded_reads_processed:{}\r\nio_threaded_writes_processed:{}\r\n",
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nexpired_stale_perc:{:.2}\r\nexpired_time_cap_reached_count:{}\r\nexpire_cycle_cpu_milliseconds:{}\r\nevicted_keys:{}\r\nevicted_clients:{}\r\ntotal_eviction_exceeded_time:{}\r\ncurrent_eviction_exceeded_time:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nunexpected_error_replies:{}\r\ntotal_error_replies:{}\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:{}\r\nio_threaded_reads_processed:{}\r\nio_threaded_writes_processed:{}\r\n",
             s.stat_numconnections,
             s.stat_numcommands,
             s.inst_ops.get() as u64,
@@ -1289,6 +1326,9 @@ pub fn gen_redis_info_string(s: &Server, sections: &[String], current: Option<&C
             crate::evict::current_eviction_exceeded_time(s) / 1000,
             s.stat_keyspace_hits,
             s.stat_keyspace_misses,
+            s.pubsub.channels.len(),
+            s.pubsub.patterns.len(),
+            s.pubsub.shard_channels.len(),
             s.stat_unexpected_error_replies,
             s.stat_total_error_replies,
             s.stat_total_reads_processed,
