@@ -3,6 +3,7 @@
 
 use crate::db;
 use crate::networking::Client;
+use crate::notify::{notify_keyspace_event, NOTIFY_GENERIC, NOTIFY_STRING};
 use crate::object::{
     create_raw_string_object, create_string_object, get_long_long_from_object_or_reply, RObj,
 };
@@ -161,6 +162,7 @@ pub fn setbit_command(s: &mut Server, c: &mut Client) {
         buf[byte] = (byteval & !(1 << bit)) | ((on as u8 & 1) << bit);
         let key = c.argv[1].clone();
         db::signal_modified_key(s, c.db, &key);
+        notify_keyspace_event(s, NOTIFY_STRING, "setbit", &key, c.db);
         s.dirty += 1;
     }
     c.add_reply(if bitval != 0 {
@@ -264,9 +266,11 @@ pub fn bitop_command(s: &mut Server, c: &mut Client) {
         }
         let o = create_raw_string_object(s, res);
         db::set_key(s, c.db, &target, o, 0);
+        notify_keyspace_event(s, NOTIFY_STRING, "set", &target, c.db);
         s.dirty += 1;
     } else if db::db_delete(s, c.db, &target) {
         db::signal_modified_key(s, c.db, &target);
+        notify_keyspace_event(s, NOTIFY_GENERIC, "del", &target, c.db);
         s.dirty += 1;
     }
     c.add_reply_long_long(maxlen as i64);
@@ -783,6 +787,7 @@ fn bitfield_generic(s: &mut Server, c: &mut Client, readonly_cmd: bool) {
     }
     if changes > 0 {
         db::signal_modified_key(s, c.db, &key);
+        notify_keyspace_event(s, NOTIFY_STRING, "setbit", &key, c.db);
         s.dirty += changes;
     }
 }

@@ -34,6 +34,8 @@ pub struct Config {
     pub client_obuf_limits_normal: ClientBufferLimits,
     pub client_obuf_limits_replica: ClientBufferLimits,
     pub client_obuf_limits_pubsub: ClientBufferLimits,
+    /// The keyspace event classes published (notify.rs NOTIFY_* flags).
+    pub notify_keyspace_events: u32,
     pub loglevel: u8,
     pub logfile: String,
     pub enable_debug_command: u8,
@@ -101,6 +103,7 @@ impl Default for Config {
                 soft: 64 << 20,
                 soft_seconds: 60,
             },
+            notify_keyspace_events: 0,
             client_obuf_limits_pubsub: ClientBufferLimits {
                 hard: 32 << 20,
                 soft: 8 << 20,
@@ -450,6 +453,19 @@ static CONFIGS: &[StandardConfig] = &[
                 .map(String::from)
                 .collect();
             set_obuf_limits(c, &all)
+        },
+    },
+    StandardConfig {
+        name: "notify-keyspace-events",
+        flags: 0,
+        get: |c| crate::notify::keyspace_events_flags_to_string(c.notify_keyspace_events),
+        set: |c, v| {
+            if v.len() != 1 {
+                return Err("wrong number of arguments".into());
+            }
+            c.notify_keyspace_events = crate::notify::keyspace_events_string_to_flags(&v[0])
+                .ok_or("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")?;
+            Ok(())
         },
     },
     StandardConfig {

@@ -6,6 +6,9 @@ use bytes::Bytes;
 
 use crate::dict::Dict;
 use crate::networking::{Client, CLIENT_CLOSE_ASAP};
+use crate::notify::{
+    notify_keyspace_event, NOTIFY_EXPIRED, NOTIFY_GENERIC, NOTIFY_KEY_MISS, NOTIFY_NEW,
+};
 use crate::object::{self, RObj};
 use crate::resp::{add_reply_error, shared};
 use crate::server::{also_propagate, Server};
@@ -190,6 +193,7 @@ pub fn expire_if_needed(s: &mut Server, dbid: usize, key: &[u8]) -> bool {
 /// db.c: deleteExpiredKeyAndPropagate
 pub fn delete_expired_key_and_propagate(s: &mut Server, dbid: usize, key: &[u8]) {
     s.db[dbid].db_delete(key);
+    notify_keyspace_event(s, NOTIFY_EXPIRED, "expired", key, dbid);
     signal_modified_key(s, dbid, key);
     propagate_deletion(s, dbid, key);
     s.stat_expiredkeys += 1;
@@ -236,6 +240,18 @@ pub fn lookup_key<'a>(
     } else {
         (0, 0, 0)
     };
+    // A read that misses raises "keymiss" when that class is on (checked first, so
+    // the event can be published while nothing is borrowed).
+    if s.config.notify_keyspace_events & NOTIFY_KEY_MISS != 0
+        && flags & (LOOKUP_NONOTIFY | LOOKUP_WRITE) == 0
+        && s.db[dbid].dict.find(key).is_none()
+    {
+        notify_keyspace_event(s, NOTIFY_KEY_MISS, "keymiss", key, dbid);
+        if count {
+            s.stat_keyspace_misses += 1;
+        }
+        return None;
+    }
     match s.db[dbid].dict.find(key) {
         Some(e) => {
             if touch {
@@ -296,8 +312,13 @@ pub fn lookup_key_write_with_flags<'a>(
 
 /// db.c: dbAdd. The key must not exist.
 pub fn db_add(s: &mut Server, dbid: usize, key: Bytes, val: RObj) {
+    let notify = s.config.notify_keyspace_events & NOTIFY_NEW != 0;
+    let name = if notify { Some(key.clone()) } else { None };
     if s.db[dbid].dict.add(key, val).is_err() {
         panic!("dbAdd: key already exists");
+    }
+    if let Some(name) = name {
+        notify_keyspace_event(s, NOTIFY_NEW, "new", &name, dbid);
     }
 }
 
@@ -471,6 +492,7 @@ fn del_generic_command(s: &mut Server, c: &mut Client) {
         expire_if_needed(s, c.db, &key);
         if s.db[c.db].db_delete(&key) {
             signal_modified_key(s, c.db, &key);
+            notify_keyspace_event(s, NOTIFY_GENERIC, "del", &key, c.db);
             s.dirty += 1;
             numdel += 1;
         }
@@ -707,6 +729,8 @@ fn rename_generic_command(s: &mut Server, c: &mut Client, nx: bool) {
     }
     signal_modified_key(s, c.db, &src);
     signal_modified_key(s, c.db, &dst);
+    notify_keyspace_event(s, NOTIFY_GENERIC, "rename_from", &src, c.db);
+    notify_keyspace_event(s, NOTIFY_GENERIC, "rename_to", &dst, c.db);
     s.dirty += 1;
     c.add_reply(if nx { shared::CONE } else { shared::OK });
 }
@@ -756,6 +780,8 @@ pub fn move_command(s: &mut Server, c: &mut Client) {
     }
     signal_modified_key(s, src, &key);
     signal_modified_key(s, dst, &key);
+    notify_keyspace_event(s, NOTIFY_GENERIC, "move_from", &key, src);
+    notify_keyspace_event(s, NOTIFY_GENERIC, "move_to", &key, dst);
     s.dirty += 1;
     c.add_reply(shared::CONE);
 }
@@ -816,6 +842,7 @@ pub fn copy_command(s: &mut Server, c: &mut Client) {
         s.db[dst].set_expire(&newkey, when);
     }
     signal_modified_key(s, dst, &newkey);
+    notify_keyspace_event(s, NOTIFY_GENERIC, "copy_to", &newkey, dst);
     s.dirty += 1;
     c.add_reply(shared::CONE);
 }

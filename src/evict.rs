@@ -356,6 +356,13 @@ pub fn perform_evictions(s: &mut Server) -> u8 {
         mem_freed += before.saturating_sub(after);
         s.stat_evictedkeys += 1;
         crate::db::signal_modified_key(s, dbid, &key);
+        crate::notify::notify_keyspace_event(
+            s,
+            crate::notify::NOTIFY_EVICTED,
+            "evicted",
+            &key,
+            dbid,
+        );
         crate::db::propagate_deletion(s, dbid, &key);
         crate::server::propagate_pending_commands(s);
         keys_freed += 1;

@@ -1,6 +1,7 @@
 //! Port of expire.c: the EXPIRE family, TTL and PERSIST, and the active expire
 //! cycle that deletes keys whose time has come even if no client touches them.
 
+use crate::notify::{notify_keyspace_event, NOTIFY_GENERIC};
 use bytes::Bytes;
 
 use crate::db::{self, LOOKUP_NOTOUCH};
@@ -315,6 +316,7 @@ fn expire_generic_command(s: &mut Server, c: &mut Client, basetime: i64, seconds
         s.dirty += 1;
         s.propagate_argv = Some(vec![Bytes::from_static(b"DEL"), key.clone()]);
         db::signal_modified_key(s, c.db, &key);
+        notify_keyspace_event(s, NOTIFY_GENERIC, "del", &key, c.db);
         c.add_reply(shared::CONE);
     } else {
         s.db[c.db].set_expire(&key, when);
@@ -326,6 +328,7 @@ fn expire_generic_command(s: &mut Server, c: &mut Client, basetime: i64, seconds
         }
         s.propagate_argv = Some(argv);
         db::signal_modified_key(s, c.db, &key);
+        notify_keyspace_event(s, NOTIFY_GENERIC, "expire", &key, c.db);
         s.dirty += 1;
     }
 }
@@ -400,6 +403,7 @@ pub fn persist_command(s: &mut Server, c: &mut Client) {
     if db::lookup_key_write(s, c.db, &key).is_some() {
         if s.db[c.db].remove_expire(&key) {
             db::signal_modified_key(s, c.db, &key);
+            notify_keyspace_event(s, NOTIFY_GENERIC, "persist", &key, c.db);
             c.add_reply(shared::CONE);
             s.dirty += 1;
         } else {

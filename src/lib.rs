@@ -16,6 +16,7 @@ pub mod io_threads;
 pub mod log;
 pub mod multi;
 pub mod networking;
+pub mod notify;
 pub mod object;
 pub mod pubsub;
 pub mod resp;

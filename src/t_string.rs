@@ -1,6 +1,7 @@
 //! Port of t_string.c: the string commands (GET, SET and its variants, counters,
 //! ranges, APPEND, LCS). The bitmap commands live in bitops.rs, as in Redis.
 
+use crate::notify::{notify_keyspace_event, NOTIFY_GENERIC, NOTIFY_STRING};
 use bytes::Bytes;
 
 use crate::db::{self, SETKEY_ALREADY_EXIST, SETKEY_DOESNT_EXIST, SETKEY_KEEPTTL};
@@ -199,6 +200,7 @@ pub fn set_generic_command(
     let obj = try_object_encoding(s, val);
     db::set_key(s, c.db, &key, obj, setkey_flags);
     s.dirty += 1;
+    notify_keyspace_event(s, NOTIFY_STRING, "set", &key, c.db);
     if expire.is_some() {
         s.db[c.db].set_expire(&key, milliseconds);
         if let Some(v) = propagate_val {
@@ -210,6 +212,7 @@ pub fn set_generic_command(
                 Bytes::from(milliseconds.to_string()),
             ]);
         }
+        notify_keyspace_event(s, NOTIFY_GENERIC, "expire", &key, c.db);
     }
     if flags & OBJ_SET_GET == 0 {
         c.add_reply(ok_reply.unwrap_or(shared::OK));
@@ -357,6 +360,7 @@ pub fn getex_command(s: &mut Server, c: &mut Client) {
         s.db[c.db].db_delete(&key);
         s.propagate_argv = Some(vec![Bytes::from_static(b"DEL"), key.clone()]);
         db::signal_modified_key(s, c.db, &key);
+        notify_keyspace_event(s, NOTIFY_GENERIC, "del", &key, c.db);
         s.dirty += 1;
     } else if args.expire.is_some() {
         s.db[c.db].set_expire(&key, milliseconds);
@@ -366,10 +370,12 @@ pub fn getex_command(s: &mut Server, c: &mut Client) {
             Bytes::from(milliseconds.to_string()),
         ]);
         db::signal_modified_key(s, c.db, &key);
+        notify_keyspace_event(s, NOTIFY_GENERIC, "expire", &key, c.db);
         s.dirty += 1;
     } else if args.flags & OBJ_PERSIST != 0 && s.db[c.db].remove_expire(&key) {
         db::signal_modified_key(s, c.db, &key);
         s.propagate_argv = Some(vec![Bytes::from_static(b"PERSIST"), key.clone()]);
+        notify_keyspace_event(s, NOTIFY_GENERIC, "persist", &key, c.db);
         s.dirty += 1;
     }
 }
@@ -383,6 +389,7 @@ pub fn getdel_command(s: &mut Server, c: &mut Client) {
     if s.db[c.db].db_delete(&key) {
         s.propagate_argv = Some(vec![Bytes::from_static(b"DEL"), key.clone()]);
         db::signal_modified_key(s, c.db, &key);
+        notify_keyspace_event(s, NOTIFY_GENERIC, "del", &key, c.db);
         s.dirty += 1;
     }
 }
@@ -395,6 +402,7 @@ pub fn getset_command(s: &mut Server, c: &mut Client) {
     let key = create_string_object(&c.argv[1]);
     let obj = try_object_encoding(s, c.argv[2].clone());
     db::set_key(s, c.db, &key, obj, 0);
+    notify_keyspace_event(s, NOTIFY_STRING, "set", &key, c.db);
     s.dirty += 1;
     if s.propagated.is_some() {
         let mut argv = c.argv.clone();
@@ -466,6 +474,7 @@ pub fn setrange_command(s: &mut Server, c: &mut Client) {
     buf[offset as usize..end].copy_from_slice(&value);
     let len = buf.len();
     db::signal_modified_key(s, c.db, &key);
+    notify_keyspace_event(s, NOTIFY_STRING, "setrange", &key, c.db);
     s.dirty += 1;
     c.add_reply_long_long(len as i64);
 }
@@ -550,6 +559,7 @@ fn mset_generic_command(s: &mut Server, c: &mut Client, nx: bool) {
         let key = create_string_object(&c.argv[j]);
         let obj = try_object_encoding(s, c.argv[j + 1].clone());
         db::set_key(s, c.db, &key, obj, 0);
+        notify_keyspace_event(s, NOTIFY_STRING, "set", &key, c.db);
     }
     s.dirty += ((c.argv.len() - 1) / 2) as u64;
     c.add_reply(if nx { shared::CONE } else { shared::OK });
@@ -600,6 +610,7 @@ pub fn incr_decr_command(s: &mut Server, c: &mut Client, incr: i64) {
         db::db_add(s, c.db, create_string_object(&key), new);
     }
     db::signal_modified_key(s, c.db, &key);
+    notify_keyspace_event(s, NOTIFY_STRING, "incrby", &key, c.db);
     s.dirty += 1;
     c.add_reply_long_long(value);
 }
@@ -684,6 +695,7 @@ pub fn incrbyfloat_command(s: &mut Server, c: &mut Client) {
         db::db_add(s, c.db, create_string_object(&key), new);
     }
     db::signal_modified_key(s, c.db, &key);
+    notify_keyspace_event(s, NOTIFY_STRING, "incrbyfloat", &key, c.db);
     s.dirty += 1;
     c.add_reply_bulk(&text);
     s.propagate_argv = Some(vec![
@@ -721,6 +733,7 @@ pub fn append_command(s: &mut Server, c: &mut Client) {
         }
     };
     db::signal_modified_key(s, c.db, &key);
+    notify_keyspace_event(s, NOTIFY_STRING, "append", &key, c.db);
     s.dirty += 1;
     c.add_reply_long_long(totlen as i64);
 }

@@ -1041,14 +1041,42 @@ impl<'a> Runner<'a> {
     }
 }
 
-fn run_against(kind: Kind, script: &Script, proto: u8) -> Vec<Outcome> {
+/// Every keyspace event class, key misses and new keys included.
+const ALL_EVENTS: &str = "KEAmn";
+
+/// Runs a script; with `events`, the server publishes every keyspace event and a
+/// connection opened first, subscribed to `__key*@*__:*`, records them. The events
+/// are appended to the outcomes, one per message, in arrival order.
+fn run_against_with(kind: Kind, script: &Script, proto: u8, events: bool) -> Vec<Outcome> {
     let mut args: Vec<&str> = script.config.iter().map(|s| s.as_str()).collect();
+    if events {
+        // Active expiry runs on timers, so its "expired" events would come at
+        // different moments on the two servers: it is switched off below, which
+        // needs DEBUG (a file's own @config, coming after, still wins).
+        args.splice(0..0, ["--enable-debug-command", "yes"]);
+        args.extend(["--notify-keyspace-events", ALL_EVENTS]);
+    }
     // In a threaded mode (FERREDIS_IO_MODE) the oracle gets the same threads, so
     // CONFIG GET agrees; only ferredis can be forced to use them (io_mode_args).
     if kind == Kind::Redis {
         args.extend(common::io_mode_oracle_args());
     }
     let server = Server::start(kind, &args);
+    let mut listener = None;
+    if events {
+        let mut d = Conn::open(server.port);
+        let _ = d
+            .send(&common::encode(&[b"DEBUG", b"SET-ACTIVE-EXPIRE", b"0"]))
+            .and_then(|_| d.read_reply());
+        drop(d);
+        settle(server.port);
+        let mut c = Conn::open(server.port);
+        let ok = c
+            .send(&common::encode(&[b"PSUBSCRIBE", b"__key*@*__:*"]))
+            .and_then(|_| c.read_reply());
+        assert!(ok.is_ok(), "{kind:?}: PSUBSCRIBE failed: {ok:?}");
+        listener = Some(c);
+    }
     let runner = Runner {
         port: server.port,
         proto,
@@ -1057,7 +1085,36 @@ fn run_against(kind: Kind, script: &Script, proto: u8) -> Vec<Outcome> {
         out: Vec::new(),
         script,
     };
-    let out = runner.run();
+    let mut out = runner.run();
+    if let Some(mut c) = listener {
+        // The script is over; whatever was published has been sent.
+        let mut n = 0;
+        loop {
+            let mut probe = Conn {
+                stream: c.stream.take(),
+                buf: std::mem::take(&mut c.buf),
+            };
+            if let Some(s) = probe.stream.as_mut() {
+                s.set_read_timeout(Some(IDLE_TIMEOUT)).unwrap();
+            }
+            let complete = |b: &[u8]| !matches!(parse_reply(b), Ok(None));
+            let _ = probe.fill(Instant::now() + IDLE_TIMEOUT, complete);
+            let parsed = parse_reply(&probe.buf);
+            c = probe;
+            match parsed {
+                Ok(Some((r, len))) => {
+                    c.buf.drain(..len);
+                    n += 1;
+                    out.push(Outcome {
+                        step: usize::MAX,
+                        what: format!("keyspace event {n}"),
+                        result: canon(&r),
+                    });
+                }
+                _ => break,
+            }
+        }
+    }
     drop(server);
     out
 }
@@ -1065,7 +1122,9 @@ fn run_against(kind: Kind, script: &Script, proto: u8) -> Vec<Outcome> {
 // ---------------------------------------------------------------------------------------
 // Comparing.
 
-fn compare_file(path: &Path) -> Vec<String> {
+/// Compares replies, or (with `events`) the keyspace event streams, once per
+/// protocol the file runs in (only the first for events: they do not depend on it).
+fn compare_file_with(path: &Path, events: bool) -> Vec<String> {
     let script = parse_script(path);
     let name = path
         .strip_prefix(env!("CARGO_MANIFEST_DIR"))
@@ -1073,18 +1132,21 @@ fn compare_file(path: &Path) -> Vec<String> {
         .display()
         .to_string();
     let mut diffs = Vec::new();
-    let protos: Vec<u8> = [2u8, 3]
+    let mut protos: Vec<u8> = [2u8, 3]
         .into_iter()
         .filter(|p| script.only.is_none_or(|o| o == *p))
         .collect();
+    if events {
+        protos.truncate(1);
+    }
     // Every (protocol, server) run at once: each has a server of its own.
     let runs: Vec<(u8, Vec<Outcome>, Vec<Outcome>)> = std::thread::scope(|sc| {
         let handles: Vec<_> = protos
             .iter()
             .map(|&proto| {
                 let script = &script;
-                let f = sc.spawn(move || run_against(Kind::Ferredis, script, proto));
-                let r = sc.spawn(move || run_against(Kind::Redis, script, proto));
+                let f = sc.spawn(move || run_against_with(Kind::Ferredis, script, proto, events));
+                let r = sc.spawn(move || run_against_with(Kind::Redis, script, proto, events));
                 (proto, f, r)
             })
             .collect();
@@ -1099,7 +1161,13 @@ fn compare_file(path: &Path) -> Vec<String> {
             })
             .collect()
     });
-    for (proto, ours, theirs) in runs {
+    for (proto, mut ours, mut theirs) in runs {
+        if events {
+            // Only the event streams: replies are the other test's business (and
+            // differ from a run without notifications where CONFIG is read).
+            ours.retain(|o| o.what.starts_with("keyspace event"));
+            theirs.retain(|o| o.what.starts_with("keyspace event"));
+        }
         if std::env::var_os("DIFF_VERBOSE").is_some() {
             let mut t = String::new();
             for o in &theirs {
@@ -1178,10 +1246,30 @@ fn differential() {
     let files = corpus_files();
     assert!(!files.is_empty(), "no corpus files");
     let started = Instant::now();
+    let mut all = run_corpus(&files, false);
+    // Then the keyspace events: the whole corpus again, with a subscriber to every
+    // event on each server, whose two streams must be identical.
+    all.extend(run_corpus(&files, true));
+    eprintln!(
+        "differential: {} files, replies and keyspace events, in {:.1?}",
+        files.len(),
+        started.elapsed()
+    );
+    if !all.is_empty() {
+        panic!(
+            "{} difference(s) between redis-server and ferredis:\n\n{}\n",
+            all.len(),
+            all.join("\n\n")
+        );
+    }
+}
+
+/// Every file at once, each with servers of its own; the differences found.
+fn run_corpus(files: &[PathBuf], events: bool) -> Vec<String> {
     let results: Vec<(PathBuf, Vec<String>)> = std::thread::scope(|sc| {
         let handles: Vec<_> = files
             .iter()
-            .map(|f| (f.clone(), sc.spawn(move || compare_file(f))))
+            .map(|f| (f.clone(), sc.spawn(move || compare_file_with(f, events))))
             .collect();
         handles
             .into_iter()
@@ -1197,16 +1285,5 @@ fn differential() {
     for (_, diffs) in results {
         all.extend(diffs);
     }
-    eprintln!(
-        "differential: {} files in {:.1?}",
-        files.len(),
-        started.elapsed()
-    );
-    if !all.is_empty() {
-        panic!(
-            "{} difference(s) between redis-server and ferredis:\n\n{}\n",
-            all.len(),
-            all.join("\n\n")
-        );
-    }
+    all
 }
