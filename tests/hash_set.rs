@@ -301,3 +301,43 @@ fn hincrbyfloat_and_spop_propagate_their_results() {
     let left: i64 = redis::cmd("SCARD").arg("s3").query(&mut con).unwrap();
     assert_eq!(left, 1);
 }
+
+/// A negative count near LONG_MAX asks for a reply that cannot be built: the
+/// output buffer limit closes the connection (as in Redis) and the server lives on.
+#[test]
+fn huge_random_counts_hit_the_output_limit_not_the_memory() {
+    let srv = Server::ferredis(&["--client-output-buffer-limit", "normal 4mb 0 0"]);
+    let mut con = srv.client();
+    let _: i64 = redis::cmd("HSET")
+        .arg("h")
+        .arg("f")
+        .arg("v")
+        .query(&mut con)
+        .unwrap();
+    let _: i64 = redis::cmd("SADD")
+        .arg("s")
+        .arg("m")
+        .query(&mut con)
+        .unwrap();
+    for (cmd, key) in [("HRANDFIELD", "h"), ("SRANDMEMBER", "s")] {
+        let mut raw = srv.raw();
+        raw.send(&common::encode(&[
+            cmd.as_bytes(),
+            key.as_bytes(),
+            b"-9223372036854775807",
+        ]));
+        let got = raw.read_to_close();
+        // Closed before or after some of the reply went out; never all of it.
+        assert!(
+            got.is_empty() || got.starts_with(b"*9223372036854775807\r\n"),
+            "{cmd}: {:?}",
+            String::from_utf8_lossy(&got[..got.len().min(100)])
+        );
+        assert!(got.len() < 64 << 20, "{cmd}: {} bytes", got.len());
+        let mut con = srv.client();
+        let pong: String = redis::cmd("PING").query(&mut con).unwrap();
+        assert_eq!(pong, "PONG", "the server survived {cmd}");
+    }
+    let n: i64 = redis::cmd("HLEN").arg("h").query(&mut con).unwrap();
+    assert_eq!(n, 1);
+}
