@@ -58,8 +58,8 @@ impl std::fmt::Debug for Hash {
     }
 }
 
-/// t_hash.c: hashTypeDup (COPY): a deep copy in the same encoding.
 impl Clone for Hash {
+    /// t_hash.c: hashTypeDup (COPY): a deep copy in the same encoding.
     fn clone(&self) -> Self {
         match self {
             Hash::Listpack(v) => Hash::Listpack(v.clone()),

@@ -74,8 +74,8 @@ impl std::fmt::Debug for Set {
     }
 }
 
-/// t_set.c: setTypeDup (COPY): a deep copy in the same encoding.
 impl Clone for Set {
+    /// t_set.c: setTypeDup (COPY): a deep copy in the same encoding.
     fn clone(&self) -> Self {
         match self {
             Set::Intset(v) => Set::Intset(v.clone()),
@@ -524,7 +524,7 @@ fn spop_with_count_command(s: &mut Server, c: &mut Client) {
 
     // CASE 1: everything.
     if count >= size {
-        sunion_diff_generic_command(s, c, &[key.clone()], None, SetOp::Union);
+        sunion_diff_generic_command(s, c, std::slice::from_ref(&key), None, SetOp::Union);
         db::db_delete(s, c.db, &key);
         s.propagate_argv = Some(vec![Bytes::from_static(b"DEL"), key.clone()]);
         db::signal_modified_key(s, c.db, &key);

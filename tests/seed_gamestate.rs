@@ -194,12 +194,12 @@ fn online_status_sets_match_the_last_event_of_each_player() {
                 for i in 0..2000 {
                     let n = g * per_server + rng.next() as usize % per_server;
                     // Late in the game, guests with non-numeric ids log in too.
-                    let id = if i > 1500 && n % 5 == 0 {
+                    let id = if i > 1500 && n.is_multiple_of(5) {
                         format!("guest-{n}")
                     } else {
                         n.to_string()
                     };
-                    if rng.next() % 2 == 0 {
+                    if rng.next().is_multiple_of(2) {
                         let _: i64 = redis::cmd("SADD")
                             .arg("online")
                             .arg(&id)
