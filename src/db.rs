@@ -138,7 +138,7 @@ impl Db {
 }
 
 /// server.c: htNeedsResize
-fn ht_needs_resize<K: crate::dict::DictKey, V>(d: &Dict<K, V>) -> bool {
+pub fn ht_needs_resize<K: crate::dict::DictKey, V>(d: &Dict<K, V>) -> bool {
     let size = d.slots();
     let used = d.len();
     size > crate::dict::DICT_HT_INITIAL_SIZE && used * 100 / size < HASHTABLE_MIN_FILL
@@ -681,6 +681,68 @@ pub fn scan_generic_command(s: &mut Server, c: &mut Client, mut cursor: u64) {
     }
 }
 // ANCHOR_END: scan_generic_command
+
+/// The options of HSCAN, SSCAN and ZSCAN (db.c: scanGenericCommand's step 1 for a value).
+pub struct ScanObjectOptions {
+    pub count: i64,
+    /// None when there is no pattern, or it is exactly "*".
+    pub pat: Option<Bytes>,
+}
+
+/// db.c: scanGenericCommand, step 1, for a collection value (options after the cursor).
+///
+/// TYPE only applies to the keyspace: here it is a syntax error, as in Redis.
+pub fn parse_scan_object_options(s: &mut Server, c: &mut Client) -> Option<ScanObjectOptions> {
+    let mut count: i64 = 10;
+    let mut pat: Option<Bytes> = None;
+    let mut i = 3;
+    while i < c.argv.len() {
+        let j = c.argv.len() - i;
+        if c.argv[i].eq_ignore_ascii_case(b"count") && j >= 2 {
+            let n = crate::object::get_long_long_from_object_or_reply(s, c, i + 1)?;
+            if n < 1 {
+                add_reply_error(s, c, shared::SYNTAXERR);
+                return None;
+            }
+            count = n;
+            i += 2;
+        } else if c.argv[i].eq_ignore_ascii_case(b"match") && j >= 2 {
+            let p = c.argv[i + 1].clone();
+            pat = if p.as_ref() == b"*" { None } else { Some(p) };
+            i += 2;
+        } else {
+            add_reply_error(s, c, shared::SYNTAXERR);
+            return None;
+        }
+    }
+    Some(ScanObjectOptions { count, pat })
+}
+
+/// db.c: scanGenericCommand, steps 3 and 4, for a collection value: filters by the
+/// pattern (matching a field drops its value too when `pairs`) and replies.
+pub fn reply_scan_object(
+    c: &mut Client,
+    cursor: u64,
+    items: Vec<Bytes>,
+    pat: Option<&[u8]>,
+    pairs: bool,
+) {
+    let step = if pairs { 2 } else { 1 };
+    let keep: Vec<&Bytes> = items
+        .chunks(step)
+        .filter(|ch| pat.is_none_or(|p| stringmatchlen(p, &ch[0], false)))
+        .flatten()
+        .collect();
+    c.add_reply_array_len(2);
+    c.add_reply_bulk_long_long(cursor as i64);
+    c.add_reply_array_len(keep.len());
+    for k in keep {
+        c.add_reply_bulk(k);
+    }
+}
+
+/// The reply to HSCAN/SSCAN/ZSCAN of a missing key (server.c: shared.emptyscan).
+pub const EMPTYSCAN: &[u8] = b"*2\r\n$1\r\n0\r\n*0\r\n";
 
 /// db.c: scanCommand
 pub fn scan_command(s: &mut Server, c: &mut Client) {

@@ -247,3 +247,41 @@ fn regex_lite_usec(s: &str) -> String {
         None => s.to_string(),
     }
 }
+
+/// The small-encodings chapter: a hash and a set cross their thresholds. Only
+/// replies whose order is fixed are shown (a hashtable's order is seeded at random).
+#[test]
+fn transcript_small_encodings() {
+    let srv = Server::ferredis(&["--hash-max-listpack-entries", "4"]);
+    let mut a = srv.raw();
+    let mut t = Transcript::new();
+    let steps: &[&[&[u8]]] = &[
+        &[
+            b"HSET",
+            b"player:1",
+            b"gold",
+            b"10",
+            b"xp",
+            b"3",
+            b"name",
+            b"ann",
+            b"quest:1",
+            b"2",
+        ],
+        &[b"OBJECT", b"ENCODING", b"player:1"],
+        &[b"HKEYS", b"player:1"],
+        &[b"HSET", b"player:1", b"quest:2", b"1"],
+        &[b"OBJECT", b"ENCODING", b"player:1"],
+        &[b"HDEL", b"player:1", b"quest:1", b"quest:2"],
+        &[b"OBJECT", b"ENCODING", b"player:1"],
+        &[b"SADD", b"online", b"42", b"7", b"1000"],
+        &[b"SMEMBERS", b"online"],
+        &[b"OBJECT", b"ENCODING", b"online"],
+        &[b"SADD", b"online", b"guest-5"],
+        &[b"OBJECT", b"ENCODING", b"online"],
+    ];
+    for args in steps {
+        t.exchange("A", &mut a, args);
+    }
+    check("small-encodings.txt", &t.out);
+}
