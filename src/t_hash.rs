@@ -7,6 +7,7 @@
 //! as soon as a field or value is longer than `hash-max-listpack-value`, the hash
 //! becomes a `hashtable` (our dict.rs), and it never goes back.
 
+use crate::notify::{notify_keyspace_event, NOTIFY_GENERIC, NOTIFY_HASH};
 use bytes::Bytes;
 
 use crate::db;
@@ -404,6 +405,7 @@ pub fn hsetnx_command(s: &mut Server, c: &mut Client) {
     );
     c.add_reply(shared::CONE);
     db::signal_modified_key(s, c.db, &key);
+    notify_keyspace_event(s, NOTIFY_HASH, "hset", &key, c.db);
     s.dirty += 1;
 }
 
@@ -440,6 +442,7 @@ pub fn hset_command(s: &mut Server, c: &mut Client) {
         c.add_reply(shared::OK);
     }
     db::signal_modified_key(s, c.db, &key);
+    notify_keyspace_event(s, NOTIFY_HASH, "hset", &key, c.db);
     s.dirty += ((c.argv.len() - 2) / 2) as u64;
 }
 // ANCHOR_END: hset_command
@@ -476,6 +479,7 @@ pub fn hincrby_command(s: &mut Server, c: &mut Client) {
     h.set(&c.argv[2], new, max_entries, max_value);
     c.add_reply_long_long(value);
     db::signal_modified_key(s, c.db, &key);
+    notify_keyspace_event(s, NOTIFY_HASH, "hincrby", &key, c.db);
     s.dirty += 1;
 }
 
@@ -532,6 +536,7 @@ pub fn hincrbyfloat_command(s: &mut Server, c: &mut Client) {
     h.set(&c.argv[2], text.clone(), max_entries, max_value);
     c.add_reply_bulk(&text);
     db::signal_modified_key(s, c.db, &key);
+    notify_keyspace_event(s, NOTIFY_HASH, "hincrbyfloat", &key, c.db);
     s.dirty += 1;
     s.propagate_argv = Some(vec![
         Bytes::from_static(b"HSET"),
@@ -609,6 +614,10 @@ pub fn hdel_command(s: &mut Server, c: &mut Client) {
     }
     if deleted > 0 {
         db::signal_modified_key(s, c.db, &key);
+        notify_keyspace_event(s, NOTIFY_HASH, "hdel", &key, c.db);
+        if keyremoved {
+            notify_keyspace_event(s, NOTIFY_GENERIC, "del", &key, c.db);
+        }
         s.dirty += deleted as u64;
     }
     c.add_reply_long_long(deleted);

@@ -7,6 +7,7 @@
 //! too many for `set-max-intset-entries`, turns it into a `hashtable` (our
 //! dict.rs) for good.
 
+use crate::notify::{notify_keyspace_event, NOTIFY_GENERIC, NOTIFY_SET};
 use bytes::Bytes;
 
 use crate::db;
@@ -347,6 +348,7 @@ pub fn sadd_command(s: &mut Server, c: &mut Client) {
     let added = c.argv[2..].iter().filter(|m| set.add(m, max)).count();
     if added > 0 {
         db::signal_modified_key(s, c.db, &key);
+        notify_keyspace_event(s, NOTIFY_SET, "sadd", &key, c.db);
     }
     s.dirty += added as u64;
     c.add_reply_long_long(added as i64);
@@ -378,6 +380,10 @@ pub fn srem_command(s: &mut Server, c: &mut Client) {
     }
     if deleted > 0 {
         db::signal_modified_key(s, c.db, &key);
+        notify_keyspace_event(s, NOTIFY_SET, "srem", &key, c.db);
+        if keyremoved {
+            notify_keyspace_event(s, NOTIFY_GENERIC, "del", &key, c.db);
+        }
         s.dirty += deleted;
     }
     c.add_reply_long_long(deleted as i64);
@@ -404,8 +410,11 @@ pub fn smove_command(s: &mut Server, c: &mut Client) {
     if !srcset.remove(&ele) {
         return c.add_reply(shared::CZERO);
     }
-    if srcset.is_empty() {
+    let src_empty = srcset.is_empty();
+    notify_keyspace_event(s, NOTIFY_SET, "srem", &src, c.db);
+    if src_empty {
         db::db_delete(s, c.db, &src);
+        notify_keyspace_event(s, NOTIFY_GENERIC, "del", &src, c.db);
     }
     if dstf == Found::Missing {
         let o = create_set_object(s, Set::create(&ele));
@@ -417,6 +426,7 @@ pub fn smove_command(s: &mut Server, c: &mut Client) {
     if set_at(s, c.db, &dst).add(&ele, max) {
         s.dirty += 1;
         db::signal_modified_key(s, c.db, &dst);
+        notify_keyspace_event(s, NOTIFY_SET, "sadd", &dst, c.db);
     }
     c.add_reply(shared::CONE);
 }
@@ -520,12 +530,14 @@ fn spop_with_count_command(s: &mut Server, c: &mut Client) {
         return;
     }
     let size = set_at(s, c.db, &key).len() as u64;
+    notify_keyspace_event(s, NOTIFY_SET, "spop", &key, c.db);
     s.dirty += count.min(size);
 
     // CASE 1: everything.
     if count >= size {
         sunion_diff_generic_command(s, c, std::slice::from_ref(&key), None, SetOp::Union);
         db::db_delete(s, c.db, &key);
+        notify_keyspace_event(s, NOTIFY_GENERIC, "del", &key, c.db);
         s.propagate_argv = Some(vec![Bytes::from_static(b"DEL"), key.clone()]);
         db::signal_modified_key(s, c.db, &key);
         return;
@@ -589,10 +601,12 @@ pub fn spop_command(s: &mut Server, c: &mut Client) {
     let m = set.random_element();
     set.remove(&m);
     let empty = set.is_empty();
+    notify_keyspace_event(s, NOTIFY_SET, "spop", &key, c.db);
     s.propagate_argv = Some(srem_argv(&key, m.clone()));
     c.add_reply_bulk(&m);
     if empty {
         db::db_delete(s, c.db, &key);
+        notify_keyspace_event(s, NOTIFY_GENERIC, "del", &key, c.db);
     }
     db::signal_modified_key(s, c.db, &key);
     s.dirty += 1;
@@ -720,18 +734,20 @@ fn lookup_sets(s: &mut Server, c: &mut Client, keys: &[Bytes]) -> Option<Vec<boo
 /// Stores a computed set at `dstkey`, or deletes `dstkey` when the set is empty,
 /// and replies with the cardinality (the STORE half of sinterGenericCommand and
 /// sunionDiffGenericCommand).
-fn store_set_result(s: &mut Server, c: &mut Client, dstkey: &Bytes, dstset: Set) {
+fn store_set_result(s: &mut Server, c: &mut Client, dstkey: &Bytes, dstset: Set, event: &str) {
     if !dstset.is_empty() {
         let n = dstset.len();
         let o = create_set_object(s, dstset);
         db::set_key(s, c.db, dstkey, o, 0);
         c.add_reply_long_long(n as i64);
+        notify_keyspace_event(s, NOTIFY_SET, event, dstkey, c.db);
         s.dirty += 1;
     } else {
         c.add_reply(shared::CZERO);
         if db::db_delete(s, c.db, dstkey) {
             s.dirty += 1;
             db::signal_modified_key(s, c.db, dstkey);
+            notify_keyspace_event(s, NOTIFY_GENERIC, "del", dstkey, c.db);
         }
     }
 }
@@ -757,6 +773,7 @@ fn sinter_generic_command(
         if let Some(dst) = dstkey {
             if db::db_delete(s, c.db, dst) {
                 db::signal_modified_key(s, c.db, dst);
+                notify_keyspace_event(s, NOTIFY_GENERIC, "del", dst, c.db);
                 s.dirty += 1;
             }
             c.add_reply(shared::CZERO);
@@ -799,7 +816,7 @@ fn sinter_generic_command(
     if cardinality_only {
         c.add_reply_long_long(cardinality as i64);
     } else if let (Some(dst), Some(d)) = (dstkey, dstset) {
-        store_set_result(s, c, dst, d);
+        store_set_result(s, c, dst, d, "sinterstore");
     } else {
         c.add_reply_set_len(members.len());
         for m in &members {
@@ -965,7 +982,14 @@ fn sunion_diff_generic_command(
                 e.reply(c);
             }
         }
-        Some(dst) => store_set_result(s, c, dst, dstset),
+        Some(dst) => {
+            let event = if op == SetOp::Union {
+                "sunionstore"
+            } else {
+                "sdiffstore"
+            };
+            store_set_result(s, c, dst, dstset, event)
+        }
     }
 }
 // ANCHOR_END: sunion_diff_generic_command
