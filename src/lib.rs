@@ -19,6 +19,7 @@ pub mod networking;
 pub mod notify;
 pub mod object;
 pub mod pubsub;
+pub mod replication;
 pub mod resp;
 pub mod server;
 pub mod slowlog;

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use mio::Token;
 
-use crate::commands::{RedisCommand, CMD_DENYOOM, CMD_MAY_REPLICATE, CMD_WRITE};
+use crate::commands::{RedisCommand, CMD_DENYOOM, CMD_MAY_REPLICATE, CMD_READONLY, CMD_WRITE};
 use crate::networking::{
     Client, CLIENT_DENY_BLOCKING, CLIENT_DIRTY_CAS, CLIENT_DIRTY_EXEC, CLIENT_MULTI,
 };
@@ -113,15 +113,18 @@ pub fn exec_command_abort(s: &mut Server, c: &mut Client, err: &[u8]) {
     let mut msg = b"-EXECABORT Transaction discarded because of: ".to_vec();
     msg.extend_from_slice(err);
     add_reply_error_length(s, c, &msg);
+    // MONITOR saw MULTI; show the EXEC that ends it, though nothing ran.
+    let argv = c.argv.clone();
+    crate::replication::replication_feed_monitors(s, c, c.db, &argv);
 }
 
 /// The processCommand flags EXEC borrows from its queued commands: EXEC counts as a
-/// write, may-replicate or deny-oom command when any queued command is one.
+/// write, read, may-replicate or deny-oom command when any queued command is one.
 pub fn exec_borrowed_flags(c: &Client) -> u64 {
     if c.flags & CLIENT_MULTI == 0 {
         return 0;
     }
-    c.mstate.cmd_flags & (CMD_WRITE | CMD_MAY_REPLICATE | CMD_DENYOOM)
+    c.mstate.cmd_flags & (CMD_WRITE | CMD_MAY_REPLICATE | CMD_DENYOOM | CMD_READONLY)
 }
 
 // ANCHOR: exec_command

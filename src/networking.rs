@@ -33,6 +33,10 @@ const IOV_MAX: usize = 64;
 pub const MAX_ACCEPTS_PER_CALL: usize = 1000;
 
 // Client flags (server.h: CLIENT_*), only the ones this port uses.
+/// A replica, or (with CLIENT_MONITOR) a MONITOR client (server.h: CLIENT_SLAVE).
+pub const CLIENT_SLAVE: u64 = 1 << 0;
+/// Receives every executed command (server.h: CLIENT_MONITOR).
+pub const CLIENT_MONITOR: u64 = 1 << 2;
 pub const CLIENT_MULTI: u64 = 1 << 3;
 /// A WATCHed key was touched: EXEC will fail (server.h: CLIENT_DIRTY_CAS).
 pub const CLIENT_DIRTY_CAS: u64 = 1 << 5;
@@ -1182,6 +1186,9 @@ pub fn free_client(s: &mut Server, mut c: Box<Client>) {
     crate::multi::unwatch_all_keys(s, &mut c);
     s.pending_dirty_cas.retain(|p| p.1 != c.id);
     crate::pubsub::free_client_pubsub(s, &mut c);
+    if c.flags & CLIENT_MONITOR != 0 {
+        s.monitors.retain(|m| m.1 != c.id);
+    }
     if let Some(mut conn) = c.conn.take() {
         let _ =
             s.el.delete_file_event(&mut conn, c.token, AE_READABLE | AE_WRITABLE);
@@ -1283,6 +1290,13 @@ fn accept_common_handler(s: &mut Server, mut stream: TcpStream, addr: SocketAddr
 /// networking.c: catClientInfoString (one line of CLIENT LIST)
 pub fn cat_client_info_string(s: &Server, c: &Client) -> String {
     let mut flags = String::new();
+    if c.flags & CLIENT_SLAVE != 0 {
+        flags.push(if c.flags & CLIENT_MONITOR != 0 {
+            'O'
+        } else {
+            'S'
+        });
+    }
     if c.flags & CLIENT_PUBSUB != 0 {
         flags.push('P');
     }
@@ -1451,7 +1465,9 @@ fn get_client_type_by_name(name: &[u8]) -> Option<u8> {
 
 /// networking.c: getClientType
 fn get_client_type(c: &Client) -> u8 {
-    if c.flags & CLIENT_PUBSUB != 0 {
+    if c.flags & CLIENT_SLAVE != 0 && c.flags & CLIENT_MONITOR == 0 {
+        1
+    } else if c.flags & CLIENT_PUBSUB != 0 {
         2
     } else {
         0
@@ -1853,6 +1869,10 @@ pub fn reset_command(s: &mut Server, c: &mut Client) {
     c.name = None;
     // As Redis: NO-EVICT survives a RESET, and a pending REPLY SKIP still swallows the
     // "+RESET" itself (the flag is dropped after this command, in reset()).
+    if c.flags & CLIENT_MONITOR != 0 {
+        s.monitors.retain(|m| m.1 != c.id);
+        c.flags &= !(CLIENT_MONITOR | CLIENT_SLAVE);
+    }
     crate::multi::discard_transaction(s, c);
     crate::pubsub::pubsub_unsubscribe_all_channels(s, c, false);
     crate::pubsub::pubsub_unsubscribe_shard_all_channels(s, c, false);

@@ -12,8 +12,8 @@ use tracing::{debug_span, trace};
 
 use crate::ae::{self, EventLoop, AE_READABLE};
 use crate::commands::{
-    CommandStats, CommandTable, RedisCommand, CMD_FAST, CMD_NO_AUTH, CMD_PROTECTED,
-    CMD_SKIP_SLOWLOG, CMD_WRITE,
+    CommandStats, CommandTable, RedisCommand, CMD_ADMIN, CMD_FAST, CMD_NO_AUTH, CMD_PROTECTED,
+    CMD_READONLY, CMD_SKIP_MONITOR, CMD_SKIP_SLOWLOG, CMD_WRITE,
 };
 use crate::config::{Config, PROTECTED_ACTION_ALLOWED_LOCAL, PROTECTED_ACTION_ALLOWED_YES};
 use crate::db::Db;
@@ -151,6 +151,8 @@ pub struct Server {
     pub pending_dirty_cas: Vec<(Token, u64, bool)>,
     /// Every subscription, by channel and by pattern (pubsub.rs).
     pub pubsub: crate::pubsub::PubSubServer,
+    /// The MONITOR clients (server.h: monitors).
+    pub monitors: Vec<(Token, u64)>,
     /// The stream persistence and replicas will consume, recorded when enabled (DEBUG
     /// PROPAGATED ON); with the db the stream last SELECTed (server.h: slaveseldb).
     pub propagated: Option<Vec<Vec<Bytes>>>,
@@ -299,6 +301,7 @@ impl Server {
             prev_err_count: 0,
             pending_dirty_cas: Vec::new(),
             pubsub: Default::default(),
+            monitors: Vec::new(),
             propagated: None,
             propagated_seldb: -1,
             initial_memory_usage: 0,
@@ -693,6 +696,13 @@ pub fn process_command(s: &mut Server, c: &mut Client) -> bool {
         }
     }
     // ANCHOR_END: process_command_oom
+    // A replica (or a MONITOR client) may not reach the keyspace.
+    if c.flags & networking::CLIENT_SLAVE != 0
+        && cmd_flags & (CMD_WRITE | crate::commands::CMD_MAY_REPLICATE | CMD_READONLY) != 0
+    {
+        reject_command(s, c, "Replica can't interact with the keyspace");
+        return true;
+    }
     // CLIENT PAUSE: hold the client until the pause ends (blockClient BLOCKED_POSTPONE).
     let may_write = cmd_flags & (CMD_WRITE | crate::commands::CMD_MAY_REPLICATE) != 0;
     if s.client_pause_type == PauseType::All
@@ -855,6 +865,11 @@ pub fn call(s: &mut Server, c: &mut Client) {
     s.propagate_argv = None;
     s.force_propagation = false;
     trace!(usec = duration, "executed");
+    // Administrative commands are too sensitive to show to MONITOR clients.
+    if !s.monitors.is_empty() && cmd.flags & (CMD_SKIP_MONITOR | CMD_ADMIN) == 0 {
+        let argv = c.original_argv.clone().unwrap_or_else(|| c.argv.clone());
+        crate::replication::replication_feed_monitors(s, c, c.db, &argv);
+    }
     if cmd.flags & CMD_SKIP_SLOWLOG == 0 {
         crate::slowlog::slowlog_push_entry_if_needed(s, c, duration as i64);
     }
@@ -1453,4 +1468,19 @@ pub fn free_client_by_token(s: &mut Server, token: Token) {
 /// Mark a client to be closed after the current turn.
 pub fn close_asap(c: &mut Client) {
     c.flags |= CLIENT_CLOSE_ASAP;
+}
+
+/// server.c: monitorCommand
+pub fn monitor_command(s: &mut Server, c: &mut Client) {
+    if c.flags & networking::CLIENT_DENY_BLOCKING != 0 {
+        add_reply_error(s, c, "MONITOR isn't allowed for DENY BLOCKING client");
+        return;
+    }
+    // Already a replica or a monitor: nothing to do.
+    if c.flags & networking::CLIENT_SLAVE != 0 {
+        return;
+    }
+    c.flags |= networking::CLIENT_SLAVE | networking::CLIENT_MONITOR;
+    s.monitors.push((c.token, c.id));
+    c.add_reply(shared::OK);
 }

@@ -303,6 +303,30 @@ pub fn ustime() -> i64 {
         .unwrap_or(0)
 }
 
+/// sds.c: sdscatrepr
+///
+/// Appends `p` quoted, with escapes for quotes, backslashes and control bytes, so any
+/// binary string prints on one line (MONITOR, CONFIG REWRITE).
+pub fn sdscatrepr(out: &mut Vec<u8>, p: &[u8]) {
+    out.push(b'"');
+    for &b in p {
+        match b {
+            b'\\' | b'"' => {
+                out.push(b'\\');
+                out.push(b);
+            }
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x07 => out.extend_from_slice(b"\\a"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x20..=0x7e => out.push(b),
+            _ => out.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
+        }
+    }
+    out.push(b'"');
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

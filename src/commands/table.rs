@@ -1272,6 +1272,28 @@ pub static COMMANDS: &[RedisCommand] = &[
     },
     RedisCommand {
         id: 81,
+        declared_name: "monitor",
+        fullname: "monitor",
+        summary: "Turns the connection into a live feed of every command the server executes",
+        since: "1.0.0",
+        group: "server",
+        complexity: None,
+        doc_flags: 0,
+        deprecated_since: None,
+        replaced_by: None,
+        history: &[],
+        tips: &[],
+        proc_: Some(crate::server::monitor_command),
+        arity: 1,
+        flags: CMD_ADMIN | CMD_NOSCRIPT | CMD_LOADING | CMD_STALE,
+        acl_categories: ACL_CATEGORY_ADMIN | ACL_CATEGORY_SLOW | ACL_CATEGORY_DANGEROUS,
+        key_specs: &[],
+        legacy_range: (0, 0, 0),
+        args: &[],
+        subcommands: &[],
+    },
+    RedisCommand {
+        id: 82,
         declared_name: "move",
         fullname: "move",
         summary: "Moves a key to another numbered database",
@@ -1293,7 +1315,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 82,
+        id: 83,
         declared_name: "mset",
         fullname: "mset",
         summary: "Stores several strings at once",
@@ -1315,7 +1337,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 83,
+        id: 84,
         declared_name: "msetnx",
         fullname: "msetnx",
         summary: "Stores several strings only if none of the keys exists",
@@ -1337,7 +1359,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 84,
+        id: 85,
         declared_name: "multi",
         fullname: "multi",
         summary: "Opens a transaction: the commands that follow are queued until EXEC",
@@ -1359,7 +1381,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 85,
+        id: 86,
         declared_name: "object",
         fullname: "object",
         summary: "Groups the commands that inspect how a value is stored",
@@ -1381,7 +1403,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: OBJECT_SUBCOMMANDS,
     },
     RedisCommand {
-        id: 91,
+        id: 92,
         declared_name: "persist",
         fullname: "persist",
         summary: "Removes a key's expiry so it lives until deleted",
@@ -1403,7 +1425,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 92,
+        id: 93,
         declared_name: "pexpire",
         fullname: "pexpire",
         summary: "Sets a key's time to live in milliseconds",
@@ -1427,7 +1449,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 93,
+        id: 94,
         declared_name: "pexpireat",
         fullname: "pexpireat",
         summary: "Sets the Unix time, in milliseconds, at which a key expires",
@@ -1451,7 +1473,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 94,
+        id: 95,
         declared_name: "pexpiretime",
         fullname: "pexpiretime",
         summary: "Returns the Unix time, in milliseconds, at which a key expires",
@@ -1473,7 +1495,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 95,
+        id: 96,
         declared_name: "ping",
         fullname: "ping",
         summary: "Checks that the server is alive, optionally echoing a message back",
@@ -1495,7 +1517,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 96,
+        id: 97,
         declared_name: "psetex",
         fullname: "psetex",
         summary: "Stores a string with a time to live in milliseconds",
@@ -1517,7 +1539,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 97,
+        id: 98,
         declared_name: "psubscribe",
         fullname: "psubscribe",
         summary: "Listens for messages published to channels matching the given glob patterns",
@@ -1539,7 +1561,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 98,
+        id: 99,
         declared_name: "pttl",
         fullname: "pttl",
         summary: "Returns a key's remaining time to live in milliseconds",
@@ -1563,7 +1585,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 99,
+        id: 100,
         declared_name: "publish",
         fullname: "publish",
         summary: "Sends a message to a channel; returns how many subscribers received it",
@@ -1585,7 +1607,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 100,
+        id: 101,
         declared_name: "pubsub",
         fullname: "pubsub",
         summary: "Groups the commands that inspect the pub/sub state",
@@ -1607,7 +1629,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: PUBSUB_SUBCOMMANDS,
     },
     RedisCommand {
-        id: 107,
+        id: 108,
         declared_name: "punsubscribe",
         fullname: "punsubscribe",
         summary: "Stops listening to the given patterns, or to all of them",
@@ -1629,7 +1651,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 108,
+        id: 109,
         declared_name: "quit",
         fullname: "quit",
         summary: "Asks the server to close this connection",
@@ -1651,7 +1673,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 109,
+        id: 110,
         declared_name: "randomkey",
         fullname: "randomkey",
         summary: "Returns the name of a key picked at random",
@@ -1673,7 +1695,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 110,
+        id: 111,
         declared_name: "rename",
         fullname: "rename",
         summary: "Gives a key a new name, replacing any key with that name",
@@ -1695,7 +1717,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 111,
+        id: 112,
         declared_name: "renamenx",
         fullname: "renamenx",
         summary: "Gives a key a new name only if no key has that name yet",
@@ -1719,7 +1741,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 112,
+        id: 113,
         declared_name: "reset",
         fullname: "reset",
         summary: "Returns this connection to the state it had right after connecting",
@@ -1741,7 +1763,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 113,
+        id: 114,
         declared_name: "sadd",
         fullname: "sadd",
         summary: "Adds members to a set, creating the set if needed",
@@ -1765,7 +1787,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 114,
+        id: 115,
         declared_name: "scan",
         fullname: "scan",
         summary: "Walks the keyspace a few keys at a time with a cursor",
@@ -1789,7 +1811,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 115,
+        id: 116,
         declared_name: "scard",
         fullname: "scard",
         summary: "Counts the members of a set",
@@ -1811,7 +1833,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 116,
+        id: 117,
         declared_name: "sdiff",
         fullname: "sdiff",
         summary: "Returns the members of the first set that no other set has",
@@ -1833,7 +1855,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 117,
+        id: 118,
         declared_name: "sdiffstore",
         fullname: "sdiffstore",
         summary: "Stores the difference of sets at a key",
@@ -1855,7 +1877,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 118,
+        id: 119,
         declared_name: "select",
         fullname: "select",
         summary: "Switches this connection to another numbered database",
@@ -1877,7 +1899,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 119,
+        id: 120,
         declared_name: "set",
         fullname: "set",
         summary: "Stores a string at a key, with optional expiry and conditions",
@@ -1904,7 +1926,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 120,
+        id: 121,
         declared_name: "setbit",
         fullname: "setbit",
         summary: "Sets or clears one bit of a string",
@@ -1926,7 +1948,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 121,
+        id: 122,
         declared_name: "setex",
         fullname: "setex",
         summary: "Stores a string with a time to live in seconds",
@@ -1948,7 +1970,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 122,
+        id: 123,
         declared_name: "setnx",
         fullname: "setnx",
         summary: "Stores a string only if the key does not exist yet",
@@ -1970,7 +1992,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 123,
+        id: 124,
         declared_name: "setrange",
         fullname: "setrange",
         summary: "Overwrites part of a string from an offset on",
@@ -1992,7 +2014,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 124,
+        id: 125,
         declared_name: "shutdown",
         fullname: "shutdown",
         summary: "Stops the server, saving the dataset first when persistence asks for it",
@@ -2016,7 +2038,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 125,
+        id: 126,
         declared_name: "sinter",
         fullname: "sinter",
         summary: "Returns the intersection of sets",
@@ -2038,7 +2060,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 126,
+        id: 127,
         declared_name: "sintercard",
         fullname: "sintercard",
         summary: "Counts the members of the intersection of sets, up to an optional limit",
@@ -2060,7 +2082,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 127,
+        id: 128,
         declared_name: "sinterstore",
         fullname: "sinterstore",
         summary: "Stores the intersection of sets at a key",
@@ -2082,7 +2104,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 128,
+        id: 129,
         declared_name: "sismember",
         fullname: "sismember",
         summary: "Tells whether a value is a member of a set",
@@ -2104,7 +2126,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 129,
+        id: 130,
         declared_name: "slowlog",
         fullname: "slowlog",
         summary: "Groups the commands that manage the log of slow commands",
@@ -2126,7 +2148,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: SLOWLOG_SUBCOMMANDS,
     },
     RedisCommand {
-        id: 134,
+        id: 135,
         declared_name: "smembers",
         fullname: "smembers",
         summary: "Returns every member of a set",
@@ -2148,7 +2170,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 135,
+        id: 136,
         declared_name: "smismember",
         fullname: "smismember",
         summary: "Tells, for each of several values, whether it is a member of a set",
@@ -2170,7 +2192,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 136,
+        id: 137,
         declared_name: "smove",
         fullname: "smove",
         summary: "Moves a member from one set to another",
@@ -2192,7 +2214,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 137,
+        id: 138,
         declared_name: "spop",
         fullname: "spop",
         summary: "Removes and returns random members of a set",
@@ -2216,7 +2238,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 138,
+        id: 139,
         declared_name: "spublish",
         fullname: "spublish",
         summary: "Sends a message to a shard channel; returns how many subscribers received it",
@@ -2238,7 +2260,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 139,
+        id: 140,
         declared_name: "srandmember",
         fullname: "srandmember",
         summary: "Returns random members of a set without removing them",
@@ -2262,7 +2284,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 140,
+        id: 141,
         declared_name: "srem",
         fullname: "srem",
         summary: "Removes members from a set, and the key once it is empty",
@@ -2286,7 +2308,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 141,
+        id: 142,
         declared_name: "sscan",
         fullname: "sscan",
         summary: "Iterates the members of a set with a cursor",
@@ -2308,7 +2330,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 142,
+        id: 143,
         declared_name: "ssubscribe",
         fullname: "ssubscribe",
         summary: "Listens for messages published to the given shard channels",
@@ -2330,7 +2352,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 143,
+        id: 144,
         declared_name: "strlen",
         fullname: "strlen",
         summary: "Returns the length in bytes of a string value",
@@ -2352,7 +2374,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 144,
+        id: 145,
         declared_name: "subscribe",
         fullname: "subscribe",
         summary: "Listens for messages published to the given channels",
@@ -2374,7 +2396,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 145,
+        id: 146,
         declared_name: "substr",
         fullname: "substr",
         summary: "Older name of GETRANGE",
@@ -2396,7 +2418,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 146,
+        id: 147,
         declared_name: "sunion",
         fullname: "sunion",
         summary: "Returns the union of sets",
@@ -2418,7 +2440,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 147,
+        id: 148,
         declared_name: "sunionstore",
         fullname: "sunionstore",
         summary: "Stores the union of sets at a key",
@@ -2440,7 +2462,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 148,
+        id: 149,
         declared_name: "sunsubscribe",
         fullname: "sunsubscribe",
         summary: "Stops listening to the given shard channels, or to all of them",
@@ -2462,7 +2484,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 149,
+        id: 150,
         declared_name: "swapdb",
         fullname: "swapdb",
         summary: "Exchanges the contents of two numbered databases",
@@ -2484,7 +2506,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 150,
+        id: 151,
         declared_name: "time",
         fullname: "time",
         summary: "Reports the server clock as seconds and microseconds",
@@ -2506,7 +2528,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 151,
+        id: 152,
         declared_name: "touch",
         fullname: "touch",
         summary: "Marks keys as just used and counts how many exist",
@@ -2528,7 +2550,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 152,
+        id: 153,
         declared_name: "ttl",
         fullname: "ttl",
         summary: "Returns a key's remaining time to live in seconds",
@@ -2552,7 +2574,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 153,
+        id: 154,
         declared_name: "type",
         fullname: "type",
         summary: "Names the type of the value stored at a key",
@@ -2574,7 +2596,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 154,
+        id: 155,
         declared_name: "unlink",
         fullname: "unlink",
         summary: "Removes the given keys; the memory may be reclaimed later",
@@ -2596,7 +2618,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 155,
+        id: 156,
         declared_name: "unsubscribe",
         fullname: "unsubscribe",
         summary: "Stops listening to the given channels, or to all of them",
@@ -2618,7 +2640,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 156,
+        id: 157,
         declared_name: "unwatch",
         fullname: "unwatch",
         summary: "Forgets every key this connection watches",
@@ -2640,7 +2662,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 157,
+        id: 158,
         declared_name: "watch",
         fullname: "watch",
         summary: "Makes the next EXEC fail if any of these keys is modified before it",
@@ -6499,7 +6521,7 @@ const OBJECT_REFCOUNT_ARGS: &[CommandArg] = &[CommandArg {
 
 const OBJECT_SUBCOMMANDS: &[RedisCommand] = &[
     RedisCommand {
-        id: 86,
+        id: 87,
         declared_name: "encoding",
         fullname: "object|encoding",
         summary: "Names the internal representation of a key's value",
@@ -6521,7 +6543,7 @@ const OBJECT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 87,
+        id: 88,
         declared_name: "freq",
         fullname: "object|freq",
         summary: "Returns the logarithmic access counter of a key under an LFU policy",
@@ -6543,7 +6565,7 @@ const OBJECT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 88,
+        id: 89,
         declared_name: "help",
         fullname: "object|help",
         summary: "Lists the OBJECT subcommands and what they do",
@@ -6565,7 +6587,7 @@ const OBJECT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 89,
+        id: 90,
         declared_name: "idletime",
         fullname: "object|idletime",
         summary: "Returns the seconds since a key was last read or written",
@@ -6587,7 +6609,7 @@ const OBJECT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 90,
+        id: 91,
         declared_name: "refcount",
         fullname: "object|refcount",
         summary: "Returns how many references the value of a key has",
@@ -7048,7 +7070,7 @@ const PUBSUB_SHARDNUMSUB_ARGS: &[CommandArg] = &[CommandArg {
 
 const PUBSUB_SUBCOMMANDS: &[RedisCommand] = &[
     RedisCommand {
-        id: 101,
+        id: 102,
         declared_name: "channels",
         fullname: "pubsub|channels",
         summary: "Lists the channels with at least one subscriber, optionally matching a pattern",
@@ -7070,7 +7092,7 @@ const PUBSUB_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 102,
+        id: 103,
         declared_name: "help",
         fullname: "pubsub|help",
         summary: "Lists the PUBSUB subcommands and what they do",
@@ -7092,7 +7114,7 @@ const PUBSUB_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 103,
+        id: 104,
         declared_name: "numpat",
         fullname: "pubsub|numpat",
         summary: "Counts the patterns clients subscribe to",
@@ -7114,7 +7136,7 @@ const PUBSUB_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 104,
+        id: 105,
         declared_name: "numsub",
         fullname: "pubsub|numsub",
         summary: "Counts the subscribers of each given channel, patterns excluded",
@@ -7136,7 +7158,7 @@ const PUBSUB_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 105,
+        id: 106,
         declared_name: "shardchannels",
         fullname: "pubsub|shardchannels",
         summary: "Lists the shard channels with at least one subscriber, optionally matching a pattern",
@@ -7158,7 +7180,7 @@ const PUBSUB_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 106,
+        id: 107,
         declared_name: "shardnumsub",
         fullname: "pubsub|shardnumsub",
         summary: "Counts the subscribers of each given shard channel",
@@ -8095,7 +8117,7 @@ const SLOWLOG_GET_ARGS: &[CommandArg] = &[CommandArg {
 
 const SLOWLOG_SUBCOMMANDS: &[RedisCommand] = &[
     RedisCommand {
-        id: 130,
+        id: 131,
         declared_name: "get",
         fullname: "slowlog|get",
         summary: "Returns the most recent slow log entries",
@@ -8117,7 +8139,7 @@ const SLOWLOG_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 131,
+        id: 132,
         declared_name: "help",
         fullname: "slowlog|help",
         summary: "Lists the SLOWLOG subcommands and what they do",
@@ -8139,7 +8161,7 @@ const SLOWLOG_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 132,
+        id: 133,
         declared_name: "len",
         fullname: "slowlog|len",
         summary: "Returns how many entries the slow log holds",
@@ -8165,7 +8187,7 @@ const SLOWLOG_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 133,
+        id: 134,
         declared_name: "reset",
         fullname: "slowlog|reset",
         summary: "Empties the slow log",
