@@ -63,6 +63,12 @@ impl Transcript {
             escape(&reply)
         ));
     }
+    /// A reply nobody asked for on this connection: a published message.
+    fn receive(&mut self, who: &str, conn: &mut Raw) {
+        let reply = conn.read_reply();
+        self.out
+            .push_str(&format!("{who} <- \"{}\"\n", escape(&reply)));
+    }
 }
 
 /// The SET NX exchange the setGenericCommand chapter shows: two clients, one lock.
@@ -114,6 +120,26 @@ fn transcript_multi_exec() {
     t.exchange("A", &mut a, &[b"EXEC"]);
     t.exchange("A", &mut a, &[b"GET", b"stock"]);
     check("watch-exec.txt", &t.out);
+}
+
+/// The Pub/Sub chapter's transcript: a message, then keyspace events, where the
+/// subscriber's events arrive before the writer's reply is even read.
+#[test]
+fn transcript_pubsub() {
+    let srv = Server::ferredis(&[]);
+    let (mut a, mut b) = (srv.raw(), srv.raw());
+    let mut t = Transcript::new();
+    t.exchange("A", &mut a, &[b"SUBSCRIBE", b"news"]);
+    t.exchange("B", &mut b, &[b"PUBLISH", b"news", b"hello"]);
+    t.receive("A", &mut a);
+    t.exchange("B", &mut b, &[b"CONFIG", b"SET", b"notify-keyspace-events", b"E$"]);
+    t.exchange("A", &mut a, &[b"PSUBSCRIBE", b"__keyevent@0__:*"]);
+    t.exchange("B", &mut b, &[b"SET", b"stock", b"10"]);
+    t.receive("A", &mut a);
+    t.exchange("B", &mut b, &[b"INCRBY", b"stock", b"x"]);
+    t.exchange("B", &mut b, &[b"INCRBY", b"stock", b"-3"]);
+    t.receive("A", &mut a);
+    check("pubsub.txt", &t.out);
 }
 
 /// Protocol errors and what the server sends before it closes the connection.
