@@ -108,6 +108,53 @@ fn add_reply_pubsub_header(c: &mut Client, len: usize) {
     }
 }
 
+/// A message encoded once per protocol, so that publishing to many subscribers
+/// appends ready bytes instead of re-encoding per client (Redis shares its reply
+/// objects for the same reason).
+struct Encoded {
+    resp2: Vec<u8>,
+    resp3: Vec<u8>,
+}
+
+impl Encoded {
+    fn new(m: &PubSubMessage) -> Encoded {
+        let parts: Vec<&[u8]> = match m {
+            PubSubMessage::Message { kind, channel, msg } => {
+                vec![kind.message_bulk(), channel, msg]
+            }
+            PubSubMessage::PMessage {
+                pattern,
+                channel,
+                msg,
+            } => vec![b"pmessage", pattern, channel, msg],
+        };
+        let mut body = Vec::new();
+        for p in &parts {
+            body.extend_from_slice(format!("${}\r\n", p.len()).as_bytes());
+            body.extend_from_slice(p);
+            body.extend_from_slice(b"\r\n");
+        }
+        let with = |prefix: u8| {
+            let mut v = format!("{}{}\r\n", prefix as char, parts.len()).into_bytes();
+            v.extend_from_slice(&body);
+            v
+        };
+        Encoded {
+            resp2: with(b'*'),
+            resp3: with(b'>'),
+        }
+    }
+
+    fn add_to(&self, c: &mut Client) {
+        let bytes = if c.resp == 2 {
+            &self.resp2
+        } else {
+            &self.resp3
+        };
+        c.add_reply_proto(bytes);
+    }
+}
+
 /// pubsub.c: addReplyPubsubMessage / addReplyPubsubPatMessage
 fn add_reply_pubsub_message(c: &mut Client, m: &PubSubMessage) {
     match m {
@@ -333,10 +380,16 @@ pub fn pubsub_unsubscribe_all_patterns(s: &mut Server, c: &mut Client, notify: b
 /// Appends a message to one subscriber's output. The subscriber is `current` when
 /// it is the client whose command publishes; otherwise it is in the client table,
 /// or (taken out by whoever is serving it) it gets the message when handed back.
-fn deliver(s: &mut Server, current: Option<&mut Client>, to: Subscriber, m: &PubSubMessage) {
+fn deliver(
+    s: &mut Server,
+    current: Option<&mut Client>,
+    to: Subscriber,
+    m: &PubSubMessage,
+    e: &Encoded,
+) {
     if let Some(c) = current {
         if c.id == to.1 {
-            add_reply_pubsub_message(c, m);
+            e.add_to(c);
             return;
         }
     }
@@ -345,7 +398,7 @@ fn deliver(s: &mut Server, current: Option<&mut Client>, to: Subscriber, m: &Pub
         return;
     };
     if c.id == to.1 {
-        add_reply_pubsub_message(&mut c, m);
+        e.add_to(&mut c);
         // A subscriber that stops reading is cut off at its output limit.
         crate::networking::close_client_on_output_buffer_limit_reached(s, &mut c);
     }
@@ -394,8 +447,9 @@ pub fn pubsub_publish_message(
             channel: channel.clone(),
             msg: message.clone(),
         };
+        let e = Encoded::new(&m);
         for to in subscribers {
-            deliver(s, current.as_deref_mut(), to, &m);
+            deliver(s, current.as_deref_mut(), to, &m, &e);
             receivers += 1;
         }
     }
@@ -418,8 +472,9 @@ pub fn pubsub_publish_message(
             channel: channel.clone(),
             msg: message.clone(),
         };
+        let e = Encoded::new(&m);
         for to in subscribers {
-            deliver(s, current.as_deref_mut(), to, &m);
+            deliver(s, current.as_deref_mut(), to, &m, &e);
             receivers += 1;
         }
     }
