@@ -154,7 +154,9 @@ pub fn active_expire_cycle(s: &mut Server, cycle_type: u8) {
                         expired += 1;
                     }
                     if ttl > 0 {
-                        ttl_sum += ttl;
+                        // TTLs near i64::MAX (PXAT 9223372036854775807) overflow the
+                        // sum; Redis's C addition wraps, and so does this one.
+                        ttl_sum = ttl_sum.wrapping_add(ttl);
                         ttl_samples += 1;
                     }
                     sampled += 1;
@@ -169,7 +171,7 @@ pub fn active_expire_cycle(s: &mut Server, cycle_type: u8) {
                 if db.avg_ttl == 0 {
                     db.avg_ttl = avg_ttl;
                 }
-                db.avg_ttl = (db.avg_ttl / 50) * 49 + (avg_ttl / 50);
+                db.avg_ttl = ((db.avg_ttl / 50) * 49).wrapping_add(avg_ttl / 50);
             }
             if iteration & 0xf == 0 {
                 let elapsed = crate::util::ustime() - start;

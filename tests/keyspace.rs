@@ -329,3 +329,31 @@ fn oom_error_when_nothing_can_be_evicted() {
     assert!(raw.cmd(&[b"GET", b"big:0"]).starts_with(b"$"));
     assert_eq!(raw.cmd(&[b"DEL", b"big:0", b"big:1"]), b":2\r\n".to_vec());
 }
+
+/// Keys that expire at the end of time: the active cycle sums their TTLs for its
+/// average, and that sum overflows as Redis's does (it wraps) instead of stopping
+/// the server. (Debug builds check overflow, so this catches the panic there.)
+#[test]
+fn active_expiry_survives_ttls_near_the_end_of_time() {
+    let srv = Server::ferredis(&common::io_mode_args());
+    let mut con = srv.client();
+    for (k, at) in [
+        ("end1", i64::MAX),
+        ("end2", i64::MAX - 1),
+        ("end3", i64::MAX - 2),
+    ] {
+        let () = redis::cmd("SET")
+            .arg(k)
+            .arg("v")
+            .arg("PXAT")
+            .arg(at)
+            .query(&mut con)
+            .unwrap();
+    }
+    // A few cron ticks (hz 10): the slow cycle samples all three keys each time.
+    std::thread::sleep(Duration::from_millis(500));
+    let pong: String = redis::cmd("PING").query(&mut con).unwrap();
+    assert_eq!(pong, "PONG");
+    let n: i64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
+    assert_eq!(n, 3);
+}
