@@ -25,6 +25,8 @@ pub struct Config {
     pub dynamic_hz: bool,
     pub databases: usize,
     pub maxclients: u64,
+    /// Most keys the client-side caching table remembers (0: no limit).
+    pub tracking_table_max_keys: u64,
     pub timeout: i64,
     pub tcp_backlog: i64,
     pub tcp_keepalive: i64,
@@ -87,6 +89,7 @@ impl Default for Config {
             dynamic_hz: true,
             databases: 16,
             maxclients: 10000,
+            tracking_table_max_keys: 1_000_000,
             timeout: 0,
             tcp_backlog: 511,
             tcp_keepalive: 300,
@@ -376,6 +379,15 @@ static CONFIGS: &[StandardConfig] = &[
         get: |c| c.maxclients.to_string(),
         set: |c, v| {
             c.maxclients = parse_num(v, 1, u32::MAX as i64, false)? as u64;
+            Ok(())
+        },
+    },
+    StandardConfig {
+        name: "tracking-table-max-keys",
+        flags: 0,
+        get: |c| c.tracking_table_max_keys.to_string(),
+        set: |c, v| {
+            c.tracking_table_max_keys = parse_num(v, 0, u32::MAX as i64, false)? as u64;
             Ok(())
         },
     },

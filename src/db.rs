@@ -378,6 +378,7 @@ pub fn db_delete(s: &mut Server, dbid: usize, key: &[u8]) -> bool {
 /// change (client tracking will hook in here too).
 pub fn signal_modified_key(s: &mut Server, dbid: usize, key: &[u8]) {
     crate::multi::touch_watched_key(s, dbid, key);
+    crate::tracking::tracking_invalidate_key(s, key, true);
 }
 // ANCHOR_END: signal_modified_key
 
@@ -390,6 +391,7 @@ pub fn signal_flushed_db(s: &mut Server, dbnum: i64) {
             crate::multi::touch_all_watched_keys_in_db(s, j, None);
         }
     }
+    crate::tracking::tracking_invalidate_keys_on_flush(s);
 }
 
 /// db.c: emptyData (-1 for every database); returns how many keys were removed.

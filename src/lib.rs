@@ -28,5 +28,6 @@ pub mod t_list;
 pub mod t_set;
 pub mod t_string;
 pub mod t_zset;
+pub mod tracking;
 pub mod util;
 pub mod zmalloc;

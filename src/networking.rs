@@ -59,6 +59,15 @@ pub const CLIENT_PROTECTED: u64 = 1 << 28;
 pub const CLIENT_PENDING_COMMAND: u64 = 1 << 30;
 pub const CLIENT_NO_EVICT: u64 = 1 << 43;
 pub const CLIENT_PUBSUB: u64 = 1 << 18;
+/// Client-side caching (tracking.rs; server.h: CLIENT_TRACKING*).
+pub const CLIENT_TRACKING: u64 = 1 << 31;
+pub const CLIENT_TRACKING_BROKEN_REDIR: u64 = 1 << 32;
+pub const CLIENT_TRACKING_BCAST: u64 = 1 << 33;
+pub const CLIENT_TRACKING_OPTIN: u64 = 1 << 34;
+pub const CLIENT_TRACKING_OPTOUT: u64 = 1 << 35;
+/// CLIENT CACHING yes/no was given for the next command.
+pub const CLIENT_TRACKING_CACHING: u64 = 1 << 36;
+pub const CLIENT_TRACKING_NOLOOP: u64 = 1 << 37;
 
 pub const PROTO_REQ_INLINE: u8 = 1;
 pub const PROTO_REQ_MULTIBULK: u8 = 2;
@@ -157,6 +166,10 @@ pub struct Client {
     pub watched_keys: Vec<(usize, Bytes)>,
     /// The channels, patterns and shard channels this client subscribes to.
     pub pubsub: crate::pubsub::PubSubClient,
+    /// Where this client's invalidation messages go (0: to itself).
+    pub tracking_redirection: u64,
+    /// The prefixes of a BCAST tracking client.
+    pub tracking_prefixes: std::collections::BTreeSet<Bytes>,
     pub io: Option<Box<ClientIo>>,
 }
 
@@ -210,6 +223,8 @@ impl Client {
             mstate: Default::default(),
             watched_keys: Vec::new(),
             pubsub: Default::default(),
+            tracking_redirection: 0,
+            tracking_prefixes: Default::default(),
             io: Some(Box::new(ClientIo {
                 conn,
                 flags: 0,
@@ -236,6 +251,10 @@ impl Client {
     /// networking.c: resetClient (the parts this port has)
     pub fn reset(&mut self) {
         self.original_argv = None;
+        if self.flags & CLIENT_TRACKING_CACHING != 0 {
+            let prev = self.cmd;
+            crate::tracking::reset_caching_flag(self, prev);
+        }
         self.cmd = None;
         self.reset_parser();
         // CLIENT REPLY SKIP applies to exactly one command.
@@ -1189,6 +1208,8 @@ pub fn free_client(s: &mut Server, mut c: Box<Client>) {
     if c.flags & CLIENT_MONITOR != 0 {
         s.monitors.retain(|m| m.1 != c.id);
     }
+    crate::tracking::disable_tracking(s, &mut c);
+    s.clients_index.remove(&c.id);
     if let Some(mut conn) = c.conn.take() {
         let _ =
             s.el.delete_file_event(&mut conn, c.token, AE_READABLE | AE_WRITABLE);
@@ -1284,6 +1305,7 @@ fn accept_common_handler(s: &mut Server, mut stream: TcpStream, addr: SocketAddr
         return;
     }
     trace!(client = id, "accepted");
+    s.clients_index.insert(id, token);
     s.put_client(c);
 }
 
@@ -1305,6 +1327,15 @@ pub fn cat_client_info_string(s: &Server, c: &Client) -> String {
     }
     if c.flags & CLIENT_BLOCKED != 0 {
         flags.push('b');
+    }
+    if c.flags & CLIENT_TRACKING != 0 {
+        flags.push('t');
+    }
+    if c.flags & CLIENT_TRACKING_BROKEN_REDIR != 0 {
+        flags.push('R');
+    }
+    if c.flags & CLIENT_TRACKING_BCAST != 0 {
+        flags.push('B');
     }
     if c.flags & CLIENT_DIRTY_CAS != 0 {
         flags.push('d');
@@ -1348,7 +1379,7 @@ pub fn cat_client_info_string(s: &Server, c: &Client) -> String {
         + c.buf.capacity()
         + std::mem::size_of::<Client>();
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl={} oll={} omem={} tot-mem={} events={} cmd={} user={} redir=-1 resp={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl={} oll={} omem={} tot-mem={} events={} cmd={} user={} redir={} resp={}",
         c.id,
         c.peer,
         c.laddr,
@@ -1379,6 +1410,11 @@ pub fn cat_client_info_string(s: &Server, c: &Client) -> String {
         events,
         cmd,
         c.user,
+        if c.flags & CLIENT_TRACKING != 0 {
+            c.tracking_redirection as i64
+        } else {
+            -1
+        },
         c.resp
     )
 }
@@ -1475,6 +1511,10 @@ fn get_client_type(c: &Client) -> u8 {
 }
 
 const CLIENT_HELP: &[&str] = &[
+    "CACHING (YES|NO)",
+    "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+    "GETREDIR",
+    "    Return the client ID we are redirecting to when tracking is enabled.",
     "GETNAME",
     "    Return the name of the current connection.",
     "ID",
@@ -1509,6 +1549,11 @@ const CLIENT_HELP: &[&str] = &[
     "    Assign the name <name> to the current connection.",
     "UNBLOCK <clientid> [TIMEOUT|ERROR]",
     "    Unblock the specified blocked client.",
+    "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+    "         [OPTIN] [OPTOUT] [NOLOOP]",
+    "    Control server assisted client side caching.",
+    "TRACKINGINFO",
+    "    Report tracking status for the current connection.",
     "NO-EVICT (ON|OFF)",
     "    Protect current client connection from eviction.",
 ];
@@ -1653,7 +1698,189 @@ pub fn client_command(s: &mut Server, c: &mut Client) {
             s.client_pause_end_time = s.client_pause_end_time.max(end);
             c.add_reply(shared::OK);
         }
+        (b"tracking", 3..) => client_tracking(s, c),
+        (b"caching", 3..) => client_caching(s, c),
+        (b"getredir", 2) => {
+            let r = if c.flags & CLIENT_TRACKING != 0 {
+                c.tracking_redirection as i64
+            } else {
+                -1
+            };
+            c.add_reply_long_long(r);
+        }
+        (b"trackinginfo", 2) => client_trackinginfo(c),
         _ => add_reply_subcommand_syntax_error(s, c),
+    }
+}
+
+/// networking.c: clientCommand, TRACKING (ON|OFF) [REDIRECT id] [BCAST]
+/// [PREFIX p ...] [OPTIN] [OPTOUT] [NOLOOP]
+fn client_tracking(s: &mut Server, c: &mut Client) {
+    let mut redir: i64 = 0;
+    let mut options = 0u64;
+    let mut prefixes: Vec<Bytes> = Vec::new();
+    let argc = c.argv.len();
+    let mut j = 3;
+    while j < argc {
+        let moreargs = argc - 1 - j;
+        let opt = c.argv[j].to_ascii_lowercase();
+        match opt.as_slice() {
+            b"redirect" if moreargs > 0 => {
+                j += 1;
+                if redir != 0 {
+                    add_reply_error(s, c, "A client can only redirect to a single other client");
+                    return;
+                }
+                let Some(v) = crate::object::get_long_long_from_object_or_reply(s, c, j) else {
+                    return;
+                };
+                redir = v;
+                // The target must exist now, though it may leave later.
+                let exists = redir as u64 == c.id || s.lookup_client_by_id(redir as u64).is_some();
+                if !exists {
+                    add_reply_error(s, c, "The client ID you want redirect to does not exist");
+                    return;
+                }
+            }
+            b"bcast" => options |= CLIENT_TRACKING_BCAST,
+            b"optin" => options |= CLIENT_TRACKING_OPTIN,
+            b"optout" => options |= CLIENT_TRACKING_OPTOUT,
+            b"noloop" => options |= CLIENT_TRACKING_NOLOOP,
+            b"prefix" if moreargs > 0 => {
+                j += 1;
+                prefixes.push(c.argv[j].clone());
+            }
+            _ => {
+                add_reply_error_object(s, c, crate::resp::shared::SYNTAXERR);
+                return;
+            }
+        }
+        j += 1;
+    }
+    let onoff = c.argv[2].to_ascii_lowercase();
+    if onoff == b"on" {
+        let err = if options & CLIENT_TRACKING_BCAST == 0 && !prefixes.is_empty() {
+            Some("PREFIX option requires BCAST mode to be enabled")
+        } else if c.flags & CLIENT_TRACKING != 0
+            && (c.flags & CLIENT_TRACKING_BCAST != 0) != (options & CLIENT_TRACKING_BCAST != 0)
+        {
+            Some("You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode.")
+        } else if options & CLIENT_TRACKING_BCAST != 0
+            && options & (CLIENT_TRACKING_OPTIN | CLIENT_TRACKING_OPTOUT) != 0
+        {
+            Some("OPTIN and OPTOUT are not compatible with BCAST")
+        } else if options & CLIENT_TRACKING_OPTIN != 0 && options & CLIENT_TRACKING_OPTOUT != 0 {
+            Some("You can't specify both OPTIN mode and OPTOUT mode")
+        } else if (options & CLIENT_TRACKING_OPTIN != 0 && c.flags & CLIENT_TRACKING_OPTOUT != 0)
+            || (options & CLIENT_TRACKING_OPTOUT != 0 && c.flags & CLIENT_TRACKING_OPTIN != 0)
+        {
+            Some("You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode.")
+        } else {
+            None
+        };
+        if let Some(e) = err {
+            add_reply_error(s, c, e);
+            return;
+        }
+        if options & CLIENT_TRACKING_BCAST != 0
+            && !crate::tracking::check_prefix_collisions_or_reply(s, c, &prefixes)
+        {
+            return;
+        }
+        crate::tracking::enable_tracking(s, c, redir as u64, options, &prefixes);
+    } else if onoff == b"off" {
+        crate::tracking::disable_tracking(s, c);
+    } else {
+        add_reply_error_object(s, c, crate::resp::shared::SYNTAXERR);
+        return;
+    }
+    c.add_reply(crate::resp::shared::OK);
+}
+
+/// networking.c: clientCommand, CACHING (YES|NO)
+fn client_caching(s: &mut Server, c: &mut Client) {
+    if c.flags & CLIENT_TRACKING == 0 {
+        add_reply_error(
+            s,
+            c,
+            "CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled",
+        );
+        return;
+    }
+    let opt = c.argv[2].to_ascii_lowercase();
+    if opt == b"yes" {
+        if c.flags & CLIENT_TRACKING_OPTIN == 0 {
+            add_reply_error(
+                s,
+                c,
+                "CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.",
+            );
+            return;
+        }
+    } else if opt == b"no" {
+        if c.flags & CLIENT_TRACKING_OPTOUT == 0 {
+            add_reply_error(
+                s,
+                c,
+                "CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.",
+            );
+            return;
+        }
+    } else {
+        add_reply_error_object(s, c, crate::resp::shared::SYNTAXERR);
+        return;
+    }
+    c.flags |= CLIENT_TRACKING_CACHING;
+    c.add_reply(crate::resp::shared::OK);
+}
+
+/// networking.c: clientCommand, TRACKINGINFO
+fn client_trackinginfo(c: &mut Client) {
+    c.add_reply_map_len(3);
+    c.add_reply_bulk(b"flags");
+    let f = c.flags;
+    let mut flags: Vec<&[u8]> = vec![if f & CLIENT_TRACKING != 0 {
+        b"on"
+    } else {
+        b"off"
+    }];
+    if f & CLIENT_TRACKING_BCAST != 0 {
+        flags.push(b"bcast");
+    }
+    if f & CLIENT_TRACKING_OPTIN != 0 {
+        flags.push(b"optin");
+        if f & CLIENT_TRACKING_CACHING != 0 {
+            flags.push(b"caching-yes");
+        }
+    }
+    if f & CLIENT_TRACKING_OPTOUT != 0 {
+        flags.push(b"optout");
+        if f & CLIENT_TRACKING_CACHING != 0 {
+            flags.push(b"caching-no");
+        }
+    }
+    if f & CLIENT_TRACKING_NOLOOP != 0 {
+        flags.push(b"noloop");
+    }
+    if f & CLIENT_TRACKING_BROKEN_REDIR != 0 {
+        flags.push(b"broken_redirect");
+    }
+    c.add_reply_set_len(flags.len());
+    for fl in flags {
+        c.add_reply_bulk(fl);
+    }
+    c.add_reply_bulk(b"redirect");
+    let r = if f & CLIENT_TRACKING != 0 {
+        c.tracking_redirection as i64
+    } else {
+        -1
+    };
+    c.add_reply_long_long(r);
+    c.add_reply_bulk(b"prefixes");
+    let prefixes: Vec<Bytes> = c.tracking_prefixes.iter().cloned().collect();
+    c.add_reply_array_len(prefixes.len());
+    for p in prefixes {
+        c.add_reply_bulk(&p);
     }
 }
 
@@ -1872,6 +2099,9 @@ pub fn reset_command(s: &mut Server, c: &mut Client) {
     if c.flags & CLIENT_MONITOR != 0 {
         s.monitors.retain(|m| m.1 != c.id);
         c.flags &= !(CLIENT_MONITOR | CLIENT_SLAVE);
+    }
+    if c.flags & CLIENT_TRACKING != 0 {
+        crate::tracking::disable_tracking(s, c);
     }
     crate::multi::discard_transaction(s, c);
     crate::pubsub::pubsub_unsubscribe_all_channels(s, c, false);

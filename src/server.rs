@@ -153,6 +153,10 @@ pub struct Server {
     pub pubsub: crate::pubsub::PubSubServer,
     /// The MONITOR clients (server.h: monitors).
     pub monitors: Vec<(Token, u64)>,
+    /// Client id -> token (server.h: clients_index), for lookupClientByID.
+    pub clients_index: std::collections::HashMap<u64, Token>,
+    /// Client-side caching (tracking.rs).
+    pub tracking: crate::tracking::TrackingState,
     /// The stream persistence and replicas will consume, recorded when enabled (DEBUG
     /// PROPAGATED ON); with the db the stream last SELECTed (server.h: slaveseldb).
     pub propagated: Option<Vec<Vec<Bytes>>>,
@@ -302,6 +306,8 @@ impl Server {
             pending_dirty_cas: Vec::new(),
             pubsub: Default::default(),
             monitors: Vec::new(),
+            clients_index: std::collections::HashMap::new(),
+            tracking: Default::default(),
             propagated: None,
             propagated_seldb: -1,
             initial_memory_usage: 0,
@@ -421,6 +427,11 @@ impl Server {
     /// Every connected client except the one being served.
     pub fn other_clients(&self) -> impl Iterator<Item = &Client> {
         self.clients.iter().filter_map(|c| c.as_deref())
+    }
+
+    /// networking.c: lookupClientByID (the token; the client may be out being served)
+    pub fn lookup_client_by_id(&self, id: u64) -> Option<Token> {
+        self.clients_index.get(&id).copied()
     }
 
     pub fn on_client_freed(&mut self, c: &Client) {
@@ -696,6 +707,10 @@ pub fn process_command(s: &mut Server, c: &mut Client) -> bool {
         }
     }
     // ANCHOR_END: process_command_oom
+    // Keep the client-side caching table under tracking-table-max-keys.
+    if s.tracking.clients > 0 {
+        crate::tracking::tracking_limit_used_slots(s);
+    }
     // A replica (or a MONITOR client) may not reach the keyspace.
     if c.flags & networking::CLIENT_SLAVE != 0
         && cmd_flags & (CMD_WRITE | crate::commands::CMD_MAY_REPLICATE | CMD_READONLY) != 0
@@ -865,6 +880,13 @@ pub fn call(s: &mut Server, c: &mut Client) {
     s.propagate_argv = None;
     s.force_propagation = false;
     trace!(usec = duration, "executed");
+    // A tracking client may now cache what a read-only command read.
+    if cmd.flags & CMD_READONLY != 0
+        && !matches!(cmd.declared_name, "eval_ro" | "evalsha_ro" | "fcall_ro")
+        && crate::tracking::wants_keys_remembered(c)
+    {
+        crate::tracking::tracking_remember_keys(s, c);
+    }
     // Administrative commands are too sensitive to show to MONITOR clients.
     if !s.monitors.is_empty() && cmd.flags & (CMD_SKIP_MONITOR | CMD_ADMIN) == 0 {
         let argv = c.original_argv.clone().unwrap_or_else(|| c.argv.clone());
@@ -884,6 +906,10 @@ pub fn call(s: &mut Server, c: &mut Client) {
     // commands it ran) produced is propagated, as one transaction if several.
     if s.in_nested_call == 0 {
         propagate_pending_commands(s);
+        // After the reply, so a client is told of its own change after the answer.
+        if !s.tracking.pending_keys.is_empty() {
+            crate::tracking::tracking_handle_pending_key_invalidations(s, c);
+        }
         if !s.pending_dirty_cas.is_empty() {
             multi::apply_pending_dirty_cas(s, c);
         }
@@ -1092,6 +1118,8 @@ fn clients_cron(s: &mut Server) {
 /// Before the loop waits: free clients closed asynchronously, then write every
 /// pending reply directly, installing a write handler only for what is left.
 pub fn before_sleep(s: &mut Server) {
+    // BCAST clients hear, once per cycle, about the keys of their prefixes.
+    crate::tracking::tracking_broadcast_invalidation_messages(s);
     // A fast expire cycle when the slow one left work behind (at most 1 ms).
     if s.active_expire_enabled {
         crate::expire::active_expire_cycle(s, crate::expire::ACTIVE_EXPIRE_CYCLE_FAST);
@@ -1279,8 +1307,13 @@ pub fn gen_redis_info_string(s: &Server, sections: &[String], current: Option<&C
             max_out = max_out.max(c.reply_bytes);
         }
         out.push_str(&format!(
-            "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:{}\r\nclient_recent_max_output_buffer:{}\r\nblocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
-            nclients, s.config.maxclients, max_in, max_out, blocked
+            "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:{}\r\nclient_recent_max_output_buffer:{}\r\nblocked_clients:{}\r\ntracking_clients:{}\r\nclients_in_timeout_table:0\r\n",
+            nclients,
+            s.config.maxclients,
+            max_in,
+            max_out,
+            blocked,
+            s.tracking.clients
         ));
     }
     if has("memory") {
@@ -1320,7 +1353,7 @@ pub fn gen_redis_info_string(s: &Server, sections: &[String], current: Option<&C
     if has("stats") {
         nl(&mut out);
         out.push_str(&format!(
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nexpired_stale_perc:{:.2}\r\nexpired_time_cap_reached_count:{}\r\nexpire_cycle_cpu_milliseconds:{}\r\nevicted_keys:{}\r\nevicted_clients:{}\r\ntotal_eviction_exceeded_time:{}\r\ncurrent_eviction_exceeded_time:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nunexpected_error_replies:{}\r\ntotal_error_replies:{}\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:{}\r\nio_threaded_reads_processed:{}\r\nio_threaded_writes_processed:{}\r\n",
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nexpired_stale_perc:{:.2}\r\nexpired_time_cap_reached_count:{}\r\nexpire_cycle_cpu_milliseconds:{}\r\nevicted_keys:{}\r\nevicted_clients:{}\r\ntotal_eviction_exceeded_time:{}\r\ncurrent_eviction_exceeded_time:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\ntracking_total_keys:{}\r\ntracking_total_items:{}\r\ntracking_total_prefixes:{}\r\nunexpected_error_replies:{}\r\ntotal_error_replies:{}\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:{}\r\nio_threaded_reads_processed:{}\r\nio_threaded_writes_processed:{}\r\n",
             s.stat_numconnections,
             s.stat_numcommands,
             s.inst_ops.get() as u64,
@@ -1344,6 +1377,9 @@ pub fn gen_redis_info_string(s: &Server, sections: &[String], current: Option<&C
             s.pubsub.channels.len(),
             s.pubsub.patterns.len(),
             s.pubsub.shard_channels.len(),
+            s.tracking.table.len(),
+            s.tracking.total_items,
+            s.tracking.prefixes.len(),
             s.stat_unexpected_error_replies,
             s.stat_total_error_replies,
             s.stat_total_reads_processed,

@@ -195,7 +195,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: CLIENT_SUBCOMMANDS,
     },
     RedisCommand {
-        id: 19,
+        id: 23,
         declared_name: "command",
         fullname: "command",
         summary: "Describes every command this server knows",
@@ -217,7 +217,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: COMMAND_SUBCOMMANDS,
     },
     RedisCommand {
-        id: 27,
+        id: 31,
         declared_name: "config",
         fullname: "config",
         summary: "Groups the commands that read and change the configuration",
@@ -239,7 +239,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: CONFIG_SUBCOMMANDS,
     },
     RedisCommand {
-        id: 33,
+        id: 37,
         declared_name: "copy",
         fullname: "copy",
         summary: "Duplicates a key's value under another name, optionally in another database",
@@ -261,7 +261,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 34,
+        id: 38,
         declared_name: "dbsize",
         fullname: "dbsize",
         summary: "Counts the keys in the current database",
@@ -283,7 +283,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 35,
+        id: 39,
         declared_name: "debug",
         fullname: "debug",
         summary: "Groups internal commands used to debug and test the server",
@@ -305,7 +305,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 36,
+        id: 40,
         declared_name: "decr",
         fullname: "decr",
         summary: "Subtracts one from the integer stored at a key",
@@ -327,7 +327,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 37,
+        id: 41,
         declared_name: "decrby",
         fullname: "decrby",
         summary: "Subtracts an integer from the integer stored at a key",
@@ -349,7 +349,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 38,
+        id: 42,
         declared_name: "del",
         fullname: "del",
         summary: "Removes the given keys",
@@ -371,7 +371,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 39,
+        id: 43,
         declared_name: "discard",
         fullname: "discard",
         summary: "Drops the queued commands and leaves the transaction",
@@ -393,7 +393,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 40,
+        id: 44,
         declared_name: "echo",
         fullname: "echo",
         summary: "Replies with the message it was given",
@@ -415,7 +415,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 41,
+        id: 45,
         declared_name: "exec",
         fullname: "exec",
         summary: "Runs every queued command of the transaction as one, or none if a watched key changed",
@@ -437,7 +437,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 42,
+        id: 46,
         declared_name: "exists",
         fullname: "exists",
         summary: "Counts how many of the given keys exist",
@@ -461,7 +461,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 43,
+        id: 47,
         declared_name: "expire",
         fullname: "expire",
         summary: "Sets a key's time to live in seconds",
@@ -485,7 +485,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 44,
+        id: 48,
         declared_name: "expireat",
         fullname: "expireat",
         summary: "Sets the Unix time, in seconds, at which a key expires",
@@ -509,7 +509,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 45,
+        id: 49,
         declared_name: "expiretime",
         fullname: "expiretime",
         summary: "Returns the Unix time, in seconds, at which a key expires",
@@ -531,7 +531,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 46,
+        id: 50,
         declared_name: "flushall",
         fullname: "flushall",
         summary: "Removes every key of every database",
@@ -556,7 +556,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 47,
+        id: 51,
         declared_name: "flushdb",
         fullname: "flushdb",
         summary: "Removes every key of the current database",
@@ -581,7 +581,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 48,
+        id: 52,
         declared_name: "get",
         fullname: "get",
         summary: "Returns the string stored at a key",
@@ -603,7 +603,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 49,
+        id: 53,
         declared_name: "getbit",
         fullname: "getbit",
         summary: "Returns one bit of a string",
@@ -625,7 +625,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 50,
+        id: 54,
         declared_name: "getdel",
         fullname: "getdel",
         summary: "Returns a string value and removes its key",
@@ -647,7 +647,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 51,
+        id: 55,
         declared_name: "getex",
         fullname: "getex",
         summary: "Returns a string value and changes or removes its expiry",
@@ -669,7 +669,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 52,
+        id: 56,
         declared_name: "getrange",
         fullname: "getrange",
         summary: "Returns the bytes of a string between two offsets",
@@ -691,7 +691,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 53,
+        id: 57,
         declared_name: "getset",
         fullname: "getset",
         summary: "Stores a string and returns the value it replaced",
@@ -713,7 +713,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 54,
+        id: 58,
         declared_name: "hdel",
         fullname: "hdel",
         summary: "Removes fields from a hash, and the key once it is empty",
@@ -737,7 +737,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 55,
+        id: 59,
         declared_name: "hello",
         fullname: "hello",
         summary: "Negotiates the protocol version, and can authenticate and name the connection",
@@ -761,7 +761,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 56,
+        id: 60,
         declared_name: "hexists",
         fullname: "hexists",
         summary: "Tells whether a hash has a field",
@@ -783,7 +783,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 57,
+        id: 61,
         declared_name: "hget",
         fullname: "hget",
         summary: "Returns the value of one hash field",
@@ -805,7 +805,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 58,
+        id: 62,
         declared_name: "hgetall",
         fullname: "hgetall",
         summary: "Returns every field and value of a hash",
@@ -827,7 +827,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 59,
+        id: 63,
         declared_name: "hincrby",
         fullname: "hincrby",
         summary: "Adds an integer to the integer value of a hash field",
@@ -849,7 +849,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 60,
+        id: 64,
         declared_name: "hincrbyfloat",
         fullname: "hincrbyfloat",
         summary: "Adds a floating-point number to the value of a hash field",
@@ -871,7 +871,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 61,
+        id: 65,
         declared_name: "hkeys",
         fullname: "hkeys",
         summary: "Returns every field name of a hash",
@@ -893,7 +893,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 62,
+        id: 66,
         declared_name: "hlen",
         fullname: "hlen",
         summary: "Counts the fields of a hash",
@@ -915,7 +915,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 63,
+        id: 67,
         declared_name: "hmget",
         fullname: "hmget",
         summary: "Returns the values of several hash fields",
@@ -937,7 +937,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 64,
+        id: 68,
         declared_name: "hmset",
         fullname: "hmset",
         summary: "Sets several hash fields and replies OK (the old form of HSET)",
@@ -959,7 +959,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 65,
+        id: 69,
         declared_name: "hrandfield",
         fullname: "hrandfield",
         summary: "Returns random fields of a hash, optionally with their values",
@@ -981,7 +981,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 66,
+        id: 70,
         declared_name: "hscan",
         fullname: "hscan",
         summary: "Iterates the fields and values of a hash with a cursor",
@@ -1003,7 +1003,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 67,
+        id: 71,
         declared_name: "hset",
         fullname: "hset",
         summary: "Sets one or more fields of a hash, creating the hash if needed",
@@ -1027,7 +1027,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 68,
+        id: 72,
         declared_name: "hsetnx",
         fullname: "hsetnx",
         summary: "Sets a hash field only when the field does not exist yet",
@@ -1049,7 +1049,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 69,
+        id: 73,
         declared_name: "hstrlen",
         fullname: "hstrlen",
         summary: "Returns the length of the value of a hash field",
@@ -1071,7 +1071,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 70,
+        id: 74,
         declared_name: "hvals",
         fullname: "hvals",
         summary: "Returns every value of a hash",
@@ -1093,7 +1093,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 71,
+        id: 75,
         declared_name: "incr",
         fullname: "incr",
         summary: "Adds one to the integer stored at a key",
@@ -1115,7 +1115,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 72,
+        id: 76,
         declared_name: "incrby",
         fullname: "incrby",
         summary: "Adds an integer to the integer stored at a key",
@@ -1137,7 +1137,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 73,
+        id: 77,
         declared_name: "incrbyfloat",
         fullname: "incrbyfloat",
         summary: "Adds a decimal number to the number stored at a key",
@@ -1159,7 +1159,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 74,
+        id: 78,
         declared_name: "info",
         fullname: "info",
         summary: "Reports server state and statistics, section by section",
@@ -1183,7 +1183,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 75,
+        id: 79,
         declared_name: "keys",
         fullname: "keys",
         summary: "Lists every key whose name matches a glob pattern",
@@ -1205,7 +1205,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 76,
+        id: 80,
         declared_name: "lcs",
         fullname: "lcs",
         summary: "Finds the longest common subsequence of two strings",
@@ -1227,7 +1227,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 77,
+        id: 81,
         declared_name: "memory",
         fullname: "memory",
         summary: "Groups the commands that report on memory use",
@@ -1249,7 +1249,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: MEMORY_SUBCOMMANDS,
     },
     RedisCommand {
-        id: 80,
+        id: 84,
         declared_name: "mget",
         fullname: "mget",
         summary: "Returns the string values of several keys",
@@ -1271,7 +1271,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 81,
+        id: 85,
         declared_name: "monitor",
         fullname: "monitor",
         summary: "Turns the connection into a live feed of every command the server executes",
@@ -1293,7 +1293,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 82,
+        id: 86,
         declared_name: "move",
         fullname: "move",
         summary: "Moves a key to another numbered database",
@@ -1315,7 +1315,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 83,
+        id: 87,
         declared_name: "mset",
         fullname: "mset",
         summary: "Stores several strings at once",
@@ -1337,7 +1337,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 84,
+        id: 88,
         declared_name: "msetnx",
         fullname: "msetnx",
         summary: "Stores several strings only if none of the keys exists",
@@ -1359,7 +1359,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 85,
+        id: 89,
         declared_name: "multi",
         fullname: "multi",
         summary: "Opens a transaction: the commands that follow are queued until EXEC",
@@ -1381,7 +1381,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 86,
+        id: 90,
         declared_name: "object",
         fullname: "object",
         summary: "Groups the commands that inspect how a value is stored",
@@ -1403,7 +1403,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: OBJECT_SUBCOMMANDS,
     },
     RedisCommand {
-        id: 92,
+        id: 96,
         declared_name: "persist",
         fullname: "persist",
         summary: "Removes a key's expiry so it lives until deleted",
@@ -1425,7 +1425,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 93,
+        id: 97,
         declared_name: "pexpire",
         fullname: "pexpire",
         summary: "Sets a key's time to live in milliseconds",
@@ -1449,7 +1449,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 94,
+        id: 98,
         declared_name: "pexpireat",
         fullname: "pexpireat",
         summary: "Sets the Unix time, in milliseconds, at which a key expires",
@@ -1473,7 +1473,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 95,
+        id: 99,
         declared_name: "pexpiretime",
         fullname: "pexpiretime",
         summary: "Returns the Unix time, in milliseconds, at which a key expires",
@@ -1495,7 +1495,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 96,
+        id: 100,
         declared_name: "ping",
         fullname: "ping",
         summary: "Checks that the server is alive, optionally echoing a message back",
@@ -1517,7 +1517,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 97,
+        id: 101,
         declared_name: "psetex",
         fullname: "psetex",
         summary: "Stores a string with a time to live in milliseconds",
@@ -1539,7 +1539,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 98,
+        id: 102,
         declared_name: "psubscribe",
         fullname: "psubscribe",
         summary: "Listens for messages published to channels matching the given glob patterns",
@@ -1561,7 +1561,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 99,
+        id: 103,
         declared_name: "pttl",
         fullname: "pttl",
         summary: "Returns a key's remaining time to live in milliseconds",
@@ -1585,7 +1585,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 100,
+        id: 104,
         declared_name: "publish",
         fullname: "publish",
         summary: "Sends a message to a channel; returns how many subscribers received it",
@@ -1607,7 +1607,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 101,
+        id: 105,
         declared_name: "pubsub",
         fullname: "pubsub",
         summary: "Groups the commands that inspect the pub/sub state",
@@ -1629,7 +1629,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: PUBSUB_SUBCOMMANDS,
     },
     RedisCommand {
-        id: 108,
+        id: 112,
         declared_name: "punsubscribe",
         fullname: "punsubscribe",
         summary: "Stops listening to the given patterns, or to all of them",
@@ -1651,7 +1651,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 109,
+        id: 113,
         declared_name: "quit",
         fullname: "quit",
         summary: "Asks the server to close this connection",
@@ -1673,7 +1673,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 110,
+        id: 114,
         declared_name: "randomkey",
         fullname: "randomkey",
         summary: "Returns the name of a key picked at random",
@@ -1695,7 +1695,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 111,
+        id: 115,
         declared_name: "rename",
         fullname: "rename",
         summary: "Gives a key a new name, replacing any key with that name",
@@ -1717,7 +1717,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 112,
+        id: 116,
         declared_name: "renamenx",
         fullname: "renamenx",
         summary: "Gives a key a new name only if no key has that name yet",
@@ -1741,7 +1741,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 113,
+        id: 117,
         declared_name: "reset",
         fullname: "reset",
         summary: "Returns this connection to the state it had right after connecting",
@@ -1763,7 +1763,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 114,
+        id: 118,
         declared_name: "sadd",
         fullname: "sadd",
         summary: "Adds members to a set, creating the set if needed",
@@ -1787,7 +1787,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 115,
+        id: 119,
         declared_name: "scan",
         fullname: "scan",
         summary: "Walks the keyspace a few keys at a time with a cursor",
@@ -1811,7 +1811,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 116,
+        id: 120,
         declared_name: "scard",
         fullname: "scard",
         summary: "Counts the members of a set",
@@ -1833,7 +1833,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 117,
+        id: 121,
         declared_name: "sdiff",
         fullname: "sdiff",
         summary: "Returns the members of the first set that no other set has",
@@ -1855,7 +1855,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 118,
+        id: 122,
         declared_name: "sdiffstore",
         fullname: "sdiffstore",
         summary: "Stores the difference of sets at a key",
@@ -1877,7 +1877,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 119,
+        id: 123,
         declared_name: "select",
         fullname: "select",
         summary: "Switches this connection to another numbered database",
@@ -1899,7 +1899,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 120,
+        id: 124,
         declared_name: "set",
         fullname: "set",
         summary: "Stores a string at a key, with optional expiry and conditions",
@@ -1926,7 +1926,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 121,
+        id: 125,
         declared_name: "setbit",
         fullname: "setbit",
         summary: "Sets or clears one bit of a string",
@@ -1948,7 +1948,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 122,
+        id: 126,
         declared_name: "setex",
         fullname: "setex",
         summary: "Stores a string with a time to live in seconds",
@@ -1970,7 +1970,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 123,
+        id: 127,
         declared_name: "setnx",
         fullname: "setnx",
         summary: "Stores a string only if the key does not exist yet",
@@ -1992,7 +1992,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 124,
+        id: 128,
         declared_name: "setrange",
         fullname: "setrange",
         summary: "Overwrites part of a string from an offset on",
@@ -2014,7 +2014,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 125,
+        id: 129,
         declared_name: "shutdown",
         fullname: "shutdown",
         summary: "Stops the server, saving the dataset first when persistence asks for it",
@@ -2038,7 +2038,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 126,
+        id: 130,
         declared_name: "sinter",
         fullname: "sinter",
         summary: "Returns the intersection of sets",
@@ -2060,7 +2060,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 127,
+        id: 131,
         declared_name: "sintercard",
         fullname: "sintercard",
         summary: "Counts the members of the intersection of sets, up to an optional limit",
@@ -2082,7 +2082,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 128,
+        id: 132,
         declared_name: "sinterstore",
         fullname: "sinterstore",
         summary: "Stores the intersection of sets at a key",
@@ -2104,7 +2104,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 129,
+        id: 133,
         declared_name: "sismember",
         fullname: "sismember",
         summary: "Tells whether a value is a member of a set",
@@ -2126,7 +2126,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 130,
+        id: 134,
         declared_name: "slowlog",
         fullname: "slowlog",
         summary: "Groups the commands that manage the log of slow commands",
@@ -2148,7 +2148,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: SLOWLOG_SUBCOMMANDS,
     },
     RedisCommand {
-        id: 135,
+        id: 139,
         declared_name: "smembers",
         fullname: "smembers",
         summary: "Returns every member of a set",
@@ -2170,7 +2170,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 136,
+        id: 140,
         declared_name: "smismember",
         fullname: "smismember",
         summary: "Tells, for each of several values, whether it is a member of a set",
@@ -2192,7 +2192,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 137,
+        id: 141,
         declared_name: "smove",
         fullname: "smove",
         summary: "Moves a member from one set to another",
@@ -2214,7 +2214,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 138,
+        id: 142,
         declared_name: "spop",
         fullname: "spop",
         summary: "Removes and returns random members of a set",
@@ -2238,7 +2238,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 139,
+        id: 143,
         declared_name: "spublish",
         fullname: "spublish",
         summary: "Sends a message to a shard channel; returns how many subscribers received it",
@@ -2260,7 +2260,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 140,
+        id: 144,
         declared_name: "srandmember",
         fullname: "srandmember",
         summary: "Returns random members of a set without removing them",
@@ -2284,7 +2284,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 141,
+        id: 145,
         declared_name: "srem",
         fullname: "srem",
         summary: "Removes members from a set, and the key once it is empty",
@@ -2308,7 +2308,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 142,
+        id: 146,
         declared_name: "sscan",
         fullname: "sscan",
         summary: "Iterates the members of a set with a cursor",
@@ -2330,7 +2330,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 143,
+        id: 147,
         declared_name: "ssubscribe",
         fullname: "ssubscribe",
         summary: "Listens for messages published to the given shard channels",
@@ -2352,7 +2352,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 144,
+        id: 148,
         declared_name: "strlen",
         fullname: "strlen",
         summary: "Returns the length in bytes of a string value",
@@ -2374,7 +2374,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 145,
+        id: 149,
         declared_name: "subscribe",
         fullname: "subscribe",
         summary: "Listens for messages published to the given channels",
@@ -2396,7 +2396,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 146,
+        id: 150,
         declared_name: "substr",
         fullname: "substr",
         summary: "Older name of GETRANGE",
@@ -2418,7 +2418,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 147,
+        id: 151,
         declared_name: "sunion",
         fullname: "sunion",
         summary: "Returns the union of sets",
@@ -2440,7 +2440,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 148,
+        id: 152,
         declared_name: "sunionstore",
         fullname: "sunionstore",
         summary: "Stores the union of sets at a key",
@@ -2462,7 +2462,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 149,
+        id: 153,
         declared_name: "sunsubscribe",
         fullname: "sunsubscribe",
         summary: "Stops listening to the given shard channels, or to all of them",
@@ -2484,7 +2484,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 150,
+        id: 154,
         declared_name: "swapdb",
         fullname: "swapdb",
         summary: "Exchanges the contents of two numbered databases",
@@ -2506,7 +2506,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 151,
+        id: 155,
         declared_name: "time",
         fullname: "time",
         summary: "Reports the server clock as seconds and microseconds",
@@ -2528,7 +2528,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 152,
+        id: 156,
         declared_name: "touch",
         fullname: "touch",
         summary: "Marks keys as just used and counts how many exist",
@@ -2550,7 +2550,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 153,
+        id: 157,
         declared_name: "ttl",
         fullname: "ttl",
         summary: "Returns a key's remaining time to live in seconds",
@@ -2574,7 +2574,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 154,
+        id: 158,
         declared_name: "type",
         fullname: "type",
         summary: "Names the type of the value stored at a key",
@@ -2596,7 +2596,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 155,
+        id: 159,
         declared_name: "unlink",
         fullname: "unlink",
         summary: "Removes the given keys; the memory may be reclaimed later",
@@ -2618,7 +2618,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 156,
+        id: 160,
         declared_name: "unsubscribe",
         fullname: "unsubscribe",
         summary: "Stops listening to the given channels, or to all of them",
@@ -2640,7 +2640,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 157,
+        id: 161,
         declared_name: "unwatch",
         fullname: "unwatch",
         summary: "Forgets every key this connection watches",
@@ -2662,7 +2662,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 158,
+        id: 162,
         declared_name: "watch",
         fullname: "watch",
         summary: "Makes the next EXEC fail if any of these keys is modified before it",
@@ -3349,6 +3349,44 @@ const BITPOS_ARGS: &[CommandArg] = &[
     },
 ];
 
+const CLIENT_CACHING_ARGS: &[CommandArg] = &[CommandArg {
+    name: "mode",
+    type_: ArgType::Oneof,
+    key_spec_index: -1,
+    token: None,
+    summary: None,
+    since: None,
+    flags: 0,
+    deprecated_since: None,
+    value: None,
+    subargs: &[
+        CommandArg {
+            name: "yes",
+            type_: ArgType::PureToken,
+            key_spec_index: -1,
+            token: Some("YES"),
+            summary: None,
+            since: None,
+            flags: 0,
+            deprecated_since: None,
+            value: None,
+            subargs: &[],
+        },
+        CommandArg {
+            name: "no",
+            type_: ArgType::PureToken,
+            key_spec_index: -1,
+            token: Some("NO"),
+            summary: None,
+            since: None,
+            flags: 0,
+            deprecated_since: None,
+            value: None,
+            subargs: &[],
+        },
+    ],
+}];
+
 const CLIENT_KILL_ARGS: &[CommandArg] = &[CommandArg {
     name: "filter",
     type_: ArgType::Oneof,
@@ -3761,9 +3799,143 @@ const CLIENT_SETNAME_ARGS: &[CommandArg] = &[CommandArg {
     subargs: &[],
 }];
 
+const CLIENT_TRACKING_ARGS: &[CommandArg] = &[
+    CommandArg {
+        name: "status",
+        type_: ArgType::Oneof,
+        key_spec_index: -1,
+        token: None,
+        summary: None,
+        since: None,
+        flags: 0,
+        deprecated_since: None,
+        value: None,
+        subargs: &[
+            CommandArg {
+                name: "on",
+                type_: ArgType::PureToken,
+                key_spec_index: -1,
+                token: Some("ON"),
+                summary: None,
+                since: None,
+                flags: 0,
+                deprecated_since: None,
+                value: None,
+                subargs: &[],
+            },
+            CommandArg {
+                name: "off",
+                type_: ArgType::PureToken,
+                key_spec_index: -1,
+                token: Some("OFF"),
+                summary: None,
+                since: None,
+                flags: 0,
+                deprecated_since: None,
+                value: None,
+                subargs: &[],
+            },
+        ],
+    },
+    CommandArg {
+        name: "client-id",
+        type_: ArgType::Integer,
+        key_spec_index: -1,
+        token: Some("REDIRECT"),
+        summary: None,
+        since: None,
+        flags: CMD_ARG_OPTIONAL,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "prefix",
+        type_: ArgType::String,
+        key_spec_index: -1,
+        token: Some("PREFIX"),
+        summary: None,
+        since: None,
+        flags: CMD_ARG_OPTIONAL | CMD_ARG_MULTIPLE | CMD_ARG_MULTIPLE_TOKEN,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "bcast",
+        type_: ArgType::PureToken,
+        key_spec_index: -1,
+        token: Some("BCAST"),
+        summary: None,
+        since: None,
+        flags: CMD_ARG_OPTIONAL,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "optin",
+        type_: ArgType::PureToken,
+        key_spec_index: -1,
+        token: Some("OPTIN"),
+        summary: None,
+        since: None,
+        flags: CMD_ARG_OPTIONAL,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "optout",
+        type_: ArgType::PureToken,
+        key_spec_index: -1,
+        token: Some("OPTOUT"),
+        summary: None,
+        since: None,
+        flags: CMD_ARG_OPTIONAL,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "noloop",
+        type_: ArgType::PureToken,
+        key_spec_index: -1,
+        token: Some("NOLOOP"),
+        summary: None,
+        since: None,
+        flags: CMD_ARG_OPTIONAL,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+];
+
 const CLIENT_SUBCOMMANDS: &[RedisCommand] = &[
     RedisCommand {
         id: 8,
+        declared_name: "caching",
+        fullname: "client|caching",
+        summary: "Says whether the next command's keys are to be tracked, in OPTIN or OPTOUT mode",
+        since: "6.0.0",
+        group: "connection",
+        complexity: Some("O(1)"),
+        doc_flags: 0,
+        deprecated_since: None,
+        replaced_by: None,
+        history: &[],
+        tips: &[],
+        proc_: Some(crate::networking::client_command),
+        arity: 3,
+        flags: CMD_NOSCRIPT | CMD_LOADING | CMD_STALE | CMD_SENTINEL,
+        acl_categories: ACL_CATEGORY_SLOW | ACL_CATEGORY_CONNECTION,
+        key_specs: &[],
+        legacy_range: (0, 0, 0),
+        args: CLIENT_CACHING_ARGS,
+        subcommands: &[],
+    },
+    RedisCommand {
+        id: 9,
         declared_name: "getname",
         fullname: "client|getname",
         summary: "Returns the name of this connection, if it has one",
@@ -3785,7 +3957,29 @@ const CLIENT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 9,
+        id: 10,
+        declared_name: "getredir",
+        fullname: "client|getredir",
+        summary: "Returns the id of the client this connection's invalidations go to",
+        since: "6.0.0",
+        group: "connection",
+        complexity: Some("O(1)"),
+        doc_flags: 0,
+        deprecated_since: None,
+        replaced_by: None,
+        history: &[],
+        tips: &[],
+        proc_: Some(crate::networking::client_command),
+        arity: 2,
+        flags: CMD_NOSCRIPT | CMD_LOADING | CMD_STALE | CMD_SENTINEL,
+        acl_categories: ACL_CATEGORY_SLOW | ACL_CATEGORY_CONNECTION,
+        key_specs: &[],
+        legacy_range: (0, 0, 0),
+        args: &[],
+        subcommands: &[],
+    },
+    RedisCommand {
+        id: 11,
         declared_name: "help",
         fullname: "client|help",
         summary: "Lists the CLIENT subcommands and what they do",
@@ -3807,7 +4001,7 @@ const CLIENT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 10,
+        id: 12,
         declared_name: "id",
         fullname: "client|id",
         summary: "Returns the unique ID of this connection",
@@ -3829,7 +4023,7 @@ const CLIENT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 11,
+        id: 13,
         declared_name: "info",
         fullname: "client|info",
         summary: "Describes this connection in the format of CLIENT LIST",
@@ -3851,7 +4045,7 @@ const CLIENT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 12,
+        id: 14,
         declared_name: "kill",
         fullname: "client|kill",
         summary: "Closes the client connections that match an address or filters",
@@ -3879,7 +4073,7 @@ const CLIENT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 13,
+        id: 15,
         declared_name: "list",
         fullname: "client|list",
         summary: "Describes every client connection, one per line",
@@ -3908,7 +4102,7 @@ const CLIENT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 14,
+        id: 16,
         declared_name: "no-evict",
         fullname: "client|no-evict",
         summary: "Exempts this connection from client eviction, or makes it eligible again",
@@ -3930,7 +4124,7 @@ const CLIENT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 15,
+        id: 17,
         declared_name: "pause",
         fullname: "client|pause",
         summary: "Holds back commands from clients for a number of milliseconds",
@@ -3954,7 +4148,7 @@ const CLIENT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 16,
+        id: 18,
         declared_name: "reply",
         fullname: "client|reply",
         summary: "Turns replies to this connection on or off, or skips the next one",
@@ -3976,7 +4170,7 @@ const CLIENT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 17,
+        id: 19,
         declared_name: "setname",
         fullname: "client|setname",
         summary: "Gives this connection a name",
@@ -3998,7 +4192,51 @@ const CLIENT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 18,
+        id: 20,
+        declared_name: "tracking",
+        fullname: "client|tracking",
+        summary: "Turns client-side caching invalidation messages on or off for this connection",
+        since: "6.0.0",
+        group: "connection",
+        complexity: Some("O(1). Some options may introduce additional complexity."),
+        doc_flags: 0,
+        deprecated_since: None,
+        replaced_by: None,
+        history: &[],
+        tips: &[],
+        proc_: Some(crate::networking::client_command),
+        arity: -3,
+        flags: CMD_NOSCRIPT | CMD_LOADING | CMD_STALE | CMD_SENTINEL,
+        acl_categories: ACL_CATEGORY_SLOW | ACL_CATEGORY_CONNECTION,
+        key_specs: &[],
+        legacy_range: (0, 0, 0),
+        args: CLIENT_TRACKING_ARGS,
+        subcommands: &[],
+    },
+    RedisCommand {
+        id: 21,
+        declared_name: "trackinginfo",
+        fullname: "client|trackinginfo",
+        summary: "Reports this connection's client-side caching settings",
+        since: "6.2.0",
+        group: "connection",
+        complexity: Some("O(1)"),
+        doc_flags: 0,
+        deprecated_since: None,
+        replaced_by: None,
+        history: &[],
+        tips: &[],
+        proc_: Some(crate::networking::client_command),
+        arity: 2,
+        flags: CMD_NOSCRIPT | CMD_LOADING | CMD_STALE | CMD_SENTINEL,
+        acl_categories: ACL_CATEGORY_SLOW | ACL_CATEGORY_CONNECTION,
+        key_specs: &[],
+        legacy_range: (0, 0, 0),
+        args: &[],
+        subcommands: &[],
+    },
+    RedisCommand {
+        id: 22,
         declared_name: "unpause",
         fullname: "client|unpause",
         summary: "Ends a pause and lets held-back clients run",
@@ -4099,7 +4337,7 @@ const COMMAND_LIST_ARGS: &[CommandArg] = &[CommandArg {
 
 const COMMAND_SUBCOMMANDS: &[RedisCommand] = &[
     RedisCommand {
-        id: 20,
+        id: 24,
         declared_name: "count",
         fullname: "command|count",
         summary: "Returns how many commands this server knows",
@@ -4121,7 +4359,7 @@ const COMMAND_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 21,
+        id: 25,
         declared_name: "docs",
         fullname: "command|docs",
         summary: "Returns the documentation of the named commands, or of all of them",
@@ -4143,7 +4381,7 @@ const COMMAND_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 22,
+        id: 26,
         declared_name: "getkeys",
         fullname: "command|getkeys",
         summary: "Picks out the key arguments of a complete command line",
@@ -4165,7 +4403,7 @@ const COMMAND_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 23,
+        id: 27,
         declared_name: "getkeysandflags",
         fullname: "command|getkeysandflags",
         summary:
@@ -4188,7 +4426,7 @@ const COMMAND_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 24,
+        id: 28,
         declared_name: "help",
         fullname: "command|help",
         summary: "Lists the COMMAND subcommands and what they do",
@@ -4210,7 +4448,7 @@ const COMMAND_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 25,
+        id: 29,
         declared_name: "info",
         fullname: "command|info",
         summary: "Describes the named commands, or every command when none is named",
@@ -4235,7 +4473,7 @@ const COMMAND_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 26,
+        id: 30,
         declared_name: "list",
         fullname: "command|list",
         summary: "Lists command names, optionally filtered",
@@ -4322,7 +4560,7 @@ const CONFIG_SET_ARGS: &[CommandArg] = &[CommandArg {
 
 const CONFIG_SUBCOMMANDS: &[RedisCommand] = &[
     RedisCommand {
-        id: 28,
+        id: 32,
         declared_name: "get",
         fullname: "config|get",
         summary: "Returns the configuration parameters whose names match the patterns",
@@ -4344,7 +4582,7 @@ const CONFIG_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 29,
+        id: 33,
         declared_name: "help",
         fullname: "config|help",
         summary: "Lists the CONFIG subcommands and what they do",
@@ -4366,7 +4604,7 @@ const CONFIG_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 30,
+        id: 34,
         declared_name: "resetstat",
         fullname: "config|resetstat",
         summary: "Zeroes the counters that INFO reports",
@@ -4388,7 +4626,7 @@ const CONFIG_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 31,
+        id: 35,
         declared_name: "rewrite",
         fullname: "config|rewrite",
         summary: "Writes the running configuration back to the configuration file",
@@ -4410,7 +4648,7 @@ const CONFIG_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 32,
+        id: 36,
         declared_name: "set",
         fullname: "config|set",
         summary: "Changes configuration parameters while the server runs",
@@ -6218,7 +6456,7 @@ const MEMORY_USAGE_ARGS: &[CommandArg] = &[
 
 const MEMORY_SUBCOMMANDS: &[RedisCommand] = &[
     RedisCommand {
-        id: 78,
+        id: 82,
         declared_name: "help",
         fullname: "memory|help",
         summary: "Lists the MEMORY subcommands and what they do",
@@ -6240,7 +6478,7 @@ const MEMORY_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 79,
+        id: 83,
         declared_name: "usage",
         fullname: "memory|usage",
         summary: "Estimates the bytes a key and its value take",
@@ -6521,7 +6759,7 @@ const OBJECT_REFCOUNT_ARGS: &[CommandArg] = &[CommandArg {
 
 const OBJECT_SUBCOMMANDS: &[RedisCommand] = &[
     RedisCommand {
-        id: 87,
+        id: 91,
         declared_name: "encoding",
         fullname: "object|encoding",
         summary: "Names the internal representation of a key's value",
@@ -6543,7 +6781,7 @@ const OBJECT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 88,
+        id: 92,
         declared_name: "freq",
         fullname: "object|freq",
         summary: "Returns the logarithmic access counter of a key under an LFU policy",
@@ -6565,7 +6803,7 @@ const OBJECT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 89,
+        id: 93,
         declared_name: "help",
         fullname: "object|help",
         summary: "Lists the OBJECT subcommands and what they do",
@@ -6587,7 +6825,7 @@ const OBJECT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 90,
+        id: 94,
         declared_name: "idletime",
         fullname: "object|idletime",
         summary: "Returns the seconds since a key was last read or written",
@@ -6609,7 +6847,7 @@ const OBJECT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 91,
+        id: 95,
         declared_name: "refcount",
         fullname: "object|refcount",
         summary: "Returns how many references the value of a key has",
@@ -7070,7 +7308,7 @@ const PUBSUB_SHARDNUMSUB_ARGS: &[CommandArg] = &[CommandArg {
 
 const PUBSUB_SUBCOMMANDS: &[RedisCommand] = &[
     RedisCommand {
-        id: 102,
+        id: 106,
         declared_name: "channels",
         fullname: "pubsub|channels",
         summary: "Lists the channels with at least one subscriber, optionally matching a pattern",
@@ -7092,7 +7330,7 @@ const PUBSUB_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 103,
+        id: 107,
         declared_name: "help",
         fullname: "pubsub|help",
         summary: "Lists the PUBSUB subcommands and what they do",
@@ -7114,7 +7352,7 @@ const PUBSUB_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 104,
+        id: 108,
         declared_name: "numpat",
         fullname: "pubsub|numpat",
         summary: "Counts the patterns clients subscribe to",
@@ -7136,7 +7374,7 @@ const PUBSUB_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 105,
+        id: 109,
         declared_name: "numsub",
         fullname: "pubsub|numsub",
         summary: "Counts the subscribers of each given channel, patterns excluded",
@@ -7158,7 +7396,7 @@ const PUBSUB_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 106,
+        id: 110,
         declared_name: "shardchannels",
         fullname: "pubsub|shardchannels",
         summary: "Lists the shard channels with at least one subscriber, optionally matching a pattern",
@@ -7180,7 +7418,7 @@ const PUBSUB_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 107,
+        id: 111,
         declared_name: "shardnumsub",
         fullname: "pubsub|shardnumsub",
         summary: "Counts the subscribers of each given shard channel",
@@ -8117,7 +8355,7 @@ const SLOWLOG_GET_ARGS: &[CommandArg] = &[CommandArg {
 
 const SLOWLOG_SUBCOMMANDS: &[RedisCommand] = &[
     RedisCommand {
-        id: 131,
+        id: 135,
         declared_name: "get",
         fullname: "slowlog|get",
         summary: "Returns the most recent slow log entries",
@@ -8139,7 +8377,7 @@ const SLOWLOG_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 132,
+        id: 136,
         declared_name: "help",
         fullname: "slowlog|help",
         summary: "Lists the SLOWLOG subcommands and what they do",
@@ -8161,7 +8399,7 @@ const SLOWLOG_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 133,
+        id: 137,
         declared_name: "len",
         fullname: "slowlog|len",
         summary: "Returns how many entries the slow log holds",
@@ -8187,7 +8425,7 @@ const SLOWLOG_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 134,
+        id: 138,
         declared_name: "reset",
         fullname: "slowlog|reset",
         summary: "Empties the slow log",
