@@ -132,7 +132,11 @@ fn transcript_pubsub() {
     t.exchange("A", &mut a, &[b"SUBSCRIBE", b"news"]);
     t.exchange("B", &mut b, &[b"PUBLISH", b"news", b"hello"]);
     t.receive("A", &mut a);
-    t.exchange("B", &mut b, &[b"CONFIG", b"SET", b"notify-keyspace-events", b"E$"]);
+    t.exchange(
+        "B",
+        &mut b,
+        &[b"CONFIG", b"SET", b"notify-keyspace-events", b"E$"],
+    );
     t.exchange("A", &mut a, &[b"PSUBSCRIBE", b"__keyevent@0__:*"]);
     t.exchange("B", &mut b, &[b"SET", b"stock", b"10"]);
     t.receive("A", &mut a);

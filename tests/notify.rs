@@ -30,9 +30,9 @@ fn events_only_for_changes_in_command_order() {
         &["SET", "k", "2", "NX"], // not set: no event
         &["INCR", "k"],
         &["SET", "s", "text"],
-        &["INCR", "s"],             // error: no event
+        &["INCR", "s"],               // error: no event
         &["EXPIRE", "missing", "10"], // no key: no event
-        &["DEL", "missing"],        // nothing deleted: no event
+        &["DEL", "missing"],          // nothing deleted: no event
         &["APPEND", "s", "!"],
         &["EXPIRE", "k", "100"],
         &["PERSIST", "k"],
@@ -50,7 +50,10 @@ fn events_only_for_changes_in_command_order() {
     let mut got = Vec::new();
     loop {
         let m = sub.get_message().unwrap();
-        let event = m.get_channel_name().trim_start_matches("__keyevent@0__:").to_string();
+        let event = m
+            .get_channel_name()
+            .trim_start_matches("__keyevent@0__:")
+            .to_string();
         let key: String = m.get_payload().unwrap();
         let done = key == "last";
         got.push(format!("{event} {key}"));
@@ -111,7 +114,11 @@ fn a_transactions_events_are_contiguous() {
         }
         let () = p.query(&mut con).unwrap();
     }
-    let () = redis::cmd("SET").arg("done").arg(1).query(&mut con).unwrap();
+    let () = redis::cmd("SET")
+        .arg("done")
+        .arg(1)
+        .query(&mut con)
+        .unwrap();
     stop.store(true, Ordering::Relaxed);
     let noise_writes: usize = noise.into_iter().map(|h| h.join().unwrap()).sum();
     let mut keys = Vec::new();
