@@ -1415,20 +1415,25 @@ impl ZSet {
     /// The zzlDeleteRangeBy* / zslDeleteRangeBy* family.
     fn delete_range(&mut self, what: &RangeArg) -> usize {
         match self {
-            ZSet::Listpack(v) => {
-                let before = v.len();
-                match what {
-                    RangeArg::Rank(start, end) => {
-                        v.drain(*start..=*end);
-                    }
+            ZSet::Listpack(_) => {
+                // From the first element in range, while the elements stay under
+                // the maximum (zzlDeleteRangeByScore / zzlDeleteRangeByLex).
+                let (start, end) = match what {
+                    RangeArg::Rank(start, end) => (*start, *end + 1),
                     RangeArg::Score(r) => {
-                        v.retain(|(_, s)| !(zsl_value_gte_min(*s, r) && zsl_value_lte_max(*s, r)))
+                        let first = self.first_in_range(r);
+                        self.run_end(first, |_, s| zsl_value_lte_max(s, r))
                     }
-                    RangeArg::Lex(r) => v.retain(|(e, _)| {
-                        !(zsl_lex_value_gte_min(e, r) && zsl_lex_value_lte_max(e, r))
-                    }),
-                }
-                before - v.len()
+                    RangeArg::Lex(r) => {
+                        let first = self.first_in_lex_range(r);
+                        self.run_end(first, |e, _| zsl_lex_value_lte_max(e, r))
+                    }
+                };
+                let ZSet::Listpack(v) = self else {
+                    unreachable!()
+                };
+                v.drain(start..end);
+                end - start
             }
             ZSet::Skiplist { dict, zsl } => {
                 let n = match what {
@@ -1440,6 +1445,51 @@ impl ZSet {
                 };
                 dict.resize();
                 n
+            }
+        }
+    }
+}
+
+impl ZSet {
+    /// The run of listpack positions from `first` while `in_range` holds, as a
+    /// half-open interval (empty when `first` is NIL).
+    fn run_end(&self, first: usize, in_range: impl Fn(&[u8], f64) -> bool) -> (usize, usize) {
+        if first == NIL {
+            return (0, 0);
+        }
+        let mut end = first;
+        while end != NIL && in_range(self.at(end).0, self.at(end).1) {
+            end = self.next_pos(end);
+        }
+        let end = if end == NIL { self.length() } else { end };
+        (first, end)
+    }
+
+    /// zcountCommand / zlexcountCommand's counting: a walk on a listpack, two rank
+    /// lookups on a skiplist (so O(log N) whatever the count).
+    fn count_in_range(
+        &self,
+        first: usize,
+        last: usize,
+        in_range: impl Fn(&[u8], f64) -> bool,
+    ) -> i64 {
+        match self {
+            ZSet::Listpack(_) => {
+                let (a, b) = self.run_end(first, in_range);
+                (b - a) as i64
+            }
+            ZSet::Skiplist { zsl, .. } => {
+                if first == NIL {
+                    return 0;
+                }
+                let len = zsl.length as i64;
+                let rank = zsl.get_rank(zsl.score(first), zsl.ele(first)) as i64;
+                let mut count = len - (rank - 1);
+                if last != NIL {
+                    let rank = zsl.get_rank(zsl.score(last), zsl.ele(last)) as i64;
+                    count -= len - rank;
+                }
+                count
             }
         }
     }
@@ -2778,25 +2828,9 @@ pub fn zcount_command(s: &mut Server, c: &mut Client) {
         Found::ZSet => {}
     }
     let zobj = zset_ref(s, c.db, &key);
-    let count = match zobj {
-        ZSet::Listpack(v) => v
-            .iter()
-            .filter(|(_, sc)| zsl_value_gte_min(*sc, &range) && zsl_value_lte_max(*sc, &range))
-            .count(),
-        ZSet::Skiplist { zsl, .. } => {
-            // Two rank lookups instead of a walk: O(log N) whatever the count.
-            let first = zsl.first_in_range(&range);
-            if first == NIL {
-                0
-            } else {
-                let r1 = zsl.get_rank(zsl.score(first), zsl.ele(first));
-                let last = zsl.last_in_range(&range);
-                let r2 = zsl.get_rank(zsl.score(last), zsl.ele(last));
-                r2 - r1 + 1
-            }
-        }
-    };
-    c.add_reply_long_long(count as i64);
+    let (first, last) = (zobj.first_in_range(&range), zobj.last_in_range(&range));
+    let count = zobj.count_in_range(first, last, |_, sc| zsl_value_lte_max(sc, &range));
+    c.add_reply_long_long(count);
 }
 
 /// t_zset.c: zlexcountCommand
@@ -2811,24 +2845,12 @@ pub fn zlexcount_command(s: &mut Server, c: &mut Client) {
         Found::ZSet => {}
     }
     let zobj = zset_ref(s, c.db, &key);
-    let count = match zobj {
-        ZSet::Listpack(v) => v
-            .iter()
-            .filter(|(e, _)| zsl_lex_value_gte_min(e, &range) && zsl_lex_value_lte_max(e, &range))
-            .count(),
-        ZSet::Skiplist { zsl, .. } => {
-            let first = zsl.first_in_lex_range(&range);
-            if first == NIL {
-                0
-            } else {
-                let r1 = zsl.get_rank(zsl.score(first), zsl.ele(first));
-                let last = zsl.last_in_lex_range(&range);
-                let r2 = zsl.get_rank(zsl.score(last), zsl.ele(last));
-                r2 - r1 + 1
-            }
-        }
-    };
-    c.add_reply_long_long(count as i64);
+    let (first, last) = (
+        zobj.first_in_lex_range(&range),
+        zobj.last_in_lex_range(&range),
+    );
+    let count = zobj.count_in_range(first, last, |e, _| zsl_lex_value_lte_max(e, &range));
+    c.add_reply_long_long(count);
 }
 
 /// t_zset.c: zcardCommand
@@ -3385,4 +3407,264 @@ pub fn zmpop_generic_command(s: &mut Server, c: &mut Client, numkeys_idx: usize,
 /// t_zset.c: zmpopCommand
 pub fn zmpop_command(s: &mut Server, c: &mut Client) {
     zmpop_generic_command(s, c, 1, false);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fixed-seed xorshift, so a failure replays the same operations.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    /// The model: (score, member) pairs kept sorted, so the rank of an element is
+    /// its index plus one.
+    fn model_sort(m: &mut [(f64, Bytes)]) {
+        m.sort_by(|a, b| zsl_cmp(a.0, &a.1, b.0, &b.1));
+    }
+
+    fn random_member(rng: &mut Rng) -> Bytes {
+        Bytes::from(format!("m{}", rng.below(300)))
+    }
+
+    fn random_score(rng: &mut Rng) -> f64 {
+        // Few distinct scores, so ties (ordered by member) are common.
+        (rng.below(40) as f64) / 4.0 - 2.0
+    }
+
+    // ANCHOR: zrank_test
+    /// The claim of the skiplist chapter: after any mix of inserts, deletes and
+    /// score updates, every span is right, so the rank computed from spans equals
+    /// the number of elements with a smaller (score, member), plus one.
+    #[test]
+    fn zrank_counts_smaller_score_member_pairs() {
+        let mut rng = Rng(0x5eed_1234_abcd_0001);
+        let mut zsl = Zskiplist::new();
+        let mut model: Vec<(f64, Bytes)> = Vec::new();
+        for step in 0..4000 {
+            let ele = random_member(&mut rng);
+            let existing = model.iter().position(|(_, e)| *e == ele);
+            match (rng.below(3), existing) {
+                (0, Some(i)) => {
+                    let (score, e) = model.remove(i);
+                    assert_eq!(zsl.delete(score, &e), Some(e));
+                }
+                (1, Some(i)) => {
+                    let newscore = random_score(&mut rng);
+                    let cur = model[i].0;
+                    let x = zsl.update_score(cur, &ele, newscore);
+                    assert_eq!(zsl.score(x), newscore);
+                    model[i].0 = newscore;
+                    model_sort(&mut model);
+                }
+                (_, None) => {
+                    let score = random_score(&mut rng);
+                    zsl.insert(score, ele.clone());
+                    model.push((score, ele));
+                    model_sort(&mut model);
+                }
+                _ => {}
+            }
+            if let Err(e) = zsl.check_invariants() {
+                panic!("step {step}: {e}");
+            }
+            if step % 50 == 0 {
+                for (i, (score, e)) in model.iter().enumerate() {
+                    let smaller = model
+                        .iter()
+                        .filter(|(s2, e2)| zsl_cmp(*s2, e2, *score, e).is_lt())
+                        .count();
+                    assert_eq!(zsl.get_rank(*score, e), smaller + 1);
+                    assert_eq!(i, smaller);
+                    let x = zsl.get_element_by_rank(i + 1);
+                    assert_eq!(zsl.ele(x), e);
+                }
+                assert_eq!(zsl.get_element_by_rank(model.len() + 1), NIL);
+                assert_eq!(zsl.get_rank(99.0, b"absent"), 0);
+            }
+        }
+        let got: Vec<(f64, Bytes)> = zsl.iter().map(|(e, s)| (s, e.clone())).collect();
+        assert_eq!(got, model);
+    }
+    // ANCHOR_END: zrank_test
+
+    /// Score ranges and deletions by score, rank and lex agree with the model.
+    #[test]
+    fn skiplist_ranges_and_range_deletes_match_the_model() {
+        let mut rng = Rng(0x0dd_ba11_cafe_f00d);
+        for round in 0..60 {
+            let mut z = ZSet::new_skiplist();
+            let mut model: Vec<(f64, Bytes)> = Vec::new();
+            for _ in 0..rng.below(200) {
+                let ele = random_member(&mut rng);
+                let score = random_score(&mut rng);
+                let (ok, _, newscore) = z.add(score, &ele, ZADD_IN_NONE, 0, 0);
+                assert!(ok);
+                model.retain(|(_, e)| *e != ele);
+                model.push((newscore, ele));
+            }
+            model_sort(&mut model);
+            let range = ZRangeSpec {
+                min: random_score(&mut rng),
+                max: random_score(&mut rng),
+                minex: rng.below(2) == 0,
+                maxex: rng.below(2) == 0,
+            };
+            let inr = |s: f64| zsl_value_gte_min(s, &range) && zsl_value_lte_max(s, &range);
+            let expect: Vec<&(f64, Bytes)> = model.iter().filter(|(s, _)| inr(*s)).collect();
+            let first = z.first_in_range(&range);
+            let last = z.last_in_range(&range);
+            match (expect.first(), expect.last()) {
+                (Some(f), Some(l)) => {
+                    assert_eq!(z.at(first).0, &f.1, "round {round}");
+                    assert_eq!(z.at(last).0, &l.1, "round {round}");
+                }
+                _ => assert!(first == NIL && last == NIL, "round {round}"),
+            }
+            let lo = Bytes::from(format!("m{}", rng.below(300)));
+            let lex = ZLexRangeSpec {
+                min: LexBound::Val(lo),
+                max: LexBound::Max,
+                minex: rng.below(2) == 0,
+                maxex: true,
+            };
+            let mut lp = z.clone();
+            lp.convert(false);
+            assert_eq!(lp.encoding_name(), "listpack");
+            match rng.below(3) {
+                0 => {
+                    let n = z.delete_range(&RangeArg::Score(range));
+                    lp.delete_range(&RangeArg::Score(range));
+                    assert_eq!(n, expect.len());
+                    model.retain(|(s, _)| !inr(*s));
+                }
+                1 if !model.is_empty() => {
+                    let a = rng.below(model.len() as u64) as usize;
+                    let b = a + rng.below((model.len() - a) as u64) as usize;
+                    let n = z.delete_range(&RangeArg::Rank(a, b));
+                    lp.delete_range(&RangeArg::Rank(a, b));
+                    assert_eq!(n, b - a + 1);
+                    model.drain(a..=b);
+                }
+                _ => {
+                    // Lex ranges are defined for equal scores only (as in Redis, the
+                    // two encodings may then pick different runs): a whole set moved
+                    // to one score first.
+                    let mut z2 = ZSet::new_skiplist();
+                    let mut lp2 = ZSet::new_listpack();
+                    for (_, e) in &model {
+                        z2.add(0.0, e, ZADD_IN_NONE, 0, 0);
+                        lp2.add(0.0, e, ZADD_IN_NONE, usize::MAX, usize::MAX);
+                    }
+                    model.iter_mut().for_each(|m| m.0 = 0.0);
+                    model_sort(&mut model);
+                    let before = model.len();
+                    model.retain(|(_, e)| {
+                        !(zsl_lex_value_gte_min(e, &lex) && zsl_lex_value_lte_max(e, &lex))
+                    });
+                    let n = z2.delete_range(&RangeArg::Lex(lex.clone()));
+                    assert_eq!(lp2.delete_range(&RangeArg::Lex(lex)), n);
+                    assert_eq!(n, before - model.len());
+                    (z, lp) = (z2, lp2);
+                }
+            }
+            let ZSet::Skiplist { dict, zsl } = &z else {
+                unreachable!()
+            };
+            zsl.check_invariants().unwrap();
+            assert_eq!(dict.len(), zsl.len());
+            let got: Vec<(f64, Bytes)> = z.iter_pairs().map(|(e, s)| (s, e.clone())).collect();
+            assert_eq!(got, model);
+            let got_lp: Vec<(f64, Bytes)> = lp.iter_pairs().map(|(e, s)| (s, e.clone())).collect();
+            assert_eq!(got_lp, model);
+        }
+    }
+
+    /// Both encodings answer ZADD's flags, ranks and scores the same way, and a
+    /// listpack converts when it crosses either threshold.
+    #[test]
+    fn listpack_and_skiplist_agree_and_convert() {
+        let mut rng = Rng(42);
+        let mut lp = ZSet::new_listpack();
+        let mut sl = ZSet::new_skiplist();
+        for _ in 0..500 {
+            let ele = random_member(&mut rng);
+            let score = random_score(&mut rng);
+            let flags = [
+                ZADD_IN_NONE,
+                ZADD_IN_INCR,
+                ZADD_IN_NX,
+                ZADD_IN_XX,
+                ZADD_IN_GT,
+                ZADD_IN_LT,
+            ][rng.below(6) as usize];
+            let a = lp.add(score, &ele, flags, usize::MAX, usize::MAX);
+            let b = sl.add(score, &ele, flags, usize::MAX, usize::MAX);
+            assert_eq!(a, b);
+            if rng.below(5) == 0 {
+                let victim = random_member(&mut rng);
+                assert_eq!(lp.del(&victim), sl.del(&victim));
+            }
+            assert_eq!(lp.rank(&ele, false), sl.rank(&ele, false));
+            assert_eq!(lp.rank(&ele, true), sl.rank(&ele, true));
+            assert_eq!(lp.score(&ele), sl.score(&ele));
+        }
+        assert_eq!(lp.encoding_name(), "listpack");
+        let a: Vec<_> = lp.iter_pairs().collect();
+        let b: Vec<_> = sl.iter_pairs().collect();
+        assert_eq!(a, b);
+
+        let mut z = ZSet::new_listpack();
+        for i in 0..4 {
+            z.add(i as f64, format!("e{i}").as_bytes(), ZADD_IN_NONE, 4, 8);
+        }
+        assert_eq!(z.encoding_name(), "listpack");
+        z.add(9.0, b"e9", ZADD_IN_NONE, 4, 8);
+        assert_eq!(z.encoding_name(), "skiplist");
+        let mut z = ZSet::new_listpack();
+        z.add(1.0, b"123456789", ZADD_IN_NONE, 4, 8);
+        assert_eq!(z.encoding_name(), "skiplist");
+        // NaN from inf + -inf is refused, and nothing changes.
+        let mut z = ZSet::new_listpack();
+        z.add(f64::INFINITY, b"x", ZADD_IN_NONE, 4, 8);
+        let (ok, out, _) = z.add(f64::NEG_INFINITY, b"x", ZADD_IN_INCR, 4, 8);
+        assert!(!ok && out & ZADD_OUT_NAN != 0);
+        assert_eq!(z.score(b"x"), Some(f64::INFINITY));
+    }
+
+    #[test]
+    fn strtod_and_string2d_follow_c() {
+        assert_eq!(string2d(b"1.5"), Some(1.5));
+        assert_eq!(string2d(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(string2d(b"Infinity"), Some(f64::INFINITY));
+        assert_eq!(string2d(b"0x10"), Some(16.0));
+        assert_eq!(string2d(b"1e400"), None);
+        assert_eq!(string2d(b"1e-400"), None);
+        assert_eq!(string2d(b"nan"), None);
+        assert_eq!(string2d(b" 1"), None);
+        assert_eq!(string2d(b"1 "), None);
+        assert_eq!(string2d(b""), None);
+        assert_eq!(string2d(b"."), None);
+        assert_eq!(string2d(b"1."), Some(1.0));
+        assert_eq!(string2d(b".5"), Some(0.5));
+        assert_eq!(strtod(b"12abc"), (12.0, 2, false));
+        assert_eq!(strtod(b"1e5x").1, 3);
+        assert_eq!(strtod(b"1ex").1, 1);
+        assert!(zsl_parse_range(b"", b"(").is_some());
+        assert!(zsl_parse_range(b"(1", b"nan").is_none());
+        assert!(zsl_parse_lex_range(b"[a", b"+").is_some());
+        assert!(zsl_parse_lex_range(b"a", b"+").is_none());
+        assert_eq!(zzl_score_string(1e17), "100000000000000000");
+        assert_eq!(zzl_score_string(1.5), "1.5");
+    }
 }
