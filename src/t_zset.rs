@@ -1713,7 +1713,7 @@ pub fn zadd_generic_command(s: &mut Server, c: &mut Client, mut flags: u32) {
     let lt = flags & ZADD_IN_LT != 0;
 
     let elements = c.argv.len() - scoreidx;
-    if elements % 2 != 0 || elements == 0 {
+    if !elements.is_multiple_of(2) || elements == 0 {
         add_reply_error(s, c, shared::SYNTAXERR);
         return;
     }
@@ -1726,7 +1726,8 @@ pub fn zadd_generic_command(s: &mut Server, c: &mut Client, mut flags: u32) {
         );
         return;
     }
-    if (gt && nx) || (lt && nx) || (gt && lt) {
+    // Any two of GT, LT and NX.
+    if (nx && (gt || lt)) || (gt && lt) {
         add_reply_error(
             s,
             c,
