@@ -1963,8 +1963,8 @@ enum Aggregate {
 /// A set given to a zset operation: its members, each with score 1.
 ///
 /// The set type (t_set.rs) is ported on another branch; until it is merged, a set
-/// here has no members. The merge wires these two functions to t_set's iterator
-/// and membership test.
+/// here has no members. Merging wires these three adapters to t_set's API:
+/// `set.iter().map(|e| e.to_bytes()).collect()`, `set.is_member(ele)`, `set.len()`.
 fn set_type_members(_set: &crate::t_set::Set) -> Vec<Bytes> {
     Vec::new()
 }
@@ -1972,6 +1972,11 @@ fn set_type_members(_set: &crate::t_set::Set) -> Vec<Bytes> {
 /// t_set.c: setTypeIsMember, for a set input of a zset operation (see set_type_members).
 fn set_type_is_member(_set: &crate::t_set::Set, _ele: &[u8]) -> bool {
     false
+}
+
+/// t_set.c: setTypeSize, for a set input of a zset operation (see set_type_members).
+fn set_type_size(_set: &crate::t_set::Set) -> usize {
+    0
 }
 
 /// t_zset.c: zsetopsrc: one input of ZUNION/ZINTER/ZDIFF.
@@ -1985,7 +1990,7 @@ impl ZSetOpSrc<'_> {
     fn length(&self) -> usize {
         match self.subject.map(|o| &o.ptr) {
             Some(Value::ZSet(z)) => z.length(),
-            Some(Value::Set(x)) => set_type_members(x).len(),
+            Some(Value::Set(x)) => set_type_size(x),
             _ => 0,
         }
     }
