@@ -1388,7 +1388,7 @@ impl ZSet {
             },
             ZSet::Skiplist { dict, zsl } => {
                 if zset_remove_from_skiplist(dict, zsl, ele) {
-                    dict.resize();
+                    dict_resize_if_needed(dict);
                     true
                 } else {
                     false
@@ -1443,7 +1443,7 @@ impl ZSet {
                     RangeArg::Score(r) => zsl.delete_range_by_score(r, dict),
                     RangeArg::Lex(r) => zsl.delete_range_by_lex(r, dict),
                 };
-                dict.resize();
+                dict_resize_if_needed(dict);
                 n
             }
         }
@@ -1492,6 +1492,15 @@ impl ZSet {
                 count
             }
         }
+    }
+}
+
+/// `if (htNeedsResize(d)) dictResize(d)`, as t_zset.c does after deletions: shrink
+/// only a table under 10% full (server.c's rule, private to db.rs).
+fn dict_resize_if_needed(d: &mut Dict<Bytes, f64>) {
+    let size = d.slots();
+    if size > crate::dict::DICT_HT_INITIAL_SIZE && d.len() * 100 / size < 10 {
+        d.resize();
     }
 }
 
@@ -2129,7 +2138,7 @@ fn zdiff_algorithm2(
             break;
         }
     }
-    dst.dict.resize();
+    dict_resize_if_needed(&mut dst.dict);
     for (ele, _) in dst.zsl.iter() {
         *maxelelen = (*maxelelen).max(ele.len());
         *totelelen += ele.len();
