@@ -121,3 +121,52 @@ fn concurrent_zincrby_loses_nothing() {
         .unwrap();
     assert_eq!(enc, "skiplist");
 }
+
+/// ZSCAN over a big board (a skiplist: the scan walks its dict) returns every
+/// player with its score, whatever COUNT, even while the board grows under it:
+/// the elements present for the whole scan are all returned.
+#[test]
+fn zscan_of_a_growing_board_misses_no_one() {
+    let srv = Server::ferredis(common::io_mode_args());
+    let mut con = srv.client();
+    for i in 0..1000 {
+        let _: i64 = redis::cmd("ZADD")
+            .arg("board")
+            .arg(i)
+            .arg(format!("p{i}"))
+            .query(&mut con)
+            .unwrap();
+    }
+    let mut seen = std::collections::HashMap::new();
+    let mut cursor: u64 = 0;
+    let mut extra = 1000;
+    loop {
+        let (next, items): (u64, Vec<(String, f64)>) = redis::cmd("ZSCAN")
+            .arg("board")
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(7)
+            .query(&mut con)
+            .unwrap();
+        for (m, s) in items {
+            seen.insert(m, s);
+        }
+        // Grow the table mid-scan: rehashing must not hide the original players.
+        for _ in 0..20 {
+            let _: i64 = redis::cmd("ZADD")
+                .arg("board")
+                .arg(extra)
+                .arg(format!("p{extra}"))
+                .query(&mut con)
+                .unwrap();
+            extra += 1;
+        }
+        cursor = next;
+        if cursor == 0 {
+            break;
+        }
+    }
+    for i in 0..1000 {
+        assert_eq!(seen.get(&format!("p{i}")), Some(&(i as f64)), "p{i}");
+    }
+}
