@@ -335,7 +335,7 @@ fn oom_error_when_nothing_can_be_evicted() {
 /// the server. (Debug builds check overflow, so this catches the panic there.)
 #[test]
 fn active_expiry_survives_ttls_near_the_end_of_time() {
-    let srv = Server::ferredis(&common::io_mode_args());
+    let srv = Server::ferredis(common::io_mode_args());
     let mut con = srv.client();
     for (k, at) in [
         ("end1", i64::MAX),
