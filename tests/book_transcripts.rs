@@ -146,6 +146,24 @@ fn transcript_pubsub() {
     check("pubsub.txt", &t.out);
 }
 
+/// The client-side caching chapter's transcript: a RESP3 client tracks what it
+/// reads; another client's write reaches it as an invalidation push.
+#[test]
+fn transcript_tracking() {
+    let srv = Server::ferredis(&[]);
+    let (mut a, mut b) = (srv.raw(), srv.raw());
+    let mut t = Transcript::new();
+    t.exchange("A", &mut a, &[b"HELLO", b"3"]);
+    t.exchange("A", &mut a, &[b"CLIENT", b"TRACKING", b"on"]);
+    t.exchange("A", &mut a, &[b"GET", b"user:1:name"]);
+    t.exchange("B", &mut b, &[b"SET", b"user:1:name", b"alice"]);
+    t.receive("A", &mut a);
+    t.exchange("A", &mut a, &[b"GET", b"user:1:name"]);
+    t.exchange("A", &mut a, &[b"SET", b"user:1:name", b"bob"]);
+    t.receive("A", &mut a);
+    check("tracking.txt", &t.out);
+}
+
 /// Protocol errors and what the server sends before it closes the connection.
 #[test]
 fn transcript_protocol_errors() {
