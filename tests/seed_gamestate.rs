@@ -62,17 +62,22 @@ fn flush(con: &mut redis::Connection, sql: &mut Sql) -> usize {
 fn write_behind_flushes_every_increment() {
     let srv = Server::ferredis(&["--hash-max-listpack-entries", "8"]);
     let done = Arc::new(AtomicBool::new(false));
+    // Passes the flusher has finished: the game servers wait, halfway through,
+    // until two have, so the write-behind certainly runs during the game.
+    let passes_done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let sql = Arc::new(Mutex::new(Sql::new()));
 
     let flusher = {
         let mut con = srv.client();
         let done = done.clone();
         let sql = sql.clone();
+        let passes_done = passes_done.clone();
         thread::spawn(move || {
             let mut passes = 0;
             while !done.load(Ordering::SeqCst) {
                 flush(&mut con, &mut sql.lock().unwrap());
                 passes += 1;
+                passes_done.store(passes, Ordering::SeqCst);
                 thread::sleep(Duration::from_millis(5));
             }
             // The last pass, after every game server has finished.
@@ -85,10 +90,16 @@ fn write_behind_flushes_every_increment() {
     let servers: Vec<_> = (0..GAME_SERVERS)
         .map(|g| {
             let mut con = srv.client();
+            let passes_done = passes_done.clone();
             thread::spawn(move || {
                 let mut rng = Lcg(g as u64 + 1);
                 let mut tally: HashMap<(usize, String), i64> = HashMap::new();
-                for _ in 0..UPDATES_PER_SERVER {
+                for u in 0..UPDATES_PER_SERVER {
+                    if u == UPDATES_PER_SERVER / 2 {
+                        while passes_done.load(Ordering::SeqCst) < 2 {
+                            thread::sleep(Duration::from_millis(1));
+                        }
+                    }
                     let p = rng.next() as usize % PLAYERS;
                     let key = format!("player:{p}");
                     let field = match rng.next() % 3 {
