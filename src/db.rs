@@ -293,9 +293,12 @@ pub fn lookup_key_write_with_flags<'a>(
 
 /// db.c: dbAdd. The key must not exist.
 pub fn db_add(s: &mut Server, dbid: usize, key: Bytes, val: RObj) {
-    if s.db[dbid].dict.add(key, val).is_err() {
+    let btype = crate::blocked::get_blocked_type_by_value(&val.ptr);
+    if s.db[dbid].dict.add(key.clone(), val).is_err() {
         panic!("dbAdd: key already exists");
     }
+    // A new list (or sorted set) may be what a blocked client waits for.
+    crate::blocked::signal_key_as_ready(s, dbid, &key, btype);
 }
 
 // ANCHOR: db_overwrite
@@ -810,6 +813,9 @@ pub fn db_swap_databases(s: &mut Server, id1: i64, id2: i64) -> bool {
     s.db.swap(id1 as usize, id2 as usize);
     s.db[id1 as usize].id = id1 as usize;
     s.db[id2 as usize].id = id2 as usize;
+    // Waiters stay in their database number, which may now hold what they wait for.
+    crate::blocked::scan_database_for_ready_keys(s, id1 as usize);
+    crate::blocked::scan_database_for_ready_keys(s, id2 as usize);
     true
 }
 

@@ -147,6 +147,10 @@ pub struct Client {
     pub ctime: i64,
     pub last_interaction: i64,
     pub write_handler_installed: bool,
+    /// Why the client is blocked, if it is (server.h: client.btype).
+    pub btype: crate::blocked::BlockedType,
+    /// What a client blocked on keys waits for (server.h: client.bpop).
+    pub bpop: crate::blocked::BlockingState,
     pub io: Option<Box<ClientIo>>,
 }
 
@@ -197,6 +201,8 @@ impl Client {
             ctime: now,
             last_interaction: now,
             write_handler_installed: false,
+            btype: crate::blocked::BlockedType::None,
+            bpop: crate::blocked::BlockingState::default(),
             io: Some(Box::new(ClientIo {
                 conn,
                 flags: 0,
@@ -1168,6 +1174,15 @@ pub fn handle_clients_with_pending_writes(s: &mut Server) -> usize {
 
 /// networking.c: freeClient
 pub fn free_client(s: &mut Server, mut c: Box<Client>) {
+    // A blocked client leaves every waiting list, so the next push goes to the
+    // next waiter; an unblocked one is dropped from the reprocessing queue.
+    if c.flags & CLIENT_BLOCKED != 0 {
+        crate::blocked::unblock_client(s, &mut c);
+    }
+    if c.flags & CLIENT_UNBLOCKED != 0 {
+        let id = c.id;
+        s.bstate.unblocked_clients.retain(|&(_, x)| x != id);
+    }
     if let Some(mut conn) = c.conn.take() {
         let _ =
             s.el.delete_file_event(&mut conn, c.token, AE_READABLE | AE_WRITABLE);
@@ -1560,6 +1575,7 @@ pub fn client_command(s: &mut Server, c: &mut Client) {
             Some(n) => c.add_reply_bulk(&n),
             None => c.add_reply_null(),
         },
+        (b"unblock", 3) | (b"unblock", 4) => crate::blocked::client_unblock(s, c),
         (b"unpause", 2) => {
             crate::server::unpause_clients(s);
             c.add_reply(shared::OK);
