@@ -100,18 +100,42 @@ pub fn get_timeout_from_object_or_reply(s: &mut Server, c: &mut Client, idx: usi
     })
 }
 
-/// util.c: string2ld for a timeout. A value too small for a double but not zero
-/// (say 1e-400) is a tiny positive timeout, as Redis's long double keeps it.
+/// util.c: string2ld for a timeout, through the C library's strtod so the accepted
+/// spellings are strtold's (hex floats, "inf", exponents). A value too small for a
+/// double but not zero (say 1e-400) is a tiny timeout, as Redis's long double keeps it.
 fn parse_timeout_seconds(b: &[u8]) -> Option<f64> {
-    let v = crate::util::string2d(b)?;
-    if v == 0.0 {
-        let mantissa = b.split(|&x| x == b'e' || x == b'E').next().unwrap_or(b);
-        if mantissa.iter().any(|x| (b'1'..=b'9').contains(x)) {
-            return Some(if b.first() == Some(&b'-') {
-                -1e-300
-            } else {
-                1e-300
-            });
+    // util.c: MAX_LONG_DOUBLE_CHARS
+    if b.is_empty() || b.len() >= 5 * 1024 || b[0].is_ascii_whitespace() || b.contains(&0) {
+        return None;
+    }
+    let text = std::ffi::CString::new(b).ok()?;
+    let mut end: *mut libc::c_char = std::ptr::null_mut();
+    // SAFETY: `text` is NUL-terminated and outlives the call; strtod only reads it
+    // and writes the end pointer; errno is this thread's.
+    let (v, errno) = unsafe {
+        *libc::__errno_location() = 0;
+        let v = libc::strtod(text.as_ptr(), &mut end);
+        (v, *libc::__errno_location())
+    };
+    let consumed = end as usize - text.as_ptr() as usize;
+    if consumed != b.len() || v.is_nan() || errno == libc::EINVAL {
+        return None;
+    }
+    if errno == libc::ERANGE {
+        // Past a double but within a long double (up to about 1e4932): Redis gets a
+        // huge value, and then "timeout is negative".
+        if v.is_infinite() {
+            let exp = b
+                .iter()
+                .position(|&x| x == b'e' || x == b'E')
+                .and_then(|p| std::str::from_utf8(&b[p + 1..]).ok()?.parse::<i64>().ok());
+            return match exp {
+                Some(e) if e < 4932 => Some(v),
+                _ => None,
+            };
+        }
+        if v == 0.0 {
+            return Some(if b[0] == b'-' { -1e-300 } else { 1e-300 });
         }
     }
     Some(v)
