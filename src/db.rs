@@ -314,9 +314,12 @@ pub fn lookup_key_write_with_flags<'a>(
 pub fn db_add(s: &mut Server, dbid: usize, key: Bytes, val: RObj) {
     let notify = s.config.notify_keyspace_events & NOTIFY_NEW != 0;
     let name = if notify { Some(key.clone()) } else { None };
-    if s.db[dbid].dict.add(key, val).is_err() {
+    let btype = crate::blocked::get_blocked_type_by_value(&val.ptr);
+    if s.db[dbid].dict.add(key.clone(), val).is_err() {
         panic!("dbAdd: key already exists");
     }
+    // A new list (or sorted set) may be what a blocked client waits for.
+    crate::blocked::signal_key_as_ready(s, dbid, &key, btype);
     if let Some(name) = name {
         notify_keyspace_event(s, NOTIFY_NEW, "new", &name, dbid);
     }
@@ -933,6 +936,9 @@ pub fn db_swap_databases(s: &mut Server, id1: i64, id2: i64) -> bool {
     std::mem::swap(&mut a.expires, &mut b.expires);
     std::mem::swap(&mut a.avg_ttl, &mut b.avg_ttl);
     std::mem::swap(&mut a.expires_cursor, &mut b.expires_cursor);
+    // Waiters stay in their database number, which may now hold what they wait for.
+    crate::blocked::scan_database_for_ready_keys(s, id1);
+    crate::blocked::scan_database_for_ready_keys(s, id2);
     true
 }
 

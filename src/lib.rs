@@ -5,6 +5,7 @@
 pub mod acl;
 pub mod ae;
 pub mod bitops;
+pub mod blocked;
 pub mod commands;
 pub mod config;
 pub mod db;
@@ -28,6 +29,7 @@ pub mod t_list;
 pub mod t_set;
 pub mod t_string;
 pub mod t_zset;
+pub mod timeout;
 pub mod tracking;
 pub mod util;
 pub mod zmalloc;

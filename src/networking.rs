@@ -170,6 +170,10 @@ pub struct Client {
     pub tracking_redirection: u64,
     /// The prefixes of a BCAST tracking client.
     pub tracking_prefixes: std::collections::BTreeSet<Bytes>,
+    /// Why the client is blocked, if it is (server.h: client.btype).
+    pub btype: crate::blocked::BlockedType,
+    /// What a client blocked on keys waits for (server.h: client.bpop).
+    pub bpop: crate::blocked::BlockingState,
     pub io: Option<Box<ClientIo>>,
 }
 
@@ -225,6 +229,8 @@ impl Client {
             pubsub: Default::default(),
             tracking_redirection: 0,
             tracking_prefixes: Default::default(),
+            btype: crate::blocked::BlockedType::None,
+            bpop: crate::blocked::BlockingState::default(),
             io: Some(Box::new(ClientIo {
                 conn,
                 flags: 0,
@@ -1210,6 +1216,15 @@ pub fn free_client(s: &mut Server, mut c: Box<Client>) {
     }
     crate::tracking::disable_tracking(s, &mut c);
     s.clients_index.remove(&c.id);
+    // A blocked client leaves every waiting list, so the next push goes to the
+    // next waiter; an unblocked one is dropped from the reprocessing queue.
+    if c.flags & CLIENT_BLOCKED != 0 {
+        crate::blocked::unblock_client(s, &mut c);
+    }
+    if c.flags & CLIENT_UNBLOCKED != 0 {
+        let id = c.id;
+        s.bstate.unblocked_clients.retain(|&(_, x)| x != id);
+    }
     if let Some(mut conn) = c.conn.take() {
         let _ =
             s.el.delete_file_event(&mut conn, c.token, AE_READABLE | AE_WRITABLE);
@@ -1662,6 +1677,7 @@ pub fn client_command(s: &mut Server, c: &mut Client) {
             Some(n) => c.add_reply_bulk(&n),
             None => c.add_reply_null(),
         },
+        (b"unblock", 3) | (b"unblock", 4) => crate::blocked::client_unblock(s, c),
         (b"unpause", 2) => {
             crate::server::unpause_clients(s);
             c.add_reply(shared::OK);

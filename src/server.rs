@@ -70,6 +70,8 @@ pub struct Server {
     pub postponed_clients: Vec<(Token, u64)>,
     pub client_pause_type: PauseType,
     pub client_pause_end_time: i64,
+    /// Blocked clients, the keys they wait on, ready keys, timeouts (blocked.rs).
+    pub bstate: crate::blocked::BlockedState,
     pub db: Vec<Db>,
     pub commands: CommandTable,
     pub command_stats: Vec<CommandStats>,
@@ -251,6 +253,7 @@ impl Server {
             postponed_clients: Vec::new(),
             client_pause_type: PauseType::Off,
             client_pause_end_time: 0,
+            bstate: Default::default(),
             commands,
             command_stats: vec![CommandStats::default(); stats_len],
             command_filters: Vec::new(),
@@ -723,8 +726,7 @@ pub fn process_command(s: &mut Server, c: &mut Client) -> bool {
     if s.client_pause_type == PauseType::All
         || (s.client_pause_type == PauseType::Write && may_write)
     {
-        c.flags |= CLIENT_BLOCKED;
-        s.postponed_clients.push((c.token, c.id));
+        crate::blocked::block_client(s, c, crate::blocked::BlockedType::Postpone);
         return true;
     }
     // ANCHOR: process_command_queue
@@ -735,6 +737,11 @@ pub fn process_command(s: &mut Server, c: &mut Client) -> bool {
     }
     // ANCHOR_END: process_command_queue
     call(s, c);
+    // Waiters on keys this command made ready are served now, before any other
+    // client's command: they see the whole effect of this one.
+    if !s.bstate.ready_keys.is_empty() {
+        crate::blocked::handle_clients_blocked_on_keys(s);
+    }
     true
 }
 // ANCHOR_END: process_command
@@ -1010,27 +1017,23 @@ fn command_processed(c: &mut Client) {
     c.reset();
 }
 
-/// Release clients held by CLIENT PAUSE once it ends (networking.c: unpauseClients).
+/// networking.c: unpauseClients
+///
+/// Releases the clients held by CLIENT PAUSE: each is unblocked and queued, and
+/// beforeSleep runs its held command, then whatever followed it in the buffer
+/// (blocked.rs: process_unblocked_clients).
 pub fn unpause_clients(s: &mut Server) {
     s.client_pause_type = PauseType::Off;
     s.client_pause_end_time = 0;
-    let held = std::mem::take(&mut s.postponed_clients);
+    let held = s.postponed_clients.clone();
     for (token, id) in held {
         let Some(mut c) = s.take_client(token) else {
             continue;
         };
-        if c.id != id {
-            s.put_client(c);
-            continue;
+        if c.id == id && c.flags & CLIENT_BLOCKED != 0 {
+            crate::blocked::unblock_client(s, &mut c);
         }
-        c.flags &= !CLIENT_BLOCKED;
-        // Run the held command, then whatever followed it in the buffer.
-        if !c.argv.is_empty() {
-            process_command_and_reset_client(s, &mut c);
-        }
-        if networking::process_input_buffer(s, &mut c) {
-            s.put_client(c);
-        }
+        s.put_client(c);
     }
 }
 
@@ -1120,12 +1123,19 @@ fn clients_cron(s: &mut Server) {
 pub fn before_sleep(s: &mut Server) {
     // BCAST clients hear, once per cycle, about the keys of their prefixes.
     crate::tracking::tracking_broadcast_invalidation_messages(s);
+    // Blocked clients whose deadline passed get their null reply.
+    crate::timeout::handle_blocked_clients_timeout(s);
     // A fast expire cycle when the slow one left work behind (at most 1 ms).
     if s.active_expire_enabled {
         crate::expire::active_expire_cycle(s, crate::expire::ACTIVE_EXPIRE_CYCLE_FAST);
     }
     // Reads queued for the I/O threads first: their commands may produce replies.
     crate::io_threads::handle_clients_with_pending_reads_using_threads(s);
+    // Clients unblocked since the last turn run what they pipelined meanwhile.
+    if !s.bstate.unblocked_clients.is_empty() {
+        crate::blocked::process_unblocked_clients(s);
+    }
+    crate::blocked::handle_clients_blocked_on_keys(s);
     networking::free_clients_in_async_free_queue(s);
     crate::io_threads::handle_clients_with_pending_writes_using_threads(s);
     networking::free_clients_in_async_free_queue(s);
@@ -1299,7 +1309,8 @@ pub fn gen_redis_info_string(s: &Server, sections: &[String], current: Option<&C
     }
     if has("clients") {
         nl(&mut out);
-        let blocked = s.postponed_clients.len();
+        let blocked = s.bstate.blocked_clients;
+        let in_timeout_table = s.bstate.clients_timeout_table.len();
         let mut max_in = 0;
         let mut max_out = 0;
         for c in s.other_clients().chain(current) {
@@ -1307,13 +1318,14 @@ pub fn gen_redis_info_string(s: &Server, sections: &[String], current: Option<&C
             max_out = max_out.max(c.reply_bytes);
         }
         out.push_str(&format!(
-            "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:{}\r\nclient_recent_max_output_buffer:{}\r\nblocked_clients:{}\r\ntracking_clients:{}\r\nclients_in_timeout_table:0\r\n",
+            "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:{}\r\nclient_recent_max_output_buffer:{}\r\nblocked_clients:{}\r\ntracking_clients:{}\r\nclients_in_timeout_table:{}\r\n",
             nclients,
             s.config.maxclients,
             max_in,
             max_out,
             blocked,
-            s.tracking.clients
+            s.tracking.clients,
+            in_timeout_table
         ));
     }
     if has("memory") {
