@@ -21,7 +21,7 @@ pub enum BlockedType {
     None = 0,
     /// BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP
     List = 1,
-    /// BZPOPMIN, BZPOPMAX, BZMPOP (served by t_zset.rs once it is merged)
+    /// BZPOPMIN, BZPOPMAX, BZMPOP
     ZSet = 2,
     /// Held by CLIENT PAUSE; its command runs from scratch when released.
     Postpone = 3,
@@ -277,10 +277,7 @@ pub fn handle_clients_blocked_on_keys(s: &mut Server) {
                 .map(|o| get_blocked_type_by_value(&o.ptr));
             match found {
                 Some(BlockedType::List) => serve_clients_blocked_on_list_key(s, dbid, &key),
-                Some(BlockedType::ZSet) => {
-                    // BZPOPMIN/BZPOPMAX/BZMPOP: serveClientsBlockedOnSortedSetKey is
-                    // wired here once t_zset.rs is merged.
-                }
+                Some(BlockedType::ZSet) => serve_clients_blocked_on_sorted_set_key(s, dbid, &key),
                 Some(_) => {}
                 // The lookup may have expired the key: propagate that DEL now.
                 None => crate::server::propagate_pending_commands(s),
@@ -333,6 +330,72 @@ fn serve_clients_blocked_on_list_key(s: &mut Server, dbid: usize, key: &Bytes) {
     }
 }
 // ANCHOR_END: serve_clients_blocked_on_list_key
+
+// ANCHOR: serve_clients_blocked_on_sorted_set_key
+/// blocked.c: serveClientsBlockedOnSortedSetKey
+///
+/// Serves the key's BLOCKED_ZSET waiters in the order they blocked, each popping
+/// one member (or its COUNT) from the end it asked for, until the set is gone.
+fn serve_clients_blocked_on_sorted_set_key(s: &mut Server, dbid: usize, key: &Bytes) {
+    if s.bstate.blocked_clients_by_type[BlockedType::ZSet as usize] == 0 {
+        return;
+    }
+    let waiters: Vec<Waiter> = match s.bstate.blocking_keys.get(&(dbid, key.clone())) {
+        Some(l) => l.iter().copied().collect(),
+        None => return,
+    };
+    for (token, id) in waiters {
+        let Some(mut receiver) = s.take_client(token) else {
+            continue;
+        };
+        if receiver.id != id || receiver.btype != BlockedType::ZSet {
+            s.put_client(receiver);
+            continue;
+        }
+        let llen = match s.db[dbid].dict.get(&key[..]).map(|e| &e.val.ptr) {
+            Some(crate::object::Value::ZSet(z)) => z.length() as i64,
+            _ => {
+                s.put_client(receiver);
+                break;
+            }
+        };
+        let count = receiver.bpop.count;
+        let where_ = receiver.bpop.wherefrom as i32;
+        // BZMPOP answers [key, [[member, score], ...]], BZPOP* [key, member, score].
+        let nested = receiver.lastcmd.is_some_and(|cmd| cmd.fullname == "bzmpop");
+        let prev_errors = s.stat_total_error_replies;
+        let old = s.current_client.replace(receiver.id);
+        let start = std::time::Instant::now();
+        let mut deleted = false;
+        crate::t_zset::generic_zpop_command(
+            s,
+            &mut receiver,
+            std::slice::from_ref(key),
+            where_,
+            true,
+            count,
+            nested,
+            nested,
+            Some(&mut deleted),
+        );
+        let argv = crate::t_zset::zpop_propagation(where_, key, count, llen);
+        crate::server::also_propagate(s, dbid, argv);
+        update_stats_on_unblock(
+            s,
+            &receiver,
+            start.elapsed().as_micros() as u64,
+            s.stat_total_error_replies != prev_errors,
+        );
+        unblock_client(s, &mut receiver);
+        crate::server::propagate_pending_commands(s);
+        s.current_client = old;
+        s.put_client(receiver);
+        if deleted {
+            break;
+        }
+    }
+}
+// ANCHOR_END: serve_clients_blocked_on_sorted_set_key
 
 /// blocked.c: updateStatsOnUnblock (the time spent replying joins the command's)
 pub fn update_stats_on_unblock(s: &mut Server, c: &Client, reply_us: u64, had_errors: bool) {

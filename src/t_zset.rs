@@ -3381,7 +3381,7 @@ pub fn zrandmember_command(s: &mut Server, c: &mut Client) {
 }
 
 /// t_zset.c: zmpopGenericCommand (the non-blocking half; BZMPOP comes with blocked.rs)
-pub fn zmpop_generic_command(s: &mut Server, c: &mut Client, numkeys_idx: usize, _is_block: bool) {
+pub fn zmpop_generic_command(s: &mut Server, c: &mut Client, numkeys_idx: usize, is_block: bool) {
     let Some(numkeys) = get_range_long_from_object_or_reply(
         s,
         c,
@@ -3432,7 +3432,113 @@ pub fn zmpop_generic_command(s: &mut Server, c: &mut Client, numkeys_idx: usize,
         count = 1;
     }
     let keys: Vec<Bytes> = c.argv[numkeys_idx + 1..numkeys_idx + 1 + numkeys as usize].to_vec();
-    generic_zpop_command(s, c, &keys, where_, true, count, true, true, None);
+    if is_block {
+        // BZMPOP: the timeout is argv[1]; CLIENT_DENY_BLOCKING is handled there.
+        blocking_generic_zpop_command(s, c, &keys, where_, 1, count, true, true);
+    } else {
+        generic_zpop_command(s, c, &keys, where_, true, count, true, true, None);
+    }
+}
+
+/// The ZPOPMIN/ZPOPMAX a (blocking) pop is propagated as: with COUNT when one was
+/// given, at most the length the key had.
+pub fn zpop_propagation(where_: i32, key: &Bytes, count: i64, llen: i64) -> Vec<Bytes> {
+    let name: &'static [u8] = if where_ == ZSET_MAX {
+        b"ZPOPMAX"
+    } else {
+        b"ZPOPMIN"
+    };
+    let mut argv = vec![Bytes::from_static(name), key.clone()];
+    if count != -1 {
+        argv.push(Bytes::from(count.min(llen).to_string()));
+    }
+    argv
+}
+
+// ANCHOR: blocking_generic_zpop_command
+/// t_zset.c: blockingGenericZpopCommand
+///
+/// The first non-empty sorted set among the keys is popped at once, as ZPOP*
+/// would; when all are empty the client blocks (or, when it may not block, inside
+/// MULTI or a script, gets the timeout reply now).
+#[allow(clippy::too_many_arguments)]
+fn blocking_generic_zpop_command(
+    s: &mut Server,
+    c: &mut Client,
+    keys: &[Bytes],
+    where_: i32,
+    timeout_idx: usize,
+    count: i64,
+    use_nested_array: bool,
+    reply_nil_when_empty: bool,
+) {
+    let Some(timeout) = crate::timeout::get_timeout_from_object_or_reply(s, c, timeout_idx) else {
+        return;
+    };
+    for key in keys {
+        match lookup_zset(s, c.db, key, true) {
+            Found::Missing => continue,
+            Found::WrongType => return wrongtype(s, c),
+            Found::ZSet => {}
+        }
+        let llen = zset_ref(s, c.db, key).length() as i64;
+        if llen == 0 {
+            continue;
+        }
+        let one = std::slice::from_ref(key);
+        generic_zpop_command(
+            s,
+            c,
+            one,
+            where_,
+            true,
+            count,
+            use_nested_array,
+            reply_nil_when_empty,
+            None,
+        );
+        // Replicated as the non-blocking pop.
+        s.propagate_argv = Some(zpop_propagation(where_, key, count, llen));
+        return;
+    }
+    if c.flags & crate::networking::CLIENT_DENY_BLOCKING != 0 {
+        c.add_reply_null_array();
+        return;
+    }
+    let pos = crate::blocked::BlockPos {
+        wherefrom: where_ as u8,
+        whereto: 0,
+    };
+    crate::blocked::block_for_keys(
+        s,
+        c,
+        crate::blocked::BlockedType::ZSet,
+        keys,
+        count,
+        timeout,
+        None,
+        pos,
+    );
+}
+// ANCHOR_END: blocking_generic_zpop_command
+
+/// t_zset.c: bzpopminCommand
+pub fn bzpopmin_command(s: &mut Server, c: &mut Client) {
+    let keys = c.argv[1..c.argv.len() - 1].to_vec();
+    let idx = c.argv.len() - 1;
+    blocking_generic_zpop_command(s, c, &keys, ZSET_MIN, idx, -1, false, false);
+}
+
+/// t_zset.c: bzpopmaxCommand
+pub fn bzpopmax_command(s: &mut Server, c: &mut Client) {
+    let keys = c.argv[1..c.argv.len() - 1].to_vec();
+    let idx = c.argv.len() - 1;
+    blocking_generic_zpop_command(s, c, &keys, ZSET_MAX, idx, -1, false, false);
+}
+
+/// t_zset.c: bzmpopCommand
+pub fn bzmpop_command(s: &mut Server, c: &mut Client) {
+    zmpop_generic_command(s, c, 2, true);
 }
 
 /// t_zset.c: zmpopCommand

@@ -357,3 +357,94 @@ fn served_waiters_propagate_plain_pops() {
         .unwrap_or_else(|| panic!("no RPUSH in {tail:?}"));
     assert_eq!(&tail[pos..pos + 4], &want[..], "{tail:?}");
 }
+
+/// A push inside MULTI/EXEC wakes the waiter only after EXEC: inside the
+/// transaction the pushed elements are all still there (LLEN sees both), and the
+/// waiter gets the first one once the transaction is over.
+#[test]
+fn a_push_inside_multi_wakes_waiters_only_after_exec() {
+    let srv = start();
+    let mut ctl = srv.client();
+    let mut waiter = block(&srv, &mut ctl, &["BLPOP", "q", "0"]);
+    let (r1, r2, len_inside): (i64, i64, i64) = redis::pipe()
+        .atomic()
+        .cmd("RPUSH")
+        .arg("q")
+        .arg("x")
+        .cmd("RPUSH")
+        .arg("q")
+        .arg("y")
+        .cmd("LLEN")
+        .arg("q")
+        .query(&mut ctl)
+        .unwrap();
+    assert_eq!(
+        (r1, r2, len_inside),
+        (1, 2, 2),
+        "the waiter ran inside EXEC"
+    );
+    assert_eq!(waiter.read_reply(), pair("q", "x"));
+    let left: Vec<String> = redis::cmd("LRANGE")
+        .arg("q")
+        .arg(0)
+        .arg(-1)
+        .query(&mut ctl)
+        .unwrap();
+    assert_eq!(left, ["y"]);
+    assert_eq!(blocked_clients(&mut ctl), 0);
+}
+
+/// A blocking pop inside a transaction does not block: with nothing to pop it
+/// answers as if it had timed out, and the transaction goes on.
+#[test]
+fn a_blocking_pop_inside_multi_does_not_block() {
+    let srv = start();
+    let mut con = srv.client();
+    let (a, b, c): (Option<Vec<String>>, Option<Vec<String>>, String) = redis::pipe()
+        .atomic()
+        .cmd("BLPOP")
+        .arg("empty")
+        .arg(0)
+        .cmd("BZPOPMIN")
+        .arg("emptyz")
+        .arg(0)
+        .cmd("PING")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!((a, b, c.as_str()), (None, None, "PONG"));
+    assert_eq!(blocked_clients(&mut con), 0);
+}
+
+/// BZPOPMIN waiters are served in the order they blocked, and a ZADD of several
+/// members serves several waiters, lowest score first.
+#[test]
+fn bzpopmin_waiters_are_served_in_order() {
+    let srv = start();
+    let mut ctl = srv.client();
+    let mut waiters: Vec<Raw> = (0..3)
+        .map(|_| block(&srv, &mut ctl, &["BZPOPMIN", "board", "0"]))
+        .collect();
+    let n: i64 = redis::cmd("ZADD")
+        .arg("board")
+        .arg(30)
+        .arg("c")
+        .arg(10)
+        .arg("a")
+        .arg(20)
+        .arg("b")
+        .query(&mut ctl)
+        .unwrap();
+    assert_eq!(n, 3);
+    for (w, (member, score)) in waiters
+        .iter_mut()
+        .zip([("a", "10"), ("b", "20"), ("c", "30")])
+    {
+        let mut expect = b"*3\r\n".to_vec();
+        expect.extend(bulk("board"));
+        expect.extend(bulk(member));
+        expect.extend(bulk(score));
+        assert_eq!(w.read_reply(), expect);
+    }
+    let exists: i64 = redis::cmd("EXISTS").arg("board").query(&mut ctl).unwrap();
+    assert_eq!(exists, 0);
+}
