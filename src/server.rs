@@ -145,6 +145,8 @@ pub struct Server {
     pub eviction_proc_running: bool,
     pub eviction_exceeded_start_us: i64,
     pub eviction_next_db: usize,
+    /// The Lua interpreter and script cache (eval.c: lctx).
+    pub lctx: crate::eval::LuaCtx,
     inst_ops: InstMetric,
     inst_in: InstMetric,
     inst_out: InstMetric,
@@ -283,6 +285,7 @@ impl Server {
             eviction_proc_running: false,
             eviction_exceeded_start_us: 0,
             eviction_next_db: 0,
+            lctx: crate::eval::LuaCtx::new(now / 1000),
             inst_ops: InstMetric::default(),
             inst_in: InstMetric::default(),
             inst_out: InstMetric::default(),
@@ -529,6 +532,10 @@ impl Server {
     /// server.c: updateCachedTime
     #[inline]
     pub fn update_cached_time(&mut self) {
+        // A running script sees one instant, as do the commands it calls.
+        if self.lctx.script_running {
+            return;
+        }
         self.ustime = util::ustime();
         self.mstime = self.ustime / 1000;
         self.unixtime = self.mstime / 1000;
