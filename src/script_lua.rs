@@ -427,6 +427,21 @@ pub fn add_reply_error_safe(s: &mut Server, c: &mut Client, err: &[u8], no_stats
     c.add_reply_proto(b"\r\n");
 }
 
+/// An aggregate being converted by luaReplyToRedisReply: Redis recurses, this port keeps
+/// the pending aggregates in a list so a deeply nested table cannot exhaust the native
+/// stack. The Lua stack is used exactly as Redis's recursion uses it, so the nesting
+/// limit ("reached lua stack limit") falls at the same depth.
+enum Pending {
+    /// An array: the next index to read, the elements so far.
+    Array(Option<DeferredLen>, u32, usize),
+    /// A {map=...}: pairs so far, and whether a pair's value is due next.
+    Map(Option<DeferredLen>, usize, bool),
+    /// A {set=...}: members so far.
+    Set(Option<DeferredLen>, usize),
+}
+
+use crate::resp::DeferredLen;
+
 /// script_lua.c: luaReplyToRedisReply
 ///
 /// Converts the value on top of the stack into a reply to `c` and pops it. `resp` is the
@@ -437,12 +452,79 @@ pub(crate) unsafe fn lua_reply_to_redis_reply(
     resp: u8,
     lua: *mut lua_State,
 ) {
+    let mut pending: Vec<Pending> = Vec::new();
+    if let Some(p) = reply_one(s, c, resp, lua) {
+        pending.push(p);
+    }
+    while let Some(top) = pending.last_mut() {
+        let next = match top {
+            Pending::Array(d, j, n) => {
+                ffi::lua_pushnumber(lua, *j as f64);
+                *j += 1;
+                ffi::lua_rawget(lua, -2);
+                if ffi::lua_type(lua, -1) == ffi::LUA_TNIL {
+                    ffi::lua_pop(lua, 1);
+                    let (d, n) = (d.take(), *n);
+                    c.set_deferred_array_len(d, n);
+                    ffi::lua_pop(lua, 1);
+                    pending.pop();
+                    continue;
+                }
+                *n += 1;
+                reply_one(s, c, resp, lua)
+            }
+            Pending::Map(d, n, value_due) => {
+                if *value_due {
+                    *value_due = false;
+                    reply_one(s, c, resp, lua)
+                } else if ffi::lua_next(lua, -2) == 0 {
+                    let (d, n) = (d.take(), *n);
+                    c.set_deferred_map_len(d, n);
+                    ffi::lua_pop(lua, 2);
+                    pending.pop();
+                    continue;
+                } else {
+                    // Stack: table, key, value; convert a copy of the key, then the value.
+                    ffi::lua_pushvalue(lua, -2);
+                    *n += 1;
+                    *value_due = true;
+                    reply_one(s, c, resp, lua)
+                }
+            }
+            Pending::Set(d, n) => {
+                if ffi::lua_next(lua, -2) == 0 {
+                    let (d, n) = (d.take(), *n);
+                    c.set_deferred_set_len(d, n);
+                    ffi::lua_pop(lua, 2);
+                    pending.pop();
+                    continue;
+                }
+                ffi::lua_pop(lua, 1);
+                ffi::lua_pushvalue(lua, -1);
+                *n += 1;
+                reply_one(s, c, resp, lua)
+            }
+        };
+        if let Some(p) = next {
+            pending.push(p);
+        }
+    }
+}
+
+/// One step of luaReplyToRedisReply: replies with (and pops) a scalar or a special table,
+/// or opens an aggregate and returns it, leaving what it needs on the stack.
+unsafe fn reply_one(
+    s: &mut Server,
+    c: &mut Client,
+    resp: u8,
+    lua: *mut lua_State,
+) -> Option<Pending> {
     let t = ffi::lua_type(lua, -1);
     if ffi::lua_checkstack(lua, 4) == 0 {
         // Deep nesting exhausted the Lua stack.
         crate::resp::add_reply_error(s, c, "reached lua stack limit");
         ffi::lua_pop(lua, 1);
-        return;
+        return None;
     }
     match t {
         ffi::LUA_TSTRING => {
@@ -464,14 +546,11 @@ pub(crate) unsafe fn lua_reply_to_redis_reply(
         ffi::LUA_TNUMBER => {
             c.add_reply_long_long(double_to_long_long(ffi::lua_tonumber(lua, -1)));
         }
-        ffi::LUA_TTABLE => {
-            if table_to_reply(s, c, resp, lua) {
-                return;
-            }
-        }
+        ffi::LUA_TTABLE => return table_to_reply(s, c, lua),
         _ => c.add_reply_null(),
     }
     ffi::lua_pop(lua, 1);
+    None
 }
 
 /// C's (long long) cast of a double as x86-64 performs it: NaN and every value out of
@@ -485,9 +564,9 @@ fn double_to_long_long(d: f64) -> i64 {
     }
 }
 
-/// The table cases of luaReplyToRedisReply. Returns true when it already popped the
-/// table.
-unsafe fn table_to_reply(s: &mut Server, c: &mut Client, resp: u8, lua: *mut lua_State) -> bool {
+/// The table cases of luaReplyToRedisReply: the special single-field tables reply at
+/// once (and pop); a map, set or array is opened and returned.
+unsafe fn table_to_reply(s: &mut Server, c: &mut Client, lua: *mut lua_State) -> Option<Pending> {
     // {err=...}: an error reply.
     ffi::lua_pushstring(lua, c"err".as_ptr());
     ffi::lua_rawget(lua, -2);
@@ -498,7 +577,7 @@ unsafe fn table_to_reply(s: &mut Server, c: &mut Client, resp: u8, lua: *mut lua
         msg.extend_from_slice(&info.msg.unwrap_or_default());
         add_reply_error_safe(s, c, &msg, info.ignore_err_stats_update);
         ffi::lua_pop(lua, 1);
-        return true;
+        return None;
     }
     ffi::lua_pop(lua, 1);
 
@@ -519,7 +598,7 @@ unsafe fn table_to_reply(s: &mut Server, c: &mut Client, resp: u8, lua: *mut lua
         c.add_reply_proto(&clean);
         c.add_reply_proto(b"\r\n");
         ffi::lua_pop(lua, 2);
-        return true;
+        return None;
     }
     ffi::lua_pop(lua, 1);
 
@@ -529,7 +608,7 @@ unsafe fn table_to_reply(s: &mut Server, c: &mut Client, resp: u8, lua: *mut lua
     if ffi::lua_type(lua, -1) == ffi::LUA_TNUMBER {
         c.add_reply_double(ffi::lua_tonumber(lua, -1));
         ffi::lua_pop(lua, 2);
-        return true;
+        return None;
     }
     ffi::lua_pop(lua, 1);
 
@@ -544,7 +623,7 @@ unsafe fn table_to_reply(s: &mut Server, c: &mut Client, resp: u8, lua: *mut lua
             .collect();
         c.add_reply_big_num(&b);
         ffi::lua_pop(lua, 2);
-        return true;
+        return None;
     }
     ffi::lua_pop(lua, 1);
 
@@ -563,7 +642,7 @@ unsafe fn table_to_reply(s: &mut Server, c: &mut Client, resp: u8, lua: *mut lua
                 let str_ = to_bytes(lua, -1).unwrap_or_default();
                 c.add_reply_verbatim(str_, &format);
                 ffi::lua_pop(lua, 4);
-                return true;
+                return None;
             }
             ffi::lua_pop(lua, 1);
         }
@@ -575,18 +654,9 @@ unsafe fn table_to_reply(s: &mut Server, c: &mut Client, resp: u8, lua: *mut lua
     ffi::lua_pushstring(lua, c"map".as_ptr());
     ffi::lua_rawget(lua, -2);
     if ffi::lua_type(lua, -1) == ffi::LUA_TTABLE {
-        let mut maplen = 0;
         let d = c.add_reply_deferred_len();
         ffi::lua_pushnil(lua);
-        while ffi::lua_next(lua, -2) != 0 {
-            ffi::lua_pushvalue(lua, -2);
-            lua_reply_to_redis_reply(s, c, resp, lua); // the key
-            lua_reply_to_redis_reply(s, c, resp, lua); // the value
-            maplen += 1;
-        }
-        c.set_deferred_map_len(d, maplen);
-        ffi::lua_pop(lua, 2);
-        return true;
+        return Some(Pending::Map(d, 0, false));
     }
     ffi::lua_pop(lua, 1);
 
@@ -594,38 +664,15 @@ unsafe fn table_to_reply(s: &mut Server, c: &mut Client, resp: u8, lua: *mut lua
     ffi::lua_pushstring(lua, c"set".as_ptr());
     ffi::lua_rawget(lua, -2);
     if ffi::lua_type(lua, -1) == ffi::LUA_TTABLE {
-        let mut setlen = 0;
         let d = c.add_reply_deferred_len();
         ffi::lua_pushnil(lua);
-        while ffi::lua_next(lua, -2) != 0 {
-            ffi::lua_pop(lua, 1);
-            ffi::lua_pushvalue(lua, -1);
-            lua_reply_to_redis_reply(s, c, resp, lua);
-            setlen += 1;
-        }
-        c.set_deferred_set_len(d, setlen);
-        ffi::lua_pop(lua, 2);
-        return true;
+        return Some(Pending::Set(d, 0));
     }
     ffi::lua_pop(lua, 1);
 
     // An array, up to the first nil.
     let d = c.add_reply_deferred_len();
-    let mut j = 1;
-    let mut mbulklen = 0;
-    loop {
-        ffi::lua_pushnumber(lua, j as f64);
-        j += 1;
-        ffi::lua_rawget(lua, -2);
-        if ffi::lua_type(lua, -1) == ffi::LUA_TNIL {
-            ffi::lua_pop(lua, 1);
-            break;
-        }
-        lua_reply_to_redis_reply(s, c, resp, lua);
-        mbulklen += 1;
-    }
-    c.set_deferred_array_len(d, mbulklen);
-    false
+    Some(Pending::Array(d, 1, 0))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1118,6 +1165,34 @@ unsafe extern "C-unwind" fn lua_guarded_loadstring(lua: *mut lua_State) -> c_int
     call_original(lua)
 }
 
+/// lbaselib.c: luaB_unpack as Redis patched it
+///
+/// Stock Lua 5.1 computes the element count in signed arithmetic, which overflows (and
+/// is then undefined) for ranges such as `unpack({}, 0, 2147483647)`; Redis counts in
+/// unsigned arithmetic and refuses what cannot fit.
+unsafe extern "C-unwind" fn lua_guarded_unpack(lua: *mut lua_State) -> c_int {
+    ffi::luaL_checktype(lua, 1, ffi::LUA_TTABLE);
+    let mut i = ffi::luaL_optinteger(lua, 2, 1) as c_int;
+    let e = if ffi::lua_isnoneornil(lua, 3) != 0 {
+        ffi::lua_objlen(lua, 1) as c_int
+    } else {
+        ffi::luaL_checkinteger(lua, 3) as c_int
+    };
+    if i > e {
+        return 0;
+    }
+    let n = (e as u32).wrapping_sub(i as u32);
+    if n >= c_int::MAX as u32 || ffi::lua_checkstack(lua, n as c_int + 1) == 0 {
+        raise_with_position(lua, b"too many results to unpack");
+    }
+    ffi::lua_rawgeti(lua, 1, i as ffi::lua_Integer);
+    while i < e {
+        i += 1;
+        ffi::lua_rawgeti(lua, 1, i as ffi::lua_Integer);
+    }
+    n as c_int + 1
+}
+
 /// Lua source of the reader wrapper `load` uses: the first piece of a precompiled chunk
 /// gets a leading space, so the parser sees text and rejects it.
 const LOAD_READER_GUARD: &[u8] = br#"local f = ...
@@ -1252,8 +1327,6 @@ unsafe fn lua_protect_globals(lua: *mut lua_State) {
     let emt = ffi::lua_gettop(lua);
     ffi::lua_pushcfunction(lua, lua_protected_table_error);
     ffi::lua_setfield(lua, emt, c"__index".as_ptr());
-    ffi::lua_pushcfunction(lua, lua_readonly_table_error);
-    ffi::lua_setfield(lua, emt, c"__newindex".as_ptr());
     ffi::lua_pushvalue(lua, emt);
     ffi::lua_setmetatable(lua, g);
     // What getmetatable(_G) shows: a read-only view of that metatable.
@@ -1310,6 +1383,8 @@ unsafe fn lua_register_redis_api(lua: *mut lua_State) {
 
     ffi::lua_pushcfunction(lua, lua_redis_pcall);
     ffi::lua_setfield(lua, ffi::LUA_GLOBALSINDEX, c"pcall".as_ptr());
+    ffi::lua_pushcfunction(lua, lua_guarded_unpack);
+    ffi::lua_setfield(lua, ffi::LUA_GLOBALSINDEX, c"unpack".as_ptr());
     wrap_function(
         lua,
         ffi::LUA_GLOBALSINDEX,
