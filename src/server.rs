@@ -1171,8 +1171,9 @@ pub fn gen_redis_info_string(s: &Server, sections: &[String], current: Option<&C
         let rss = crate::zmalloc::rss();
         let peak = crate::zmalloc::peak_memory() as u64;
         let mh = crate::object::get_memory_overhead_data(s, current);
+        let memory_lua = crate::eval::eval_memory(s);
         out.push_str(&format!(
-            "# Memory\r\nused_memory:{}\r\nused_memory_human:{}\r\nused_memory_rss:{}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nused_memory_overhead:{}\r\nused_memory_startup:{}\r\nused_memory_dataset:{}\r\nused_memory_dataset_perc:{:.2}%\r\ntotal_system_memory:{}\r\ntotal_system_memory_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_not_counted_for_evict:0\r\nmem_allocator:libc\r\n",
+            "# Memory\r\nused_memory:{}\r\nused_memory_human:{}\r\nused_memory_rss:{}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nused_memory_overhead:{}\r\nused_memory_startup:{}\r\nused_memory_dataset:{}\r\nused_memory_dataset_perc:{:.2}%\r\ntotal_system_memory:{}\r\ntotal_system_memory_human:{}\r\nused_memory_lua:{}\r\nused_memory_vm_eval:{}\r\nused_memory_lua_human:{}\r\nused_memory_scripts_eval:{}\r\nnumber_of_cached_scripts:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_not_counted_for_evict:0\r\nmem_allocator:libc\r\n",
             used,
             bytes_to_human(used),
             rss,
@@ -1186,6 +1187,11 @@ pub fn gen_redis_info_string(s: &Server, sections: &[String], current: Option<&C
             mh.dataset_perc,
             crate::zmalloc::total_system_memory(),
             bytes_to_human(crate::zmalloc::total_system_memory()),
+            memory_lua,
+            memory_lua,
+            bytes_to_human(memory_lua),
+            crate::eval::eval_scripts_memory(s),
+            s.lctx.lua_scripts.len(),
             s.config.maxmemory,
             bytes_to_human(s.config.maxmemory),
             crate::evict::policy_name(s.config.maxmemory_policy),
