@@ -15,6 +15,8 @@ pub mod evict;
 pub mod expire;
 pub mod io_threads;
 pub mod log;
+pub mod lua_bit;
+pub mod lua_struct;
 pub mod networking;
 pub mod object;
 pub mod rand;

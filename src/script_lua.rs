@@ -77,6 +77,121 @@ unsafe fn set_field_bytes(lua: *mut lua_State, field: &CStr, v: &[u8]) {
     ffi::lua_setfield(lua, -2, field.as_ptr());
 }
 
+/// An error a library function raises, described so that it is raised only once the
+/// Rust function that found it has returned (and dropped what it owned).
+pub(crate) enum LibError {
+    /// luaL_error: the message, prefixed with the caller's position.
+    Msg(String),
+    /// luaL_argerror: "bad argument #n to 'f' (msg)".
+    Arg(c_int, String),
+    /// luaL_typerror: "bad argument #n to 'f' (type expected, got ...)".
+    Type(c_int, &'static CStr),
+}
+
+/// Raises `e` in the way the matching luaL_* function does.
+pub(crate) unsafe fn raise_lib_error(lua: *mut lua_State, e: LibError) -> ! {
+    match e {
+        LibError::Msg(m) => {
+            ffi::luaL_where(lua, 1);
+            push_bytes(lua, m.as_bytes());
+            drop(m);
+            ffi::lua_concat(lua, 2);
+            ffi::lua_error(lua)
+        }
+        LibError::Arg(n, m) => {
+            push_bytes(lua, m.as_bytes());
+            drop(m);
+            // The message now lives on the Lua stack, anchored against collection.
+            let p = ffi::lua_tolstring(lua, -1, std::ptr::null_mut());
+            ffi::luaL_argerror(lua, n, p);
+            unreachable!()
+        }
+        LibError::Type(n, t) => {
+            ffi::luaL_typerror(lua, n, t.as_ptr());
+            unreachable!()
+        }
+    }
+}
+
+/// Runs a library function written as `fn(lua) -> Result<results, LibError>` and raises
+/// its error after it returned: the C-callable shape of every such function.
+pub(crate) unsafe fn lib_call(
+    lua: *mut lua_State,
+    f: unsafe fn(*mut lua_State) -> Result<c_int, LibError>,
+) -> c_int {
+    match f(lua) {
+        Ok(n) => n,
+        Err(e) => raise_lib_error(lua, e),
+    }
+}
+
+/// luaL_checknumber without raising.
+pub(crate) unsafe fn check_number(lua: *mut lua_State, narg: c_int) -> Result<f64, LibError> {
+    let d = ffi::lua_tonumber(lua, narg);
+    if d == 0.0 && ffi::lua_isnumber(lua, narg) == 0 {
+        return Err(LibError::Type(narg, c"number"));
+    }
+    Ok(d)
+}
+
+/// luaL_checkinteger without raising (the double is cast as C casts it).
+pub(crate) unsafe fn check_integer(lua: *mut lua_State, narg: c_int) -> Result<i64, LibError> {
+    let d = check_number(lua, narg)?;
+    Ok(double_to_long_long(d))
+}
+
+/// luaL_optinteger without raising.
+pub(crate) unsafe fn opt_integer(
+    lua: *mut lua_State,
+    narg: c_int,
+    def: i64,
+) -> Result<i64, LibError> {
+    if ffi::lua_isnoneornil(lua, narg) != 0 {
+        Ok(def)
+    } else {
+        check_integer(lua, narg)
+    }
+}
+
+/// luaL_checklstring without raising. The bytes live as long as the stack slot.
+pub(crate) unsafe fn check_lstring<'a>(
+    lua: *mut lua_State,
+    narg: c_int,
+) -> Result<&'a [u8], LibError> {
+    to_bytes(lua, narg).ok_or(LibError::Type(narg, c"string"))
+}
+
+/// Pushes bytes as a Lua string.
+pub(crate) unsafe fn push_lstring(lua: *mut lua_State, s: &[u8]) {
+    push_bytes(lua, s);
+}
+
+/// A C-callable Lua function from a `fn(lua) -> Result<c_int, LibError>`.
+macro_rules! lib_function {
+    ($name:path) => {{
+        unsafe extern "C-unwind" fn entry(lua: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+            $crate::script_lua::lib_call(lua, $name)
+        }
+        entry as mlua::ffi::lua_CFunction
+    }};
+}
+pub(crate) use lib_function;
+
+/// luaL_register(L, name, funcs) for a library of C functions: a global table.
+pub(crate) unsafe fn register_lib(
+    lua: *mut lua_State,
+    name: &CStr,
+    funcs: &[(&CStr, ffi::lua_CFunction)],
+) {
+    ffi::lua_createtable(lua, 0, funcs.len() as c_int);
+    for (n, f) in funcs {
+        ffi::lua_pushcfunction(lua, *f);
+        ffi::lua_setfield(lua, -2, n.as_ptr());
+    }
+    ffi::lua_pushvalue(lua, -1);
+    ffi::lua_setfield(lua, ffi::LUA_GLOBALSINDEX, name.as_ptr());
+}
+
 /// luaL_error with a plain message: prefixes the caller's position and raises.
 /// Must be called with no live Rust values that own memory.
 unsafe fn raise_with_position(lua: *mut lua_State, msg: &[u8]) -> ! {
@@ -555,7 +670,7 @@ unsafe fn reply_one(
 
 /// C's (long long) cast of a double as x86-64 performs it: NaN and every value out of
 /// range become LLONG_MIN (Rust's `as` would saturate instead).
-fn double_to_long_long(d: f64) -> i64 {
+pub(crate) fn double_to_long_long(d: f64) -> i64 {
     const LIMIT: f64 = 9_223_372_036_854_775_808.0;
     if !(-LIMIT..LIMIT).contains(&d) {
         i64::MIN
@@ -1359,7 +1474,9 @@ unsafe fn lua_load_libraries(lua: *mut lua_State) {
     lua_load_lib(lua, c"string", ffi::luaopen_string);
     lua_load_lib(lua, c"math", ffi::luaopen_math);
     lua_load_lib(lua, c"debug", ffi::luaopen_debug);
-    // cjson, struct, cmsgpack and bit are Redis's own libraries (not ported yet).
+    crate::lua_struct::luaopen_struct(lua);
+    crate::lua_bit::luaopen_bit(lua);
+    ffi::lua_pop(lua, 2);
     for name in REMOVED_GLOBALS {
         ffi::lua_pushnil(lua);
         ffi::lua_setfield(lua, ffi::LUA_GLOBALSINDEX, name.as_ptr());
