@@ -118,7 +118,7 @@ fn deep_reply_hits_the_lua_stack_limit() {
         let all = raw.read_to_close();
         let reply = all.strip_suffix(b"+OK\r\n").expect("QUIT's reply last");
         assert_eq!(reply.len(), 32010, "depth {depth}");
-        let text = String::from_utf8_lossy(&reply);
+        let text = String::from_utf8_lossy(reply);
         assert!(
             text.contains("-ERR reached lua stack limit\r\n"),
             "depth {depth}"
