@@ -90,6 +90,8 @@ pub(crate) enum LibError {
 
 /// Raises `e` in the way the matching luaL_* function does.
 pub(crate) unsafe fn raise_lib_error(lua: *mut lua_State, e: LibError) -> ! {
+    // Room for the message: the function may have used every slot it had.
+    ffi::lua_checkstack(lua, 4);
     match e {
         LibError::Msg(m) => {
             ffi::luaL_where(lua, 1);
@@ -195,6 +197,7 @@ pub(crate) unsafe fn register_lib(
 /// luaL_error with a plain message: prefixes the caller's position and raises.
 /// Must be called with no live Rust values that own memory.
 unsafe fn raise_with_position(lua: *mut lua_State, msg: &[u8]) -> ! {
+    ffi::lua_checkstack(lua, 4);
     ffi::luaL_where(lua, 1);
     push_bytes(lua, msg);
     ffi::lua_concat(lua, 2);
@@ -1474,9 +1477,10 @@ unsafe fn lua_load_libraries(lua: *mut lua_State) {
     lua_load_lib(lua, c"string", ffi::luaopen_string);
     lua_load_lib(lua, c"math", ffi::luaopen_math);
     lua_load_lib(lua, c"debug", ffi::luaopen_debug);
+    crate::lua_cjson::luaopen_cjson(lua);
     crate::lua_struct::luaopen_struct(lua);
     crate::lua_bit::luaopen_bit(lua);
-    ffi::lua_pop(lua, 2);
+    ffi::lua_pop(lua, 3);
     for name in REMOVED_GLOBALS {
         ffi::lua_pushnil(lua);
         ffi::lua_setfield(lua, ffi::LUA_GLOBALSINDEX, name.as_ptr());
