@@ -17,6 +17,7 @@ pub mod io_threads;
 pub mod log;
 pub mod lua_bit;
 pub mod lua_cjson;
+pub mod lua_cmsgpack;
 pub mod lua_struct;
 pub mod networking;
 pub mod object;

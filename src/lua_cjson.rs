@@ -379,75 +379,100 @@ unsafe fn json_append_number(
     Ok(())
 }
 
-/// lua_cjson.c: json_append_array
-unsafe fn json_append_array(
-    l: *mut lua_State,
-    cfg: &JsonConfig,
-    current_depth: c_int,
-    json: &mut Vec<u8>,
-    array_length: c_int,
-) -> Result<(), LibError> {
-    json.push(b'[');
-    for i in 1..=array_length {
-        if i > 1 {
-            json.push(b',');
-        }
-        ffi::lua_rawgeti(l, -1, i as ffi::lua_Integer);
-        json_append_data(l, cfg, current_depth, json)?;
-        ffi::lua_pop(l, 1);
-    }
-    json.push(b']');
-    Ok(())
-}
-
-/// lua_cjson.c: json_append_object
-unsafe fn json_append_object(
-    l: *mut lua_State,
-    cfg: &JsonConfig,
-    current_depth: c_int,
-    json: &mut Vec<u8>,
-) -> Result<(), LibError> {
-    json.push(b'{');
-    ffi::lua_pushnil(l);
-    let mut comma = false;
-    while ffi::lua_next(l, -2) != 0 {
-        if comma {
-            json.push(b',');
-        } else {
-            comma = true;
-        }
-        match ffi::lua_type(l, -2) {
-            ffi::LUA_TNUMBER => {
-                json.push(b'"');
-                json_append_number(l, cfg, json, -2)?;
-                json.extend_from_slice(b"\":");
-            }
-            ffi::LUA_TSTRING => {
-                json_append_string(l, json, -2);
-                json.push(b':');
-            }
-            _ => {
-                return Err(json_encode_exception(
-                    l,
-                    -2,
-                    "table key must be a number or string",
-                ))
-            }
-        }
-        json_append_data(l, cfg, current_depth, json)?;
-        ffi::lua_pop(l, 1);
-    }
-    json.push(b'}');
-    Ok(())
+/// A table being encoded: C recurses (json_append_array / json_append_object), this port
+/// keeps the open tables in a list, using the Lua stack exactly as the recursion does, so
+/// the nesting limits fall where they fall in Redis.
+enum Open {
+    /// An array: the next index, the length, the table's depth.
+    Array(c_int, c_int, c_int),
+    /// An object being walked with lua_next: whether a member was written, the depth.
+    Object(bool, c_int),
 }
 
 /// lua_cjson.c: json_append_data (the value on top of the stack)
 unsafe fn json_append_data(
     l: *mut lua_State,
     cfg: &JsonConfig,
-    mut current_depth: c_int,
+    current_depth: c_int,
     json: &mut Vec<u8>,
 ) -> Result<(), LibError> {
+    let mut open: Vec<Open> = Vec::new();
+    if let Some(o) = json_append_one(l, cfg, current_depth, json)? {
+        open.push(o);
+    }
+    while let Some(top) = open.last_mut() {
+        let depth = match top {
+            Open::Array(next, len, depth) => {
+                if *next > *len {
+                    json.push(b']');
+                    open.pop();
+                    finish_table(l, &open);
+                    continue;
+                }
+                if *next > 1 {
+                    json.push(b',');
+                }
+                ffi::lua_rawgeti(l, -1, *next as ffi::lua_Integer);
+                *next += 1;
+                *depth
+            }
+            Open::Object(comma, depth) => {
+                if ffi::lua_next(l, -2) == 0 {
+                    json.push(b'}');
+                    open.pop();
+                    finish_table(l, &open);
+                    continue;
+                }
+                if *comma {
+                    json.push(b',');
+                } else {
+                    *comma = true;
+                }
+                match ffi::lua_type(l, -2) {
+                    ffi::LUA_TNUMBER => {
+                        json.push(b'"');
+                        json_append_number(l, cfg, json, -2)?;
+                        json.extend_from_slice(b"\":");
+                    }
+                    ffi::LUA_TSTRING => {
+                        json_append_string(l, json, -2);
+                        json.push(b':');
+                    }
+                    _ => {
+                        return Err(json_encode_exception(
+                            l,
+                            -2,
+                            "table key must be a number or string",
+                        ))
+                    }
+                }
+                *depth
+            }
+        };
+        match json_append_one(l, cfg, depth, json)? {
+            Some(o) => open.push(o),
+            None => ffi::lua_pop(l, 1),
+        }
+    }
+    Ok(())
+}
+
+/// After a table's closing bracket: a nested table is popped by its parent's loop (the
+/// top-level value belongs to the caller).
+unsafe fn finish_table(l: *mut lua_State, open: &[Open]) {
+    if !open.is_empty() {
+        ffi::lua_pop(l, 1);
+    }
+}
+
+/// One value of json_append_data: a scalar is written whole; a table is checked, its
+/// opening bracket written, and returned to be walked.
+unsafe fn json_append_one(
+    l: *mut lua_State,
+    cfg: &JsonConfig,
+    mut current_depth: c_int,
+    json: &mut Vec<u8>,
+) -> Result<Option<Open>, LibError> {
     match ffi::lua_type(l, -1) {
         ffi::LUA_TSTRING => json_append_string(l, json, -1),
         ffi::LUA_TNUMBER => json_append_number(l, cfg, json, -1)?,
@@ -463,10 +488,12 @@ unsafe fn json_append_data(
             json_check_encode_depth(l, cfg, current_depth)?;
             let len = lua_array_length(l, cfg)?;
             if len > 0 {
-                json_append_array(l, cfg, current_depth, json, len)?;
-            } else {
-                json_append_object(l, cfg, current_depth, json)?;
+                json.push(b'[');
+                return Ok(Some(Open::Array(1, len, current_depth)));
             }
+            json.push(b'{');
+            ffi::lua_pushnil(l);
+            return Ok(Some(Open::Object(false, current_depth)));
         }
         ffi::LUA_TNIL => json.extend_from_slice(b"null"),
         ffi::LUA_TLIGHTUSERDATA if ffi::lua_touserdata(l, -1).is_null() => {
@@ -474,7 +501,7 @@ unsafe fn json_append_data(
         }
         _ => return Err(json_encode_exception(l, -1, "type not supported")),
     }
-    Ok(())
+    Ok(None)
 }
 
 /// lua_cjson.c: json_encode (cjson.encode)

@@ -90,8 +90,11 @@ pub(crate) enum LibError {
 
 /// Raises `e` in the way the matching luaL_* function does.
 pub(crate) unsafe fn raise_lib_error(lua: *mut lua_State, e: LibError) -> ! {
-    // Room for the message: the function may have used every slot it had.
-    ffi::lua_checkstack(lua, 4);
+    // Room for the message: the function may have used every slot there is. What it
+    // pushed is discarded by the error anyway (C relies on Lua's spare slots instead).
+    if ffi::lua_checkstack(lua, 4) == 0 {
+        ffi::lua_settop(lua, 0);
+    }
     match e {
         LibError::Msg(m) => {
             ffi::luaL_where(lua, 1);
@@ -197,7 +200,9 @@ pub(crate) unsafe fn register_lib(
 /// luaL_error with a plain message: prefixes the caller's position and raises.
 /// Must be called with no live Rust values that own memory.
 unsafe fn raise_with_position(lua: *mut lua_State, msg: &[u8]) -> ! {
-    ffi::lua_checkstack(lua, 4);
+    if ffi::lua_checkstack(lua, 4) == 0 {
+        ffi::lua_settop(lua, 0);
+    }
     ffi::luaL_where(lua, 1);
     push_bytes(lua, msg);
     ffi::lua_concat(lua, 2);
@@ -1479,8 +1484,9 @@ unsafe fn lua_load_libraries(lua: *mut lua_State) {
     lua_load_lib(lua, c"debug", ffi::luaopen_debug);
     crate::lua_cjson::luaopen_cjson(lua);
     crate::lua_struct::luaopen_struct(lua);
+    crate::lua_cmsgpack::luaopen_cmsgpack(lua);
     crate::lua_bit::luaopen_bit(lua);
-    ffi::lua_pop(lua, 3);
+    ffi::lua_pop(lua, 4);
     for name in REMOVED_GLOBALS {
         ffi::lua_pushnil(lua);
         ffi::lua_setfield(lua, ffi::LUA_GLOBALSINDEX, name.as_ptr());
