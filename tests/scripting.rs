@@ -261,17 +261,24 @@ class RedisReentrantLock:
         return result == 1
 
 r = redis.Redis(host='127.0.0.1', port=PORT)
+r.delete('res', 'lock_counter:res')
 a = RedisReentrantLock(r, 'res')
 b = RedisReentrantLock(r, 'res')
+# The flaw: the script tests KEYS[1] but only ever writes KEYS[2], so 'res' never
+# exists: every lock() takes the first branch, which resets the count to 1 (no
+# reentrancy) and lets a second client "acquire" the lock too. redis-server 7.0.15
+# answers exactly this.
 assert a.lock()
 assert a.lock()
-assert r.hget('lock_counter:res', a.client_id) == b'2'
-assert not b.unlock()
-assert a.unlock()
 assert r.hget('lock_counter:res', a.client_id) == b'1'
+assert r.exists('res') == 0
+assert b.lock()
+assert r.hlen('lock_counter:res') == 2
 assert a.unlock()
-assert r.exists('lock_counter:res') == 0
+assert r.hget('lock_counter:res', a.client_id) is None
 assert not a.unlock()
+assert b.unlock()
+assert r.exists('lock_counter:res') == 0
 "#,
     );
 }
@@ -285,6 +292,7 @@ fn redis_py_lock_class() {
         srv.port,
         r#"
 r = redis.Redis(host='127.0.0.1', port=PORT)
+r.delete('pylock', 'counter-lock', 'plain-counter')
 lock = r.lock('pylock', timeout=5)
 assert lock.acquire(blocking=False)
 other = r.lock('pylock', timeout=5)
