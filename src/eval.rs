@@ -38,6 +38,10 @@ pub struct LuaCtx {
     pub script_running: bool,
     /// Memory was over maxmemory when the running script started.
     pub pre_command_oom_state: bool,
+    /// The running script passed busy-reply-threshold (script.c: scriptIsTimedout).
+    pub script_timedout: bool,
+    /// The running script's context, null when none runs (script.c: curr_run_ctx).
+    pub curr_run_ctx: *mut script::ScriptRunCtx,
 }
 
 impl LuaCtx {
@@ -53,6 +57,8 @@ impl LuaCtx {
             lua_scripts_mem: 0,
             script_running: false,
             pre_command_oom_state: false,
+            script_timedout: false,
+            curr_run_ctx: std::ptr::null_mut(),
         }
     }
 }
@@ -307,10 +313,13 @@ fn eval_generic_command(s: &mut Server, c: &mut Client, evalsha: bool) {
 
     let keys: Vec<Bytes> = c.argv[3..3 + numkeys].to_vec();
     let args: Vec<Bytes> = c.argv[3 + numkeys..].to_vec();
+    let busy_reply_threshold = s.config.busy_reply_threshold;
+    s.lctx.curr_run_ctx = &mut rctx as *mut script::ScriptRunCtx;
     unsafe {
-        script_lua::lua_call_function(&mut rctx, lua, &keys, &args);
+        script_lua::lua_call_function(&mut rctx, lua, &keys, &args, busy_reply_threshold);
         ffi::lua_pop(lua, 1); // the error handler
     }
+    s.lctx.curr_run_ctx = std::ptr::null_mut();
     script::script_reset_run(s, &rctx);
     s.lctx.lua_client = Some(lua_client);
 }

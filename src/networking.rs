@@ -1817,3 +1817,20 @@ pub fn reset_command(s: &mut Server, c: &mut Client) {
     c.user = "default";
     c.add_reply_status("RESET");
 }
+
+/// networking.c: processEventsWhileBlocked
+///
+/// Serves other clients from inside a long command (a script past
+/// busy-reply-threshold): a few non-waiting turns of the event loop, I/O only, so they
+/// get their -BUSY replies and SCRIPT KILL can arrive.
+pub fn process_events_while_blocked(s: &mut Server) {
+    s.processing_events_while_blocked = true;
+    for _ in 0..4 {
+        if crate::ae::process_file_events_dont_wait(s) == 0 {
+            break;
+        }
+    }
+    // Replies produced by the last turn go out now, not at the next hook call.
+    crate::io_threads::handle_clients_with_pending_writes_using_threads(s);
+    s.processing_events_while_blocked = false;
+}

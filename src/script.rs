@@ -153,15 +153,78 @@ pub fn script_reset_run(s: &mut Server, run_ctx: &ScriptRunCtx) {
         let lc = &mut *run_ctx.c;
         lc.flags &= !crate::networking::CLIENT_MULTI;
     }
+    if s.lctx.script_timedout {
+        s.lctx.script_timedout = false;
+        // Bytes the caller sent while its script ran were seen by a nested turn of the
+        // loop that could not serve it (it was busy): look at its socket again.
+        // SAFETY: the caller outlives the run.
+        let token = unsafe { (*run_ctx.original_client).token };
+        s.el.mark_still_ready(token, crate::ae::AE_READABLE);
+    }
     s.lctx.script_running = false;
     s.update_cached_time();
 }
 
+/// script.c: scriptInterrupt
+///
+/// Called from the Lua count hook. Past busy-reply-threshold the event loop keeps
+/// turning (other clients get -BUSY, SCRIPT KILL can arrive). Returns true when the
+/// script must be killed.
+///
+/// # Safety
+/// `run_ctx` is the running script's context (it outlives this call).
+pub unsafe fn script_interrupt(run_ctx: *mut ScriptRunCtx) -> bool {
+    let s = &mut *(*run_ctx).s;
+    if (*run_ctx).flags & SCRIPT_TIMEDOUT != 0 {
+        crate::networking::process_events_while_blocked(s);
+        return (*run_ctx).flags & SCRIPT_KILLED != 0;
+    }
+    let elapsed = (*run_ctx).start_time.elapsed().as_millis() as i64;
+    if elapsed < s.config.busy_reply_threshold {
+        return false;
+    }
+    crate::server_log!(
+        s,
+        crate::server::LL_WARNING,
+        "Slow script detected: still in execution after {} milliseconds. You can try killing the script using the {} command. Script name is: {}.",
+        elapsed,
+        if (*run_ctx).flags & SCRIPT_EVAL_MODE != 0 { "SCRIPT KILL" } else { "FUNCTION KILL" },
+        (*run_ctx).funcname
+    );
+    (*run_ctx).flags |= SCRIPT_TIMEDOUT;
+    s.lctx.script_timedout = true;
+    crate::networking::process_events_while_blocked(s);
+    (*run_ctx).flags & SCRIPT_KILLED != 0
+}
+
 /// script.c: scriptKill
-pub fn script_kill(s: &mut Server, c: &mut Client, _is_eval: bool) {
-    // Scripts run to completion without yielding to the event loop in this port, so
-    // SCRIPT KILL can only ever arrive when nothing runs.
-    crate::resp::add_reply_error(s, c, "-NOTBUSY No scripts in execution right now.");
+pub fn script_kill(s: &mut Server, c: &mut Client, is_eval: bool) {
+    let curr = s.lctx.curr_run_ctx;
+    if curr.is_null() {
+        crate::resp::add_reply_error(s, c, "-NOTBUSY No scripts in execution right now.");
+        return;
+    }
+    // SAFETY: a non-null current context is the running script's, alive until it ends;
+    // SCRIPT KILL only reaches here from inside that script's turn of the event loop.
+    let flags = unsafe { (*curr).flags };
+    if flags & SCRIPT_WRITE_DIRTY != 0 {
+        crate::resp::add_reply_error(
+            s,
+            c,
+            "-UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.",
+        );
+        return;
+    }
+    if is_eval && flags & SCRIPT_EVAL_MODE == 0 {
+        crate::resp::add_reply_error(
+            s,
+            c,
+            "-BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.",
+        );
+        return;
+    }
+    unsafe { (*curr).flags |= SCRIPT_KILLED };
+    c.add_reply(crate::resp::shared::OK);
 }
 
 /// script.c: scriptVerifyCommandArity

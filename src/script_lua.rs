@@ -1645,8 +1645,14 @@ pub(crate) unsafe fn lua_call_function(
     lua: *mut lua_State,
     keys: &[Bytes],
     args: &[Bytes],
+    busy_reply_threshold: i64,
 ) {
     set_run_ctx(lua, rctx as *mut ScriptRunCtx);
+    // Every 100000 instructions the hook checks the clock (and SCRIPT KILL).
+    let delhook = busy_reply_threshold > 0;
+    if delhook {
+        ffi::lua_sethook(lua, Some(lua_mask_count_hook), ffi::LUA_MASKCOUNT, 100_000);
+    }
     lua_set_global_array(lua, c"KEYS", keys);
     lua_set_global_array(lua, c"ARGV", args);
 
@@ -1692,5 +1698,27 @@ pub(crate) unsafe fn lua_call_function(
         let resp = (&*rctx.c).resp;
         lua_reply_to_redis_reply(s, c, resp, lua);
     }
+    if delhook {
+        ffi::lua_sethook(lua, None, 0, 0);
+    }
     set_run_ctx(lua, std::ptr::null_mut());
+}
+
+/// script_lua.c: luaMaskCountHook
+///
+/// Once the script is killed the hook fires on every line, so a script catching the
+/// error with pcall cannot go on.
+unsafe extern "C-unwind" fn lua_mask_count_hook(lua: *mut lua_State, _ar: *mut ffi::lua_Debug) {
+    let rctx = lua_get_from_registry(lua, REGISTRY_RUN_CTX_NAME) as *mut ScriptRunCtx;
+    if rctx.is_null() {
+        return;
+    }
+    if script::script_interrupt(rctx) {
+        crate::server::server_log_raw(
+            crate::server::LL_WARNING,
+            "Lua script killed by user with SCRIPT KILL.",
+        );
+        ffi::lua_sethook(lua, Some(lua_mask_count_hook), ffi::LUA_MASKLINE, 0);
+        raise_error_table(lua, c"Script killed by user with SCRIPT KILL...");
+    }
 }

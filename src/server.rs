@@ -147,6 +147,9 @@ pub struct Server {
     pub eviction_next_db: usize,
     /// The Lua interpreter and script cache (eval.c: lctx).
     pub lctx: crate::eval::LuaCtx,
+    /// The event loop is being turned from inside a command (networking.c:
+    /// ProcessingEventsWhileBlocked): before_sleep does I/O only.
+    pub processing_events_while_blocked: bool,
     inst_ops: InstMetric,
     inst_in: InstMetric,
     inst_out: InstMetric,
@@ -286,6 +289,7 @@ impl Server {
             eviction_exceeded_start_us: 0,
             eviction_next_db: 0,
             lctx: crate::eval::LuaCtx::new(now / 1000),
+            processing_events_while_blocked: false,
             inst_ops: InstMetric::default(),
             inst_in: InstMetric::default(),
             inst_out: InstMetric::default(),
@@ -610,7 +614,8 @@ pub fn process_command(s: &mut Server, c: &mut Client) -> bool {
     }
     // ANCHOR: process_command_oom
     // Free memory before a command that may need it; refuse it when that fails.
-    if s.config.maxmemory > 0 {
+    // No eviction while a busy script is still running: it sees the data it started with.
+    if s.config.maxmemory > 0 && !s.lctx.script_timedout {
         let out_of_memory = crate::evict::perform_evictions(s) == crate::evict::EVICT_FAIL;
         let reject_cmd_on_oom = cmd.flags & crate::commands::CMD_DENYOOM != 0;
         if out_of_memory && reject_cmd_on_oom {
@@ -623,6 +628,16 @@ pub fn process_command(s: &mut Server, c: &mut Client) -> bool {
         }
     }
     // ANCHOR_END: process_command_oom
+    // A script past busy-reply-threshold lets the loop turn, but only commands flagged
+    // allow-busy (SCRIPT KILL, SHUTDOWN NOSAVE, ...) may run meanwhile.
+    if s.lctx.script_timedout && cmd.flags & crate::commands::CMD_ALLOW_BUSY == 0 {
+        reject_command(
+            s,
+            c,
+            "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",
+        );
+        return true;
+    }
     // MULTI/EXEC arrives with the transactions issue; this is where queueing goes.
     // CLIENT PAUSE: hold the client until the pause ends (blockClient BLOCKED_POSTPONE).
     let may_write = cmd.flags & (CMD_WRITE | crate::commands::CMD_MAY_REPLICATE) != 0;
@@ -974,6 +989,13 @@ fn clients_cron(s: &mut Server) {
 /// Before the loop waits: free clients closed asynchronously, then write every
 /// pending reply directly, installing a write handler only for what is left.
 pub fn before_sleep(s: &mut Server) {
+    // Inside a busy script: only move bytes; no expiry, nothing that changes data.
+    if s.processing_events_while_blocked {
+        crate::io_threads::handle_clients_with_pending_reads_using_threads(s);
+        crate::io_threads::handle_clients_with_pending_writes_using_threads(s);
+        networking::free_clients_in_async_free_queue(s);
+        return;
+    }
     // A fast expire cycle when the slow one left work behind (at most 1 ms).
     if s.active_expire_enabled {
         crate::expire::active_expire_cycle(s, crate::expire::ACTIVE_EXPIRE_CYCLE_FAST);

@@ -324,3 +324,101 @@ assert int(r.get('plain-counter')) == 80
 "#,
     );
 }
+
+/// Sends EVAL on a raw connection and returns a thread waiting for its reply.
+fn eval_in_background(srv: &Server, script: &'static str) -> std::thread::JoinHandle<Vec<u8>> {
+    let mut raw = srv.raw();
+    std::thread::spawn(move || raw.cmd(&[b"EVAL", script.as_bytes(), b"0"]))
+}
+
+/// Polls PING until the server answers -BUSY (the script passed the threshold).
+fn wait_busy(srv: &Server) {
+    let mut raw = srv.raw();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let r = raw.cmd(&[b"PING"]);
+        if r.starts_with(b"-BUSY") {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "never busy: {r:?}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+const BUSY: &[u8] =
+    b"-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n";
+
+/// A script past busy-reply-threshold: other clients get -BUSY, SCRIPT KILL stops it
+/// (even when it catches errors with pcall), and the server serves again. The replies
+/// are redis-server 7.0.15's.
+#[test]
+fn busy_script_is_killed_by_script_kill() {
+    let mut args = vec!["--busy-reply-threshold", "100"];
+    args.extend_from_slice(common::io_mode_args());
+    let srv = Server::ferredis(&args);
+    for script in [
+        "local i = 0 while true do i = i + 1 end",
+        "while true do pcall(function() while true do end end) end",
+    ] {
+        let waiter = eval_in_background(&srv, script);
+        wait_busy(&srv);
+        let mut raw = srv.raw();
+        assert_eq!(raw.cmd(&[b"GET", b"x"]), BUSY);
+        assert_eq!(raw.cmd(&[b"SCRIPT", b"KILL"]), b"+OK\r\n");
+        let reply = waiter.join().unwrap();
+        let sha = sha1_hex(script);
+        assert_eq!(
+            String::from_utf8_lossy(&reply),
+            format!(
+                "-ERR Script killed by user with SCRIPT KILL... script: {sha}, on @user_script:1.\r\n"
+            )
+        );
+        assert_eq!(raw.cmd(&[b"PING"]), b"+PONG\r\n");
+        assert_eq!(
+            raw.cmd(&[b"SCRIPT", b"KILL"]),
+            b"-NOTBUSY No scripts in execution right now.\r\n"
+        );
+    }
+}
+
+/// Once a busy script has written, SCRIPT KILL refuses; SHUTDOWN NOSAVE still works.
+#[test]
+fn busy_script_that_wrote_is_unkillable() {
+    let mut args = vec!["--busy-reply-threshold", "100"];
+    args.extend_from_slice(common::io_mode_args());
+    let mut srv = Server::ferredis(&args);
+    let waiter = eval_in_background(&srv, "redis.call('set', 'w', '1') while true do end");
+    wait_busy(&srv);
+    let mut raw = srv.raw();
+    let r = raw.cmd(&[b"SCRIPT", b"KILL"]);
+    assert!(
+        r.starts_with(b"-UNKILLABLE Sorry the script already executed write commands"),
+        "{r:?}"
+    );
+    raw.send(&common::encode(&[b"SHUTDOWN", b"NOSAVE"]));
+    let _ = raw.read_to_close();
+    let _ = waiter.join();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while srv.alive() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "SHUTDOWN NOSAVE did not stop the server"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// SHA1 in hex, as the server names scripts (checked against redis.sha1hex elsewhere).
+fn sha1_hex(s: &str) -> String {
+    let out = Command::new("sha1sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(s.as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("sha1sum runs");
+    String::from_utf8_lossy(&out.stdout)[..40].to_string()
+}
