@@ -143,7 +143,7 @@ pub fn script_prepare_for_run(
 /// Whether used memory is above maxmemory when the script starts (Redis saves this in
 /// processCommand as server.pre_command_oom_state, after trying to evict).
 fn pre_command_oom_state(s: &Server) -> bool {
-    s.config.maxmemory > 0 && crate::evict::get_maxmemory_state(s).0
+    s.config.maxmemory > 0 && !crate::evict::get_maxmemory_state(s).0
 }
 
 /// script.c: scriptResetRun

@@ -612,12 +612,14 @@ pub fn process_command(s: &mut Server, c: &mut Client) -> bool {
         reject_command(s, c, shared::NOAUTHERR);
         return true;
     }
+    // A script's shebang flags stand in for EVAL's own (server.c: getCommandFlags).
+    let cmd_flags = get_command_flags(s, c, cmd);
     // ANCHOR: process_command_oom
     // Free memory before a command that may need it; refuse it when that fails.
     // No eviction while a busy script is still running: it sees the data it started with.
     if s.config.maxmemory > 0 && !s.lctx.script_timedout {
         let out_of_memory = crate::evict::perform_evictions(s) == crate::evict::EVICT_FAIL;
-        let reject_cmd_on_oom = cmd.flags & crate::commands::CMD_DENYOOM != 0;
+        let reject_cmd_on_oom = cmd_flags & crate::commands::CMD_DENYOOM != 0;
         if out_of_memory && reject_cmd_on_oom {
             reject_command(
                 s,
@@ -640,7 +642,7 @@ pub fn process_command(s: &mut Server, c: &mut Client) -> bool {
     }
     // MULTI/EXEC arrives with the transactions issue; this is where queueing goes.
     // CLIENT PAUSE: hold the client until the pause ends (blockClient BLOCKED_POSTPONE).
-    let may_write = cmd.flags & (CMD_WRITE | crate::commands::CMD_MAY_REPLICATE) != 0;
+    let may_write = cmd_flags & (CMD_WRITE | crate::commands::CMD_MAY_REPLICATE) != 0;
     if s.client_pause_type == PauseType::All
         || (s.client_pause_type == PauseType::Write && may_write)
     {
@@ -652,6 +654,15 @@ pub fn process_command(s: &mut Server, c: &mut Client) -> bool {
     true
 }
 // ANCHOR_END: process_command
+
+/// server.c: getCommandFlags
+fn get_command_flags(s: &Server, c: &Client, cmd: &RedisCommand) -> u64 {
+    match cmd.fullname {
+        "eval" | "eval_ro" => crate::eval::eval_get_command_flags(s, &c.argv, false, cmd.flags),
+        "evalsha" | "evalsha_ro" => crate::eval::eval_get_command_flags(s, &c.argv, true, cmd.flags),
+        _ => cmd.flags,
+    }
+}
 
 /// module.c: moduleCallCommandFilters
 ///
