@@ -659,7 +659,9 @@ pub fn process_command(s: &mut Server, c: &mut Client) -> bool {
 fn get_command_flags(s: &Server, c: &Client, cmd: &RedisCommand) -> u64 {
     match cmd.fullname {
         "eval" | "eval_ro" => crate::eval::eval_get_command_flags(s, &c.argv, false, cmd.flags),
-        "evalsha" | "evalsha_ro" => crate::eval::eval_get_command_flags(s, &c.argv, true, cmd.flags),
+        "evalsha" | "evalsha_ro" => {
+            crate::eval::eval_get_command_flags(s, &c.argv, true, cmd.flags)
+        }
         _ => cmd.flags,
     }
 }
