@@ -55,6 +55,11 @@ pub const CLIENT_PROTECTED: u64 = 1 << 28;
 pub const CLIENT_PENDING_COMMAND: u64 = 1 << 30;
 pub const CLIENT_NO_EVICT: u64 = 1 << 43;
 pub const CLIENT_PUBSUB: u64 = 1 << 18;
+/// The command asked not to be propagated as itself (server.h: CLIENT_PREVENT_AOF_PROP,
+/// CLIENT_PREVENT_REPL_PROP): EVAL, whose effects are propagated instead.
+pub const CLIENT_PREVENT_AOF_PROP: u64 = 1 << 19;
+pub const CLIENT_PREVENT_REPL_PROP: u64 = 1 << 20;
+pub const CLIENT_PREVENT_PROP: u64 = CLIENT_PREVENT_AOF_PROP | CLIENT_PREVENT_REPL_PROP;
 
 pub const PROTO_REQ_INLINE: u8 = 1;
 pub const PROTO_REQ_MULTIBULK: u8 = 2;

@@ -161,6 +161,13 @@ pub fn script_reset_run(s: &mut Server, run_ctx: &ScriptRunCtx) {
         let token = unsafe { (*run_ctx.original_client).token };
         s.el.mark_still_ready(token, crate::ae::AE_READABLE);
     }
+    // The script is not propagated as itself: its write commands were (server.c:
+    // preventCommandPropagation; call() is to honour the flag).
+    // SAFETY: the caller outlives the run.
+    unsafe {
+        let caller = &mut *run_ctx.original_client;
+        caller.flags |= crate::networking::CLIENT_PREVENT_PROP;
+    }
     s.lctx.script_running = false;
     s.update_cached_time();
 }

@@ -422,3 +422,61 @@ fn sha1_hex(s: &str) -> String {
         .expect("sha1sum runs");
     String::from_utf8_lossy(&out.stdout)[..40].to_string()
 }
+
+/// What a script propagates (ferredis's DEBUG PROPAGATED records the stream replicas and
+/// the AOF would get): its write commands, wrapped in MULTI/EXEC when there are several,
+/// never the EVAL itself; redis.set_repl(redis.REPL_NONE) silences what follows.
+#[test]
+#[ignore = "needs call() to honour CLIENT_PREVENT_PROP and the script's replication flags (the lead's nesting-aware call)"]
+fn script_effects_are_propagated_not_the_script() {
+    let mut args = vec!["--enable-debug-command", "yes"];
+    args.extend_from_slice(common::io_mode_args());
+    let srv = Server::ferredis(&args);
+    let mut con = srv.client();
+    let _: () = redis::cmd("DEBUG")
+        .arg("PROPAGATED")
+        .arg("ON")
+        .query(&mut con)
+        .unwrap();
+    let get = |con: &mut redis::Connection| -> Vec<Vec<String>> {
+        redis::cmd("DEBUG")
+            .arg("PROPAGATED")
+            .arg("GET")
+            .query(con)
+            .unwrap()
+    };
+    let _: i64 = redis::cmd("EVAL")
+        .arg("redis.call('set', 'a', '1') redis.call('incr', 'n') return 1")
+        .arg(0)
+        .query(&mut con)
+        .unwrap();
+    let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        get(&mut con),
+        vec![
+            v(&["SELECT", "0"]),
+            v(&["MULTI"]),
+            v(&["set", "a", "1"]),
+            v(&["incr", "n"]),
+            v(&["EXEC"]),
+        ]
+    );
+    let _: i64 = redis::cmd("EVAL")
+        .arg("redis.call('set', 'c', '1') return 1")
+        .arg(0)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(get(&mut con), vec![v(&["set", "c", "1"])]);
+    let _: i64 = redis::cmd("EVAL")
+        .arg("redis.set_repl(redis.REPL_NONE) redis.call('set', 'b', '1') return 1")
+        .arg(0)
+        .query(&mut con)
+        .unwrap();
+    assert!(get(&mut con).is_empty());
+    let _: i64 = redis::cmd("EVAL")
+        .arg("return 1")
+        .arg(0)
+        .query(&mut con)
+        .unwrap();
+    assert!(get(&mut con).is_empty());
+}
