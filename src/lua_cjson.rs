@@ -76,7 +76,7 @@ impl Tok {
     }
 }
 
-/// lua_cjson.c: the ch2token table built by json_create_config
+/// lua_cjson.c: json_create_config (the ch2token table it builds)
 fn ch2token(ch: u8) -> Tok {
     match ch {
         b'{' => Tok::ObjBegin,
@@ -92,7 +92,7 @@ fn ch2token(ch: u8) -> Tok {
     }
 }
 
-/// lua_cjson.c: the escape2char table
+/// lua_cjson.c: json_create_config (the escape2char table it builds)
 fn escape2char(ch: u8) -> u8 {
     match ch {
         b'"' => b'"',
@@ -108,7 +108,7 @@ fn escape2char(ch: u8) -> u8 {
     }
 }
 
-/// lua_cjson.c: the char2escape table (the other control characters and DEL become
+/// lua_cjson.c: char2escape (the other control characters and DEL become
 /// `\u00XX` escapes)
 fn char2escape(ch: u8) -> Option<&'static [u8]> {
     match ch {
