@@ -1203,53 +1203,81 @@ unsafe extern "C-unwind" fn lua_protected_table_error(lua: *mut lua_State) -> c_
     ffi::lua_error(lua)
 }
 
-/// `rawset` that refuses read-only tables.
+// The raw accessors below are lbaselib.c's and ltablib.c's, rewritten to see through
+// the read-only proxies. They are whole functions, not wrappers calling the originals,
+// so their errors name them and point at the script's line exactly as Lua's do.
+
+/// lbaselib.c: luaB_rawset, refusing read-only tables.
 unsafe extern "C-unwind" fn lua_guarded_rawset(lua: *mut lua_State) -> c_int {
+    ffi::luaL_checktype(lua, 1, ffi::LUA_TTABLE);
+    ffi::luaL_checkany(lua, 2);
+    ffi::luaL_checkany(lua, 3);
     if push_proxied(lua, 1) {
         raise_readonly(lua);
     }
-    call_original(lua)
+    ffi::lua_settop(lua, 3);
+    ffi::lua_rawset(lua, 1);
+    1
 }
 
-/// `setmetatable` that refuses read-only tables.
+/// lbaselib.c: luaB_setmetatable, refusing read-only tables.
 unsafe extern "C-unwind" fn lua_guarded_setmetatable(lua: *mut lua_State) -> c_int {
+    let t = ffi::lua_type(lua, 2);
+    ffi::luaL_checktype(lua, 1, ffi::LUA_TTABLE);
+    if t != ffi::LUA_TNIL && t != ffi::LUA_TTABLE {
+        ffi::luaL_argerror(lua, 2, c"nil or table expected".as_ptr());
+    }
     if push_proxied(lua, 1) {
         raise_readonly(lua);
     }
-    call_original(lua)
+    if ffi::luaL_getmetafield(lua, 1, c"__metatable".as_ptr()) != 0 {
+        raise_with_position(lua, b"cannot change a protected metatable");
+    }
+    ffi::lua_settop(lua, 2);
+    ffi::lua_setmetatable(lua, 1);
+    1
 }
 
-/// `rawget` that reads through a proxy.
+/// lbaselib.c: luaB_rawget, reading through a proxy.
 unsafe extern "C-unwind" fn lua_guarded_rawget(lua: *mut lua_State) -> c_int {
+    ffi::luaL_checktype(lua, 1, ffi::LUA_TTABLE);
+    ffi::luaL_checkany(lua, 2);
     if push_proxied(lua, 1) {
         ffi::lua_replace(lua, 1);
     }
-    call_original(lua)
+    ffi::lua_settop(lua, 2);
+    ffi::lua_rawget(lua, 1);
+    1
 }
 
-/// `next` that walks the real table behind a proxy.
+/// lbaselib.c: luaB_next, walking the real table behind a proxy.
 unsafe extern "C-unwind" fn lua_guarded_next(lua: *mut lua_State) -> c_int {
+    ffi::luaL_checktype(lua, 1, ffi::LUA_TTABLE);
     if push_proxied(lua, 1) {
         ffi::lua_replace(lua, 1);
     }
-    call_original(lua)
-}
-
-/// `pairs` over a proxy iterates the real table.
-unsafe extern "C-unwind" fn lua_guarded_pairs(lua: *mut lua_State) -> c_int {
-    if push_proxied(lua, 1) {
-        ffi::lua_pop(lua, 1);
-        ffi::lua_getfield(lua, ffi::LUA_REGISTRYINDEX, c"__GUARDED_NEXT__".as_ptr());
-        ffi::lua_pushvalue(lua, 1);
+    ffi::lua_settop(lua, 2);
+    if ffi::lua_next(lua, 1) != 0 {
+        2
+    } else {
         ffi::lua_pushnil(lua);
-        return 3;
+        1
     }
-    call_original(lua)
 }
 
-/// `getmetatable` shows what Redis shows: nothing for a library table, the (read-only)
-/// error metatable for the globals.
+/// lbaselib.c: luaB_pairs (the iterator is the proxy-aware `next`).
+unsafe extern "C-unwind" fn lua_guarded_pairs(lua: *mut lua_State) -> c_int {
+    ffi::luaL_checktype(lua, 1, ffi::LUA_TTABLE);
+    ffi::lua_getfield(lua, ffi::LUA_REGISTRYINDEX, c"__GUARDED_NEXT__".as_ptr());
+    ffi::lua_pushvalue(lua, 1);
+    ffi::lua_pushnil(lua);
+    3
+}
+
+/// lbaselib.c: luaB_getmetatable; a proxy shows what Redis shows: nothing for a library
+/// table, the (read-only) error metatable for the globals.
 unsafe extern "C-unwind" fn lua_guarded_getmetatable(lua: *mut lua_State) -> c_int {
+    ffi::luaL_checkany(lua, 1);
     if push_proxied(lua, 1) {
         ffi::lua_pop(lua, 1);
         ffi::lua_getfield(lua, ffi::LUA_REGISTRYINDEX, REGISTRY_RO_METATABLES.as_ptr());
@@ -1257,35 +1285,41 @@ unsafe extern "C-unwind" fn lua_guarded_getmetatable(lua: *mut lua_State) -> c_i
         ffi::lua_rawget(lua, -2);
         return 1;
     }
-    call_original(lua)
-}
-
-/// Calls upvalue 1 (the library function a guard wraps) with the current arguments.
-unsafe fn call_original(lua: *mut lua_State) -> c_int {
-    let n = ffi::lua_gettop(lua);
-    ffi::lua_pushvalue(lua, ffi::lua_upvalueindex(1));
-    ffi::lua_insert(lua, 1);
-    ffi::lua_call(lua, n, ffi::LUA_MULTRET);
-    ffi::lua_gettop(lua)
-}
-
-/// `loadstring` that refuses precompiled chunks the way Redis's parser does.
-unsafe extern "C-unwind" fn lua_guarded_loadstring(lua: *mut lua_State) -> c_int {
-    if ffi::lua_type(lua, 1) == ffi::LUA_TSTRING {
-        let is_binary = to_bytes(lua, 1).is_some_and(|b| b.first() == Some(&0x1b));
-        if is_binary {
-            // The chunk name defaults to the chunk itself; keep it that way.
-            if ffi::lua_isnoneornil(lua, 2) != 0 {
-                ffi::lua_settop(lua, 1);
-                ffi::lua_pushvalue(lua, 1);
-            }
-            ffi::lua_pushstring(lua, c" ".as_ptr());
-            ffi::lua_pushvalue(lua, 1);
-            ffi::lua_concat(lua, 2);
-            ffi::lua_replace(lua, 1);
-        }
+    if ffi::lua_getmetatable(lua, 1) == 0 {
+        ffi::lua_pushnil(lua);
+        return 1;
     }
-    call_original(lua)
+    ffi::luaL_getmetafield(lua, 1, c"__metatable".as_ptr());
+    1
+}
+
+/// ltablib.c: tinsert, refusing read-only tables (the one table function that always
+/// writes: Redis's lua_rawseti check).
+unsafe extern "C-unwind" fn lua_guarded_tinsert(lua: *mut lua_State) -> c_int {
+    ffi::luaL_checktype(lua, 1, ffi::LUA_TTABLE);
+    let mut e = ffi::lua_objlen(lua, 1) as c_int + 1;
+    let pos = match ffi::lua_gettop(lua) {
+        2 => e,
+        3 => {
+            let pos = ffi::luaL_checkinteger(lua, 2) as c_int;
+            if pos > e {
+                e = pos;
+            }
+            pos
+        }
+        _ => raise_with_position(lua, b"wrong number of arguments to 'insert'"),
+    };
+    if push_proxied(lua, 1) {
+        raise_readonly(lua);
+    }
+    let mut i = e;
+    while i > pos {
+        ffi::lua_rawgeti(lua, 1, (i - 1) as ffi::lua_Integer);
+        ffi::lua_rawseti(lua, 1, i as ffi::lua_Integer);
+        i -= 1;
+    }
+    ffi::lua_rawseti(lua, 1, pos as ffi::lua_Integer);
+    0
 }
 
 /// lbaselib.c: luaB_unpack as Redis patched it
@@ -1316,36 +1350,80 @@ unsafe extern "C-unwind" fn lua_guarded_unpack(lua: *mut lua_State) -> c_int {
     n as c_int + 1
 }
 
-/// Lua source of the reader wrapper `load` uses: the first piece of a precompiled chunk
-/// gets a leading space, so the parser sees text and rejects it.
-const LOAD_READER_GUARD: &[u8] = br#"local f = ...
-local first = true
-return function()
-  local p = f()
-  if first then
-    first = false
-    if type(p) == 'string' and string.byte(p, 1) == 27 then return ' ' .. p end
-  end
-  return p
-end
-"#;
-
-/// `load` with the same guard, applied to its reader function.
-unsafe extern "C-unwind" fn lua_guarded_load(lua: *mut lua_State) -> c_int {
-    if ffi::lua_type(lua, 1) == ffi::LUA_TFUNCTION {
-        ffi::lua_getfield(lua, ffi::LUA_REGISTRYINDEX, c"__LOAD_GUARD__".as_ptr());
-        ffi::lua_pushvalue(lua, 1);
-        ffi::lua_call(lua, 1, 1);
-        ffi::lua_replace(lua, 1);
+/// lbaselib.c: load_aux
+unsafe fn load_aux(lua: *mut lua_State, status: c_int) -> c_int {
+    if status == 0 {
+        1
+    } else {
+        ffi::lua_pushnil(lua);
+        ffi::lua_insert(lua, -2);
+        2
     }
-    call_original(lua)
 }
 
-/// Replaces global `name` (in the table at `tidx`) by a guard closing over the original.
+/// lbaselib.c: luaB_loadstring, refusing precompiled chunks the way Redis's parser
+/// does: a chunk that starts with the bytecode signature is parsed after a space, as
+/// text, and fails with the syntax error Redis gives.
+unsafe extern "C-unwind" fn lua_guarded_loadstring(lua: *mut lua_State) -> c_int {
+    let mut l = 0usize;
+    let s = ffi::luaL_checklstring(lua, 1, &mut l);
+    let chunkname = ffi::luaL_optlstring(lua, 2, s, std::ptr::null_mut());
+    let body = std::slice::from_raw_parts(s as *const u8, l);
+    let status = if body.first() == Some(&0x1b) {
+        let text = [b" ", body].concat();
+        ffi::luaL_loadbuffer(lua, text.as_ptr() as *const c_char, text.len(), chunkname)
+    } else {
+        ffi::luaL_loadbuffer(lua, s, l, chunkname)
+    };
+    load_aux(lua, status)
+}
+
+/// lbaselib.c: generic_reader, behind a first piece that is a single space (so a
+/// precompiled chunk is parsed as text, as in loadstring above).
+unsafe extern "C-unwind" fn guarded_reader(
+    lua: *mut lua_State,
+    ud: *mut c_void,
+    size: *mut usize,
+) -> *const c_char {
+    let first = ud as *mut bool;
+    if *first {
+        *first = false;
+        *size = 1;
+        return c" ".as_ptr();
+    }
+    ffi::luaL_checkstack(lua, 2, c"too many nested functions".as_ptr());
+    ffi::lua_pushvalue(lua, 1);
+    ffi::lua_call(lua, 0, 1);
+    if ffi::lua_isnil(lua, -1) != 0 {
+        *size = 0;
+        std::ptr::null()
+    } else if ffi::lua_isstring(lua, -1) != 0 {
+        ffi::lua_replace(lua, 3);
+        ffi::lua_tolstring(lua, 3, size)
+    } else {
+        raise_with_position(lua, b"reader function must return a string")
+    }
+}
+
+/// lbaselib.c: luaB_load, with the reader guarded as above.
+unsafe extern "C-unwind" fn lua_guarded_load(lua: *mut lua_State) -> c_int {
+    let cname = ffi::luaL_optlstring(lua, 2, c"=(load)".as_ptr(), std::ptr::null_mut());
+    ffi::luaL_checktype(lua, 1, ffi::LUA_TFUNCTION);
+    ffi::lua_settop(lua, 3);
+    let mut first = true;
+    let status = ffi::lua_load(
+        lua,
+        guarded_reader,
+        &mut first as *mut bool as *mut c_void,
+        cname,
+    );
+    load_aux(lua, status)
+}
+
+/// Replaces function `name` in the table at `tidx` by its proxy-aware version.
 unsafe fn wrap_function(lua: *mut lua_State, tidx: c_int, name: &CStr, guard: ffi::lua_CFunction) {
     let tidx = ffi::lua_absindex(lua, tidx);
-    ffi::lua_getfield(lua, tidx, name.as_ptr());
-    ffi::lua_pushcclosure(lua, guard, 1);
+    ffi::lua_pushcfunction(lua, guard);
     ffi::lua_setfield(lua, tidx, name.as_ptr());
 }
 
@@ -1414,6 +1492,10 @@ unsafe fn lua_protect_globals(lua: *mut lua_State) {
     wrap_function(lua, g, c"setmetatable", lua_guarded_setmetatable);
     ffi::lua_getfield(lua, g, c"next".as_ptr());
     ffi::lua_setfield(lua, ffi::LUA_REGISTRYINDEX, c"__GUARDED_NEXT__".as_ptr());
+
+    ffi::lua_getfield(lua, g, c"table".as_ptr());
+    wrap_function(lua, -1, c"insert", lua_guarded_tinsert);
+    ffi::lua_pop(lua, 1);
 
     // Library tables -> proxies. The string metatable's __index follows.
     for name in [
@@ -1519,17 +1601,6 @@ unsafe fn lua_register_redis_api(lua: *mut lua_State) {
         lua_guarded_loadstring,
     );
     wrap_function(lua, ffi::LUA_GLOBALSINDEX, c"load", lua_guarded_load);
-    if ffi::luaL_loadbuffer(
-        lua,
-        LOAD_READER_GUARD.as_ptr() as *const c_char,
-        LOAD_READER_GUARD.len(),
-        c"=load_guard".as_ptr(),
-    ) == 0
-    {
-        ffi::lua_setfield(lua, ffi::LUA_REGISTRYINDEX, c"__LOAD_GUARD__".as_ptr());
-    } else {
-        ffi::lua_pop(lua, 1);
-    }
 
     ffi::lua_newtable(lua);
     set_fn(lua, c"call", lua_redis_call_command);
