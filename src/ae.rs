@@ -283,6 +283,14 @@ pub fn process_events(s: &mut Server) -> usize {
     if let Some(asl) = s.el.after_sleep {
         asl(s);
     }
+    dispatch_fired(s, numevents);
+    process_time_events(s) + numevents
+}
+// ANCHOR_END: process_events
+
+/// The file-event half of aeProcessEvents: runs the handlers of the events the last poll
+/// fired.
+fn dispatch_fired(s: &mut Server, numevents: usize) {
     for j in 0..numevents {
         let FiredEvent { token, mask } = s.el.fired[j];
         let fe = s.el.get(token);
@@ -303,9 +311,30 @@ pub fn process_events(s: &mut Server) -> usize {
             }
         }
     }
-    process_time_events(s) + numevents
 }
-// ANCHOR_END: process_events
+
+/// ae.c: aeProcessEvents(AE_FILE_EVENTS|AE_DONT_WAIT|AE_CALL_BEFORE_SLEEP|AE_CALL_AFTER_SLEEP),
+/// the turn processEventsWhileBlocked takes while a command (a busy script) is still
+/// running: no waiting, no timers.
+pub fn process_file_events_dont_wait(s: &mut Server) -> usize {
+    // The loop this turn is nested in is still walking its own fired events: keep them
+    // for it, and look at them here too, since the edges that fired them will not fire
+    // again (a handler seeing a spurious event reads nothing and returns).
+    let saved = std::mem::take(&mut s.el.fired);
+    for ev in &saved {
+        s.el.mark_still_ready(ev.token, ev.mask);
+    }
+    if let Some(bs) = s.el.before_sleep {
+        bs(s);
+    }
+    let numevents = s.el.api_poll(Some(Duration::ZERO));
+    if let Some(asl) = s.el.after_sleep {
+        asl(s);
+    }
+    dispatch_fired(s, numevents);
+    s.el.fired = saved;
+    numevents
+}
 
 impl EventLoop {
     fn get(&self, token: Token) -> FileEvent {

@@ -169,7 +169,7 @@ pub fn exec_command(s: &mut Server, c: &mut Client) {
     for j in 0..count {
         c.argv = std::mem::take(&mut c.mstate.commands[j].argv);
         c.cmd = Some(c.mstate.commands[j].cmd);
-        call(s, c);
+        call(s, c, crate::server::CMD_CALL_FULL);
         // A command may rewrite its own argv; keep what it left, as Redis does.
         c.mstate.commands[j].argv = std::mem::take(&mut c.argv);
     }

@@ -68,6 +68,11 @@ pub const CLIENT_TRACKING_OPTOUT: u64 = 1 << 35;
 /// CLIENT CACHING yes/no was given for the next command.
 pub const CLIENT_TRACKING_CACHING: u64 = 1 << 36;
 pub const CLIENT_TRACKING_NOLOOP: u64 = 1 << 37;
+/// The command asked not to be propagated as itself (server.h: CLIENT_PREVENT_AOF_PROP,
+/// CLIENT_PREVENT_REPL_PROP): EVAL, whose effects are propagated instead.
+pub const CLIENT_PREVENT_AOF_PROP: u64 = 1 << 19;
+pub const CLIENT_PREVENT_REPL_PROP: u64 = 1 << 20;
+pub const CLIENT_PREVENT_PROP: u64 = CLIENT_PREVENT_AOF_PROP | CLIENT_PREVENT_REPL_PROP;
 
 pub const PROTO_REQ_INLINE: u8 = 1;
 pub const PROTO_REQ_MULTIBULK: u8 = 2;
@@ -2127,4 +2132,21 @@ pub fn reset_command(s: &mut Server, c: &mut Client) {
     c.authenticated = s.config.requirepass.is_none();
     c.user = "default";
     c.add_reply_status("RESET");
+}
+
+/// networking.c: processEventsWhileBlocked
+///
+/// Serves other clients from inside a long command (a script past
+/// busy-reply-threshold): a few non-waiting turns of the event loop, I/O only, so they
+/// get their -BUSY replies and SCRIPT KILL can arrive.
+pub fn process_events_while_blocked(s: &mut Server) {
+    s.processing_events_while_blocked = true;
+    for _ in 0..4 {
+        if crate::ae::process_file_events_dont_wait(s) == 0 {
+            break;
+        }
+    }
+    // Replies produced by the last turn go out now, not at the next hook call.
+    crate::io_threads::handle_clients_with_pending_writes_using_threads(s);
+    s.processing_events_while_blocked = false;
 }

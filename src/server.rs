@@ -45,6 +45,14 @@ pub enum PauseType {
 /// before the command is looked up.
 pub type CommandFilter = fn(&mut Vec<Bytes>);
 
+// What call() does besides running the command (server.h: CMD_CALL_*).
+pub const CMD_CALL_SLOWLOG: u32 = 1 << 0;
+pub const CMD_CALL_STATS: u32 = 1 << 1;
+pub const CMD_CALL_PROPAGATE_AOF: u32 = 1 << 2;
+pub const CMD_CALL_PROPAGATE_REPL: u32 = 1 << 3;
+pub const CMD_CALL_PROPAGATE: u32 = CMD_CALL_PROPAGATE_AOF | CMD_CALL_PROPAGATE_REPL;
+pub const CMD_CALL_FULL: u32 = CMD_CALL_SLOWLOG | CMD_CALL_STATS | CMD_CALL_PROPAGATE;
+
 /// One operation waiting to be propagated to the AOF and replicas (server.h: redisOp).
 #[derive(Debug, Clone)]
 pub struct RedisOp {
@@ -170,6 +178,11 @@ pub struct Server {
     pub eviction_proc_running: bool,
     pub eviction_exceeded_start_us: i64,
     pub eviction_next_db: usize,
+    /// The Lua interpreter and script cache (eval.c: lctx).
+    pub lctx: crate::eval::LuaCtx,
+    /// The event loop is being turned from inside a command (networking.c:
+    /// ProcessingEventsWhileBlocked): before_sleep does I/O only.
+    pub processing_events_while_blocked: bool,
     inst_ops: InstMetric,
     inst_in: InstMetric,
     inst_out: InstMetric,
@@ -317,6 +330,8 @@ impl Server {
             eviction_proc_running: false,
             eviction_exceeded_start_us: 0,
             eviction_next_db: 0,
+            lctx: crate::eval::LuaCtx::new(now / 1000),
+            processing_events_while_blocked: false,
             inst_ops: InstMetric::default(),
             inst_in: InstMetric::default(),
             inst_out: InstMetric::default(),
@@ -574,6 +589,10 @@ impl Server {
     /// server.c: updateCachedTime
     #[inline]
     pub fn update_cached_time(&mut self) {
+        // A running script sees one instant, as do the commands it calls.
+        if self.lctx.script_running {
+            return;
+        }
         self.ustime = util::ustime();
         self.mstime = self.ustime / 1000;
         self.unixtime = self.mstime / 1000;
@@ -679,7 +698,8 @@ pub fn process_command(s: &mut Server, c: &mut Client) -> bool {
     }
     // EXEC is as much a write (or deny-oom) command as the commands it will run.
     let is_exec = cmd.declared_name == "exec";
-    let cmd_flags = cmd.flags
+    // A script's shebang flags stand in for EVAL's own (server.c: getCommandFlags).
+    let cmd_flags = get_command_flags(s, c, cmd)
         | if is_exec {
             multi::exec_borrowed_flags(c)
         } else {
@@ -692,7 +712,8 @@ pub fn process_command(s: &mut Server, c: &mut Client) -> bool {
     );
     // ANCHOR: process_command_oom
     // Free memory before a command that may need it; refuse it when that fails.
-    if s.config.maxmemory > 0 {
+    // No eviction while a busy script is still running: it sees the data it started with.
+    if s.config.maxmemory > 0 && !s.lctx.script_timedout {
         let out_of_memory = crate::evict::perform_evictions(s) == crate::evict::EVICT_FAIL;
         let mut reject_cmd_on_oom = cmd_flags & crate::commands::CMD_DENYOOM != 0;
         // Queueing can use unbounded memory, so in MULTI everything is refused but
@@ -713,6 +734,16 @@ pub fn process_command(s: &mut Server, c: &mut Client) -> bool {
     // Keep the client-side caching table under tracking-table-max-keys.
     if s.tracking.clients > 0 {
         crate::tracking::tracking_limit_used_slots(s);
+    }
+    // A script past busy-reply-threshold lets the loop turn, but only commands flagged
+    // allow-busy (SCRIPT KILL, SHUTDOWN NOSAVE, ...) may run meanwhile.
+    if s.lctx.script_timedout && cmd.flags & crate::commands::CMD_ALLOW_BUSY == 0 {
+        reject_command(
+            s,
+            c,
+            "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",
+        );
+        return true;
     }
     // A replica (or a MONITOR client) may not reach the keyspace.
     if c.flags & networking::CLIENT_SLAVE != 0
@@ -736,7 +767,7 @@ pub fn process_command(s: &mut Server, c: &mut Client) -> bool {
         return true;
     }
     // ANCHOR_END: process_command_queue
-    call(s, c);
+    call(s, c, CMD_CALL_FULL);
     // Waiters on keys this command made ready are served now, before any other
     // client's command: they see the whole effect of this one.
     if !s.bstate.ready_keys.is_empty() {
@@ -745,6 +776,17 @@ pub fn process_command(s: &mut Server, c: &mut Client) -> bool {
     true
 }
 // ANCHOR_END: process_command
+
+/// server.c: getCommandFlags
+fn get_command_flags(s: &Server, c: &Client, cmd: &RedisCommand) -> u64 {
+    match cmd.fullname {
+        "eval" | "eval_ro" => crate::eval::eval_get_command_flags(s, &c.argv, false, cmd.flags),
+        "evalsha" | "evalsha_ro" => {
+            crate::eval::eval_get_command_flags(s, &c.argv, true, cmd.flags)
+        }
+        _ => cmd.flags,
+    }
+}
 
 /// module.c: moduleCallCommandFilters
 ///
@@ -849,8 +891,12 @@ fn security_warning_command(s: &mut Server, c: &mut Client) {
 ///
 /// The only place a command's proc runs. It runs to completion, on the main thread,
 /// with the whole server borrowed mutably: no other command can interleave with it.
-pub fn call(s: &mut Server, c: &mut Client) {
+pub fn call(s: &mut Server, c: &mut Client, flags: u32) {
     let cmd = c.cmd.expect("call() needs a looked-up command");
+    // A command may ask not to be propagated as itself (EVAL); that request lasts
+    // for this call only, as call() can be nested.
+    let client_old_flags = c.flags;
+    c.flags &= !networking::CLIENT_PREVENT_PROP;
     // Commands run on the main thread only; I/O threads never get here.
     #[cfg(debug_assertions)]
     crate::io_threads::assert_main_thread(s);
@@ -874,7 +920,17 @@ pub fn call(s: &mut Server, c: &mut Client) {
     // propagate itself (deletions of keys it found expired, for one). EXEC never is:
     // its commands were, one by one, and the outermost call wraps them.
     let dirty = s.dirty - dirty_before;
-    if (dirty > 0 || s.force_propagation)
+    // Ferredis has one stream for the AOF and replicas: a command goes into it unless
+    // both destinations are refused, by the caller's flags or by the command.
+    let mut to_aof =
+        flags & CMD_CALL_PROPAGATE_AOF != 0 && c.flags & networking::CLIENT_PREVENT_AOF_PROP == 0;
+    let mut to_repl =
+        flags & CMD_CALL_PROPAGATE_REPL != 0 && c.flags & networking::CLIENT_PREVENT_REPL_PROP == 0;
+    if dirty == 0 && !s.force_propagation {
+        to_aof = false;
+        to_repl = false;
+    }
+    if (to_aof || to_repl)
         && cmd.flags & crate::commands::CMD_MODULE == 0
         && cmd.declared_name != "exec"
     {
@@ -886,6 +942,8 @@ pub fn call(s: &mut Server, c: &mut Client) {
     }
     s.propagate_argv = None;
     s.force_propagation = false;
+    c.flags &= !networking::CLIENT_PREVENT_PROP;
+    c.flags |= client_old_flags & networking::CLIENT_PREVENT_PROP;
     trace!(usec = duration, "executed");
     // A tracking client may now cache what a read-only command read.
     if cmd.flags & CMD_READONLY != 0
@@ -899,12 +957,14 @@ pub fn call(s: &mut Server, c: &mut Client) {
         let argv = c.original_argv.clone().unwrap_or_else(|| c.argv.clone());
         crate::replication::replication_feed_monitors(s, c, c.db, &argv);
     }
-    if cmd.flags & CMD_SKIP_SLOWLOG == 0 {
+    if flags & CMD_CALL_SLOWLOG != 0 && cmd.flags & CMD_SKIP_SLOWLOG == 0 {
         crate::slowlog::slowlog_push_entry_if_needed(s, c, duration as i64);
     }
     let st = &mut s.command_stats[cmd.id];
-    st.calls += 1;
-    st.microseconds += duration;
+    if flags & CMD_CALL_STATS != 0 {
+        st.calls += 1;
+        st.microseconds += duration;
+    }
     if failed {
         st.failed_calls += 1;
     }
@@ -1121,6 +1181,13 @@ fn clients_cron(s: &mut Server) {
 /// Before the loop waits: free clients closed asynchronously, then write every
 /// pending reply directly, installing a write handler only for what is left.
 pub fn before_sleep(s: &mut Server) {
+    // Inside a busy script: only move bytes; no expiry, nothing that changes data.
+    if s.processing_events_while_blocked {
+        crate::io_threads::handle_clients_with_pending_reads_using_threads(s);
+        crate::io_threads::handle_clients_with_pending_writes_using_threads(s);
+        networking::free_clients_in_async_free_queue(s);
+        return;
+    }
     // BCAST clients hear, once per cycle, about the keys of their prefixes.
     crate::tracking::tracking_broadcast_invalidation_messages(s);
     // Blocked clients whose deadline passed get their null reply.
@@ -1334,8 +1401,9 @@ pub fn gen_redis_info_string(s: &Server, sections: &[String], current: Option<&C
         let rss = crate::zmalloc::rss();
         let peak = crate::zmalloc::peak_memory() as u64;
         let mh = crate::object::get_memory_overhead_data(s, current);
+        let memory_lua = crate::eval::eval_memory(s);
         out.push_str(&format!(
-            "# Memory\r\nused_memory:{}\r\nused_memory_human:{}\r\nused_memory_rss:{}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nused_memory_overhead:{}\r\nused_memory_startup:{}\r\nused_memory_dataset:{}\r\nused_memory_dataset_perc:{:.2}%\r\ntotal_system_memory:{}\r\ntotal_system_memory_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_not_counted_for_evict:0\r\nmem_allocator:libc\r\n",
+            "# Memory\r\nused_memory:{}\r\nused_memory_human:{}\r\nused_memory_rss:{}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nused_memory_overhead:{}\r\nused_memory_startup:{}\r\nused_memory_dataset:{}\r\nused_memory_dataset_perc:{:.2}%\r\ntotal_system_memory:{}\r\ntotal_system_memory_human:{}\r\nused_memory_lua:{}\r\nused_memory_vm_eval:{}\r\nused_memory_lua_human:{}\r\nused_memory_scripts_eval:{}\r\nnumber_of_cached_scripts:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_not_counted_for_evict:0\r\nmem_allocator:libc\r\n",
             used,
             bytes_to_human(used),
             rss,
@@ -1349,6 +1417,11 @@ pub fn gen_redis_info_string(s: &Server, sections: &[String], current: Option<&C
             mh.dataset_perc,
             crate::zmalloc::total_system_memory(),
             bytes_to_human(crate::zmalloc::total_system_memory()),
+            memory_lua,
+            memory_lua,
+            bytes_to_human(memory_lua),
+            crate::eval::eval_scripts_memory(s),
+            s.lctx.lua_scripts.len(),
             s.config.maxmemory,
             bytes_to_human(s.config.maxmemory),
             crate::evict::policy_name(s.config.maxmemory_policy),

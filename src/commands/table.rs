@@ -602,6 +602,94 @@ pub static COMMANDS: &[RedisCommand] = &[
     },
     RedisCommand {
         id: 54,
+        declared_name: "eval",
+        fullname: "eval",
+        summary: "Runs a Lua script on the server",
+        since: "2.6.0",
+        group: "scripting",
+        complexity: Some("Depends on the script that is executed."),
+        doc_flags: 0,
+        deprecated_since: None,
+        replaced_by: None,
+        history: &[],
+        tips: &[],
+        proc_: Some(crate::eval::eval_command),
+        arity: -3,
+        flags: CMD_NOSCRIPT | CMD_STALE | CMD_SKIP_MONITOR | CMD_NO_MANDATORY_KEYS | CMD_MOVABLE_KEYS,
+        acl_categories: ACL_CATEGORY_SLOW | ACL_CATEGORY_SCRIPTING,
+        key_specs: EVAL_KEY_SPECS,
+        legacy_range: (0, 0, 0),
+        args: EVAL_ARGS,
+        subcommands: &[],
+    },
+    RedisCommand {
+        id: 55,
+        declared_name: "eval_ro",
+        fullname: "eval_ro",
+        summary: "Runs a Lua script that may only read the dataset",
+        since: "7.0.0",
+        group: "scripting",
+        complexity: Some("Depends on the script that is executed."),
+        doc_flags: 0,
+        deprecated_since: None,
+        replaced_by: None,
+        history: &[],
+        tips: &[],
+        proc_: Some(crate::eval::eval_ro_command),
+        arity: -3,
+        flags: CMD_READONLY | CMD_NOSCRIPT | CMD_STALE | CMD_SKIP_MONITOR | CMD_NO_MANDATORY_KEYS | CMD_MOVABLE_KEYS,
+        acl_categories: ACL_CATEGORY_SLOW | ACL_CATEGORY_SCRIPTING,
+        key_specs: EVAL_RO_KEY_SPECS,
+        legacy_range: (0, 0, 0),
+        args: EVAL_RO_ARGS,
+        subcommands: &[],
+    },
+    RedisCommand {
+        id: 56,
+        declared_name: "evalsha",
+        fullname: "evalsha",
+        summary: "Runs a cached Lua script named by its SHA1 digest",
+        since: "2.6.0",
+        group: "scripting",
+        complexity: Some("Depends on the script that is executed."),
+        doc_flags: 0,
+        deprecated_since: None,
+        replaced_by: None,
+        history: &[],
+        tips: &[],
+        proc_: Some(crate::eval::eval_sha_command),
+        arity: -3,
+        flags: CMD_NOSCRIPT | CMD_STALE | CMD_SKIP_MONITOR | CMD_NO_MANDATORY_KEYS | CMD_MOVABLE_KEYS,
+        acl_categories: ACL_CATEGORY_SLOW | ACL_CATEGORY_SCRIPTING,
+        key_specs: EVALSHA_KEY_SPECS,
+        legacy_range: (0, 0, 0),
+        args: EVALSHA_ARGS,
+        subcommands: &[],
+    },
+    RedisCommand {
+        id: 57,
+        declared_name: "evalsha_ro",
+        fullname: "evalsha_ro",
+        summary: "Runs a cached read-only Lua script named by its SHA1 digest",
+        since: "7.0.0",
+        group: "scripting",
+        complexity: Some("Depends on the script that is executed."),
+        doc_flags: 0,
+        deprecated_since: None,
+        replaced_by: None,
+        history: &[],
+        tips: &[],
+        proc_: Some(crate::eval::eval_sha_ro_command),
+        arity: -3,
+        flags: CMD_READONLY | CMD_NOSCRIPT | CMD_STALE | CMD_SKIP_MONITOR | CMD_NO_MANDATORY_KEYS | CMD_MOVABLE_KEYS,
+        acl_categories: ACL_CATEGORY_SLOW | ACL_CATEGORY_SCRIPTING,
+        key_specs: EVALSHA_RO_KEY_SPECS,
+        legacy_range: (0, 0, 0),
+        args: EVALSHA_RO_ARGS,
+        subcommands: &[],
+    },
+    RedisCommand {
+        id: 58,
         declared_name: "exec",
         fullname: "exec",
         summary: "Runs every queued command of the transaction as one, or none if a watched key changed",
@@ -623,7 +711,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 55,
+        id: 59,
         declared_name: "exists",
         fullname: "exists",
         summary: "Counts how many of the given keys exist",
@@ -647,7 +735,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 56,
+        id: 60,
         declared_name: "expire",
         fullname: "expire",
         summary: "Sets a key's time to live in seconds",
@@ -671,7 +759,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 57,
+        id: 61,
         declared_name: "expireat",
         fullname: "expireat",
         summary: "Sets the Unix time, in seconds, at which a key expires",
@@ -695,7 +783,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 58,
+        id: 62,
         declared_name: "expiretime",
         fullname: "expiretime",
         summary: "Returns the Unix time, in seconds, at which a key expires",
@@ -717,7 +805,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 59,
+        id: 63,
         declared_name: "flushall",
         fullname: "flushall",
         summary: "Removes every key of every database",
@@ -742,7 +830,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 60,
+        id: 64,
         declared_name: "flushdb",
         fullname: "flushdb",
         summary: "Removes every key of the current database",
@@ -767,7 +855,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 61,
+        id: 65,
         declared_name: "get",
         fullname: "get",
         summary: "Returns the string stored at a key",
@@ -789,7 +877,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 62,
+        id: 66,
         declared_name: "getbit",
         fullname: "getbit",
         summary: "Returns one bit of a string",
@@ -811,7 +899,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 63,
+        id: 67,
         declared_name: "getdel",
         fullname: "getdel",
         summary: "Returns a string value and removes its key",
@@ -833,7 +921,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 64,
+        id: 68,
         declared_name: "getex",
         fullname: "getex",
         summary: "Returns a string value and changes or removes its expiry",
@@ -855,7 +943,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 65,
+        id: 69,
         declared_name: "getrange",
         fullname: "getrange",
         summary: "Returns the bytes of a string between two offsets",
@@ -877,7 +965,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 66,
+        id: 70,
         declared_name: "getset",
         fullname: "getset",
         summary: "Stores a string and returns the value it replaced",
@@ -899,7 +987,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 67,
+        id: 71,
         declared_name: "hdel",
         fullname: "hdel",
         summary: "Removes fields from a hash, and the key once it is empty",
@@ -923,7 +1011,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 68,
+        id: 72,
         declared_name: "hello",
         fullname: "hello",
         summary: "Negotiates the protocol version, and can authenticate and name the connection",
@@ -947,7 +1035,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 69,
+        id: 73,
         declared_name: "hexists",
         fullname: "hexists",
         summary: "Tells whether a hash has a field",
@@ -969,7 +1057,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 70,
+        id: 74,
         declared_name: "hget",
         fullname: "hget",
         summary: "Returns the value of one hash field",
@@ -991,7 +1079,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 71,
+        id: 75,
         declared_name: "hgetall",
         fullname: "hgetall",
         summary: "Returns every field and value of a hash",
@@ -1013,7 +1101,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 72,
+        id: 76,
         declared_name: "hincrby",
         fullname: "hincrby",
         summary: "Adds an integer to the integer value of a hash field",
@@ -1035,7 +1123,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 73,
+        id: 77,
         declared_name: "hincrbyfloat",
         fullname: "hincrbyfloat",
         summary: "Adds a floating-point number to the value of a hash field",
@@ -1057,7 +1145,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 74,
+        id: 78,
         declared_name: "hkeys",
         fullname: "hkeys",
         summary: "Returns every field name of a hash",
@@ -1079,7 +1167,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 75,
+        id: 79,
         declared_name: "hlen",
         fullname: "hlen",
         summary: "Counts the fields of a hash",
@@ -1101,7 +1189,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 76,
+        id: 80,
         declared_name: "hmget",
         fullname: "hmget",
         summary: "Returns the values of several hash fields",
@@ -1123,7 +1211,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 77,
+        id: 81,
         declared_name: "hmset",
         fullname: "hmset",
         summary: "Sets several hash fields and replies OK (the old form of HSET)",
@@ -1145,7 +1233,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 78,
+        id: 82,
         declared_name: "hrandfield",
         fullname: "hrandfield",
         summary: "Returns random fields of a hash, optionally with their values",
@@ -1167,7 +1255,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 79,
+        id: 83,
         declared_name: "hscan",
         fullname: "hscan",
         summary: "Iterates the fields and values of a hash with a cursor",
@@ -1189,7 +1277,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 80,
+        id: 84,
         declared_name: "hset",
         fullname: "hset",
         summary: "Sets one or more fields of a hash, creating the hash if needed",
@@ -1213,7 +1301,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 81,
+        id: 85,
         declared_name: "hsetnx",
         fullname: "hsetnx",
         summary: "Sets a hash field only when the field does not exist yet",
@@ -1235,7 +1323,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 82,
+        id: 86,
         declared_name: "hstrlen",
         fullname: "hstrlen",
         summary: "Returns the length of the value of a hash field",
@@ -1257,7 +1345,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 83,
+        id: 87,
         declared_name: "hvals",
         fullname: "hvals",
         summary: "Returns every value of a hash",
@@ -1279,7 +1367,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 84,
+        id: 88,
         declared_name: "incr",
         fullname: "incr",
         summary: "Adds one to the integer stored at a key",
@@ -1301,7 +1389,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 85,
+        id: 89,
         declared_name: "incrby",
         fullname: "incrby",
         summary: "Adds an integer to the integer stored at a key",
@@ -1323,7 +1411,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 86,
+        id: 90,
         declared_name: "incrbyfloat",
         fullname: "incrbyfloat",
         summary: "Adds a decimal number to the number stored at a key",
@@ -1345,7 +1433,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 87,
+        id: 91,
         declared_name: "info",
         fullname: "info",
         summary: "Reports server state and statistics, section by section",
@@ -1369,7 +1457,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 88,
+        id: 92,
         declared_name: "keys",
         fullname: "keys",
         summary: "Lists every key whose name matches a glob pattern",
@@ -1391,7 +1479,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 89,
+        id: 93,
         declared_name: "lcs",
         fullname: "lcs",
         summary: "Finds the longest common subsequence of two strings",
@@ -1413,7 +1501,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 90,
+        id: 94,
         declared_name: "lindex",
         fullname: "lindex",
         summary: "Returns the element at an index of a list",
@@ -1435,7 +1523,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 91,
+        id: 95,
         declared_name: "linsert",
         fullname: "linsert",
         summary: "Inserts an element before or after another one in a list",
@@ -1457,7 +1545,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 92,
+        id: 96,
         declared_name: "llen",
         fullname: "llen",
         summary: "Returns how many elements a list holds",
@@ -1479,7 +1567,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 93,
+        id: 97,
         declared_name: "lmove",
         fullname: "lmove",
         summary: "Pops an element from one end of a list and pushes it onto an end of another",
@@ -1501,7 +1589,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 94,
+        id: 98,
         declared_name: "lmpop",
         fullname: "lmpop",
         summary: "Pops elements from the first non-empty list among several keys",
@@ -1523,7 +1611,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 95,
+        id: 99,
         declared_name: "lpop",
         fullname: "lpop",
         summary: "Removes and returns the first elements of a list",
@@ -1547,7 +1635,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 96,
+        id: 100,
         declared_name: "lpos",
         fullname: "lpos",
         summary: "Returns the indexes of the elements of a list equal to a value",
@@ -1569,7 +1657,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 97,
+        id: 101,
         declared_name: "lpush",
         fullname: "lpush",
         summary: "Inserts elements at the head of a list, creating it if needed",
@@ -1593,7 +1681,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 98,
+        id: 102,
         declared_name: "lpushx",
         fullname: "lpushx",
         summary: "Inserts elements at the head of a list, only if the list exists",
@@ -1617,7 +1705,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 99,
+        id: 103,
         declared_name: "lrange",
         fullname: "lrange",
         summary: "Returns the elements between two indexes of a list",
@@ -1639,7 +1727,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 100,
+        id: 104,
         declared_name: "lrem",
         fullname: "lrem",
         summary: "Removes elements equal to a value from a list",
@@ -1661,7 +1749,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 101,
+        id: 105,
         declared_name: "lset",
         fullname: "lset",
         summary: "Replaces the element at an index of a list",
@@ -1683,7 +1771,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 102,
+        id: 106,
         declared_name: "ltrim",
         fullname: "ltrim",
         summary: "Keeps only the elements between two indexes of a list",
@@ -1705,7 +1793,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 103,
+        id: 107,
         declared_name: "memory",
         fullname: "memory",
         summary: "Groups the commands that report on memory use",
@@ -1727,7 +1815,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: MEMORY_SUBCOMMANDS,
     },
     RedisCommand {
-        id: 106,
+        id: 110,
         declared_name: "mget",
         fullname: "mget",
         summary: "Returns the string values of several keys",
@@ -1749,7 +1837,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 107,
+        id: 111,
         declared_name: "monitor",
         fullname: "monitor",
         summary: "Turns the connection into a live feed of every command the server executes",
@@ -1771,7 +1859,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 108,
+        id: 112,
         declared_name: "move",
         fullname: "move",
         summary: "Moves a key to another numbered database",
@@ -1793,7 +1881,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 109,
+        id: 113,
         declared_name: "mset",
         fullname: "mset",
         summary: "Stores several strings at once",
@@ -1815,7 +1903,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 110,
+        id: 114,
         declared_name: "msetnx",
         fullname: "msetnx",
         summary: "Stores several strings only if none of the keys exists",
@@ -1837,7 +1925,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 111,
+        id: 115,
         declared_name: "multi",
         fullname: "multi",
         summary: "Opens a transaction: the commands that follow are queued until EXEC",
@@ -1859,7 +1947,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 112,
+        id: 116,
         declared_name: "object",
         fullname: "object",
         summary: "Groups the commands that inspect how a value is stored",
@@ -1881,7 +1969,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: OBJECT_SUBCOMMANDS,
     },
     RedisCommand {
-        id: 118,
+        id: 122,
         declared_name: "persist",
         fullname: "persist",
         summary: "Removes a key's expiry so it lives until deleted",
@@ -1903,7 +1991,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 119,
+        id: 123,
         declared_name: "pexpire",
         fullname: "pexpire",
         summary: "Sets a key's time to live in milliseconds",
@@ -1927,7 +2015,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 120,
+        id: 124,
         declared_name: "pexpireat",
         fullname: "pexpireat",
         summary: "Sets the Unix time, in milliseconds, at which a key expires",
@@ -1951,7 +2039,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 121,
+        id: 125,
         declared_name: "pexpiretime",
         fullname: "pexpiretime",
         summary: "Returns the Unix time, in milliseconds, at which a key expires",
@@ -1973,7 +2061,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 122,
+        id: 126,
         declared_name: "ping",
         fullname: "ping",
         summary: "Checks that the server is alive, optionally echoing a message back",
@@ -1995,7 +2083,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 123,
+        id: 127,
         declared_name: "psetex",
         fullname: "psetex",
         summary: "Stores a string with a time to live in milliseconds",
@@ -2017,7 +2105,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 124,
+        id: 128,
         declared_name: "psubscribe",
         fullname: "psubscribe",
         summary: "Listens for messages published to channels matching the given glob patterns",
@@ -2039,7 +2127,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 125,
+        id: 129,
         declared_name: "pttl",
         fullname: "pttl",
         summary: "Returns a key's remaining time to live in milliseconds",
@@ -2063,7 +2151,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 126,
+        id: 130,
         declared_name: "publish",
         fullname: "publish",
         summary: "Sends a message to a channel; returns how many subscribers received it",
@@ -2085,7 +2173,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 127,
+        id: 131,
         declared_name: "pubsub",
         fullname: "pubsub",
         summary: "Groups the commands that inspect the pub/sub state",
@@ -2107,7 +2195,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: PUBSUB_SUBCOMMANDS,
     },
     RedisCommand {
-        id: 134,
+        id: 138,
         declared_name: "punsubscribe",
         fullname: "punsubscribe",
         summary: "Stops listening to the given patterns, or to all of them",
@@ -2129,7 +2217,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 135,
+        id: 139,
         declared_name: "quit",
         fullname: "quit",
         summary: "Asks the server to close this connection",
@@ -2151,7 +2239,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 136,
+        id: 140,
         declared_name: "randomkey",
         fullname: "randomkey",
         summary: "Returns the name of a key picked at random",
@@ -2173,7 +2261,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 137,
+        id: 141,
         declared_name: "rename",
         fullname: "rename",
         summary: "Gives a key a new name, replacing any key with that name",
@@ -2195,7 +2283,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 138,
+        id: 142,
         declared_name: "renamenx",
         fullname: "renamenx",
         summary: "Gives a key a new name only if no key has that name yet",
@@ -2219,7 +2307,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 139,
+        id: 143,
         declared_name: "reset",
         fullname: "reset",
         summary: "Returns this connection to the state it had right after connecting",
@@ -2241,7 +2329,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 140,
+        id: 144,
         declared_name: "rpop",
         fullname: "rpop",
         summary: "Removes and returns the last elements of a list",
@@ -2265,7 +2353,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 141,
+        id: 145,
         declared_name: "rpoplpush",
         fullname: "rpoplpush",
         summary: "Pops the last element of a list and pushes it at the head of another",
@@ -2287,7 +2375,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 142,
+        id: 146,
         declared_name: "rpush",
         fullname: "rpush",
         summary: "Appends elements at the tail of a list, creating it if needed",
@@ -2311,7 +2399,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 143,
+        id: 147,
         declared_name: "rpushx",
         fullname: "rpushx",
         summary: "Appends elements at the tail of a list, only if the list exists",
@@ -2335,7 +2423,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 144,
+        id: 148,
         declared_name: "sadd",
         fullname: "sadd",
         summary: "Adds members to a set, creating the set if needed",
@@ -2359,7 +2447,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 145,
+        id: 149,
         declared_name: "scan",
         fullname: "scan",
         summary: "Walks the keyspace a few keys at a time with a cursor",
@@ -2383,7 +2471,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 146,
+        id: 150,
         declared_name: "scard",
         fullname: "scard",
         summary: "Counts the members of a set",
@@ -2405,7 +2493,29 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 147,
+        id: 151,
+        declared_name: "script",
+        fullname: "script",
+        summary: "Groups the commands that manage the Lua script cache",
+        since: "2.6.0",
+        group: "scripting",
+        complexity: Some("Depends on subcommand."),
+        doc_flags: 0,
+        deprecated_since: None,
+        replaced_by: None,
+        history: &[],
+        tips: &[],
+        proc_: None,
+        arity: -2,
+        flags: 0,
+        acl_categories: ACL_CATEGORY_SLOW,
+        key_specs: &[],
+        legacy_range: (0, 0, 0),
+        args: &[],
+        subcommands: SCRIPT_SUBCOMMANDS,
+    },
+    RedisCommand {
+        id: 157,
         declared_name: "sdiff",
         fullname: "sdiff",
         summary: "Returns the members of the first set that no other set has",
@@ -2427,7 +2537,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 148,
+        id: 158,
         declared_name: "sdiffstore",
         fullname: "sdiffstore",
         summary: "Stores the difference of sets at a key",
@@ -2449,7 +2559,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 149,
+        id: 159,
         declared_name: "select",
         fullname: "select",
         summary: "Switches this connection to another numbered database",
@@ -2471,7 +2581,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 150,
+        id: 160,
         declared_name: "set",
         fullname: "set",
         summary: "Stores a string at a key, with optional expiry and conditions",
@@ -2498,7 +2608,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 151,
+        id: 161,
         declared_name: "setbit",
         fullname: "setbit",
         summary: "Sets or clears one bit of a string",
@@ -2520,7 +2630,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 152,
+        id: 162,
         declared_name: "setex",
         fullname: "setex",
         summary: "Stores a string with a time to live in seconds",
@@ -2542,7 +2652,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 153,
+        id: 163,
         declared_name: "setnx",
         fullname: "setnx",
         summary: "Stores a string only if the key does not exist yet",
@@ -2564,7 +2674,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 154,
+        id: 164,
         declared_name: "setrange",
         fullname: "setrange",
         summary: "Overwrites part of a string from an offset on",
@@ -2586,7 +2696,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 155,
+        id: 165,
         declared_name: "shutdown",
         fullname: "shutdown",
         summary: "Stops the server, saving the dataset first when persistence asks for it",
@@ -2610,7 +2720,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 156,
+        id: 166,
         declared_name: "sinter",
         fullname: "sinter",
         summary: "Returns the intersection of sets",
@@ -2632,7 +2742,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 157,
+        id: 167,
         declared_name: "sintercard",
         fullname: "sintercard",
         summary: "Counts the members of the intersection of sets, up to an optional limit",
@@ -2654,7 +2764,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 158,
+        id: 168,
         declared_name: "sinterstore",
         fullname: "sinterstore",
         summary: "Stores the intersection of sets at a key",
@@ -2676,7 +2786,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 159,
+        id: 169,
         declared_name: "sismember",
         fullname: "sismember",
         summary: "Tells whether a value is a member of a set",
@@ -2698,7 +2808,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 160,
+        id: 170,
         declared_name: "slowlog",
         fullname: "slowlog",
         summary: "Groups the commands that manage the log of slow commands",
@@ -2720,7 +2830,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: SLOWLOG_SUBCOMMANDS,
     },
     RedisCommand {
-        id: 165,
+        id: 175,
         declared_name: "smembers",
         fullname: "smembers",
         summary: "Returns every member of a set",
@@ -2742,7 +2852,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 166,
+        id: 176,
         declared_name: "smismember",
         fullname: "smismember",
         summary: "Tells, for each of several values, whether it is a member of a set",
@@ -2764,7 +2874,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 167,
+        id: 177,
         declared_name: "smove",
         fullname: "smove",
         summary: "Moves a member from one set to another",
@@ -2786,7 +2896,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 168,
+        id: 178,
         declared_name: "spop",
         fullname: "spop",
         summary: "Removes and returns random members of a set",
@@ -2810,7 +2920,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 169,
+        id: 179,
         declared_name: "spublish",
         fullname: "spublish",
         summary: "Sends a message to a shard channel; returns how many subscribers received it",
@@ -2832,7 +2942,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 170,
+        id: 180,
         declared_name: "srandmember",
         fullname: "srandmember",
         summary: "Returns random members of a set without removing them",
@@ -2856,7 +2966,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 171,
+        id: 181,
         declared_name: "srem",
         fullname: "srem",
         summary: "Removes members from a set, and the key once it is empty",
@@ -2880,7 +2990,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 172,
+        id: 182,
         declared_name: "sscan",
         fullname: "sscan",
         summary: "Iterates the members of a set with a cursor",
@@ -2902,7 +3012,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 173,
+        id: 183,
         declared_name: "ssubscribe",
         fullname: "ssubscribe",
         summary: "Listens for messages published to the given shard channels",
@@ -2924,7 +3034,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 174,
+        id: 184,
         declared_name: "strlen",
         fullname: "strlen",
         summary: "Returns the length in bytes of a string value",
@@ -2946,7 +3056,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 175,
+        id: 185,
         declared_name: "subscribe",
         fullname: "subscribe",
         summary: "Listens for messages published to the given channels",
@@ -2968,7 +3078,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 176,
+        id: 186,
         declared_name: "substr",
         fullname: "substr",
         summary: "Older name of GETRANGE",
@@ -2990,7 +3100,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 177,
+        id: 187,
         declared_name: "sunion",
         fullname: "sunion",
         summary: "Returns the union of sets",
@@ -3012,7 +3122,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 178,
+        id: 188,
         declared_name: "sunionstore",
         fullname: "sunionstore",
         summary: "Stores the union of sets at a key",
@@ -3034,7 +3144,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 179,
+        id: 189,
         declared_name: "sunsubscribe",
         fullname: "sunsubscribe",
         summary: "Stops listening to the given shard channels, or to all of them",
@@ -3056,7 +3166,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 180,
+        id: 190,
         declared_name: "swapdb",
         fullname: "swapdb",
         summary: "Exchanges the contents of two numbered databases",
@@ -3078,7 +3188,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 181,
+        id: 191,
         declared_name: "time",
         fullname: "time",
         summary: "Reports the server clock as seconds and microseconds",
@@ -3100,7 +3210,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 182,
+        id: 192,
         declared_name: "touch",
         fullname: "touch",
         summary: "Marks keys as just used and counts how many exist",
@@ -3122,7 +3232,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 183,
+        id: 193,
         declared_name: "ttl",
         fullname: "ttl",
         summary: "Returns a key's remaining time to live in seconds",
@@ -3146,7 +3256,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 184,
+        id: 194,
         declared_name: "type",
         fullname: "type",
         summary: "Names the type of the value stored at a key",
@@ -3168,7 +3278,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 185,
+        id: 195,
         declared_name: "unlink",
         fullname: "unlink",
         summary: "Removes the given keys; the memory may be reclaimed later",
@@ -3190,7 +3300,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 186,
+        id: 196,
         declared_name: "unsubscribe",
         fullname: "unsubscribe",
         summary: "Stops listening to the given channels, or to all of them",
@@ -3212,7 +3322,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 187,
+        id: 197,
         declared_name: "unwatch",
         fullname: "unwatch",
         summary: "Forgets every key this connection watches",
@@ -3234,7 +3344,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 188,
+        id: 198,
         declared_name: "watch",
         fullname: "watch",
         summary: "Makes the next EXEC fail if any of these keys is modified before it",
@@ -3256,7 +3366,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 189,
+        id: 199,
         declared_name: "zadd",
         fullname: "zadd",
         summary: "Adds members with scores to a sorted set, or updates their scores",
@@ -3282,7 +3392,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 190,
+        id: 200,
         declared_name: "zcard",
         fullname: "zcard",
         summary: "Returns the number of members of a sorted set",
@@ -3304,7 +3414,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 191,
+        id: 201,
         declared_name: "zcount",
         fullname: "zcount",
         summary: "Counts the sorted set members with scores in a range",
@@ -3326,7 +3436,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 192,
+        id: 202,
         declared_name: "zdiff",
         fullname: "zdiff",
         summary: "Returns the members of the first sorted set that no other has",
@@ -3348,7 +3458,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 193,
+        id: 203,
         declared_name: "zdiffstore",
         fullname: "zdiffstore",
         summary: "Stores the difference of sorted sets into a key",
@@ -3370,7 +3480,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 194,
+        id: 204,
         declared_name: "zincrby",
         fullname: "zincrby",
         summary: "Adds an increment to the score of a sorted set member",
@@ -3392,7 +3502,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 195,
+        id: 205,
         declared_name: "zinter",
         fullname: "zinter",
         summary: "Returns the intersection of sorted sets",
@@ -3414,7 +3524,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 196,
+        id: 206,
         declared_name: "zintercard",
         fullname: "zintercard",
         summary: "Counts the members of the intersection of sorted sets",
@@ -3436,7 +3546,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 197,
+        id: 207,
         declared_name: "zinterstore",
         fullname: "zinterstore",
         summary: "Stores the intersection of sorted sets into a key",
@@ -3458,7 +3568,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 198,
+        id: 208,
         declared_name: "zlexcount",
         fullname: "zlexcount",
         summary: "Counts the sorted set members in a range of names",
@@ -3480,7 +3590,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 199,
+        id: 209,
         declared_name: "zmpop",
         fullname: "zmpop",
         summary: "Removes and returns members from the first non-empty sorted set of several",
@@ -3502,7 +3612,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 200,
+        id: 210,
         declared_name: "zmscore",
         fullname: "zmscore",
         summary: "Returns the scores of several sorted set members",
@@ -3524,7 +3634,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 201,
+        id: 211,
         declared_name: "zpopmax",
         fullname: "zpopmax",
         summary: "Removes and returns the members with the highest scores",
@@ -3546,7 +3656,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 202,
+        id: 212,
         declared_name: "zpopmin",
         fullname: "zpopmin",
         summary: "Removes and returns the members with the lowest scores",
@@ -3568,7 +3678,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 203,
+        id: 213,
         declared_name: "zrandmember",
         fullname: "zrandmember",
         summary: "Returns random members of a sorted set",
@@ -3590,7 +3700,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 204,
+        id: 214,
         declared_name: "zrange",
         fullname: "zrange",
         summary: "Returns sorted set members in a range of positions, scores or names",
@@ -3614,7 +3724,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 205,
+        id: 215,
         declared_name: "zrangebylex",
         fullname: "zrangebylex",
         summary: "Returns sorted set members in a range of names",
@@ -3636,7 +3746,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 206,
+        id: 216,
         declared_name: "zrangebyscore",
         fullname: "zrangebyscore",
         summary: "Returns sorted set members with scores in a range",
@@ -3660,7 +3770,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 207,
+        id: 217,
         declared_name: "zrangestore",
         fullname: "zrangestore",
         summary: "Stores a range of a sorted set into another key",
@@ -3682,7 +3792,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 208,
+        id: 218,
         declared_name: "zrank",
         fullname: "zrank",
         summary: "Returns the position of a member in a sorted set, lowest score first",
@@ -3704,7 +3814,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 209,
+        id: 219,
         declared_name: "zrem",
         fullname: "zrem",
         summary: "Removes members from a sorted set",
@@ -3728,7 +3838,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 210,
+        id: 220,
         declared_name: "zremrangebylex",
         fullname: "zremrangebylex",
         summary: "Removes the sorted set members in a range of names",
@@ -3750,7 +3860,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 211,
+        id: 221,
         declared_name: "zremrangebyrank",
         fullname: "zremrangebyrank",
         summary: "Removes the sorted set members in a range of positions",
@@ -3772,7 +3882,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 212,
+        id: 222,
         declared_name: "zremrangebyscore",
         fullname: "zremrangebyscore",
         summary: "Removes the sorted set members with scores in a range",
@@ -3794,7 +3904,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 213,
+        id: 223,
         declared_name: "zrevrange",
         fullname: "zrevrange",
         summary: "Returns sorted set members in a range of positions, highest score first",
@@ -3816,7 +3926,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 214,
+        id: 224,
         declared_name: "zrevrangebylex",
         fullname: "zrevrangebylex",
         summary: "Returns sorted set members in a range of names, last name first",
@@ -3838,7 +3948,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 215,
+        id: 225,
         declared_name: "zrevrangebyscore",
         fullname: "zrevrangebyscore",
         summary: "Returns sorted set members with scores in a range, highest first",
@@ -3862,7 +3972,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 216,
+        id: 226,
         declared_name: "zrevrank",
         fullname: "zrevrank",
         summary: "Returns the position of a member in a sorted set, highest score first",
@@ -3884,7 +3994,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 217,
+        id: 227,
         declared_name: "zscan",
         fullname: "zscan",
         summary: "Iterates over the members and scores of a sorted set",
@@ -3906,7 +4016,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 218,
+        id: 228,
         declared_name: "zscore",
         fullname: "zscore",
         summary: "Returns the score of a sorted set member",
@@ -3928,7 +4038,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 219,
+        id: 229,
         declared_name: "zunion",
         fullname: "zunion",
         summary: "Returns the union of sorted sets",
@@ -3950,7 +4060,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 220,
+        id: 230,
         declared_name: "zunionstore",
         fullname: "zunionstore",
         summary: "Stores the union of sorted sets into a key",
@@ -6757,6 +6867,250 @@ const ECHO_ARGS: &[CommandArg] = &[CommandArg {
     subargs: &[],
 }];
 
+const EVAL_KEY_SPECS: &[KeySpec] = &[
+    KeySpec {
+        notes: Some("A script may use its keys in any way, so the spec assumes it reads, writes and updates them"),
+        flags: CMD_KEY_RW | CMD_KEY_ACCESS | CMD_KEY_UPDATE,
+        begin_search: BeginSearch::Index(2),
+        find_keys: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 },
+    },
+];
+
+const EVAL_ARGS: &[CommandArg] = &[
+    CommandArg {
+        name: "script",
+        type_: ArgType::String,
+        key_spec_index: -1,
+        token: None,
+        summary: None,
+        since: None,
+        flags: 0,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "numkeys",
+        type_: ArgType::Integer,
+        key_spec_index: -1,
+        token: None,
+        summary: None,
+        since: None,
+        flags: 0,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "key",
+        type_: ArgType::Key,
+        key_spec_index: 0,
+        token: None,
+        summary: None,
+        since: None,
+        flags: CMD_ARG_OPTIONAL | CMD_ARG_MULTIPLE,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "arg",
+        type_: ArgType::String,
+        key_spec_index: -1,
+        token: None,
+        summary: None,
+        since: None,
+        flags: CMD_ARG_OPTIONAL | CMD_ARG_MULTIPLE,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+];
+
+const EVAL_RO_KEY_SPECS: &[KeySpec] = &[
+    KeySpec {
+        notes: Some("A read-only script may use its keys in any read way, so the spec assumes it reads and accesses them"),
+        flags: CMD_KEY_RO | CMD_KEY_ACCESS,
+        begin_search: BeginSearch::Index(2),
+        find_keys: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 },
+    },
+];
+
+const EVAL_RO_ARGS: &[CommandArg] = &[
+    CommandArg {
+        name: "script",
+        type_: ArgType::String,
+        key_spec_index: -1,
+        token: None,
+        summary: None,
+        since: None,
+        flags: 0,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "numkeys",
+        type_: ArgType::Integer,
+        key_spec_index: -1,
+        token: None,
+        summary: None,
+        since: None,
+        flags: 0,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "key",
+        type_: ArgType::Key,
+        key_spec_index: 0,
+        token: None,
+        summary: None,
+        since: None,
+        flags: CMD_ARG_OPTIONAL | CMD_ARG_MULTIPLE,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "arg",
+        type_: ArgType::String,
+        key_spec_index: -1,
+        token: None,
+        summary: None,
+        since: None,
+        flags: CMD_ARG_OPTIONAL | CMD_ARG_MULTIPLE,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+];
+
+const EVALSHA_KEY_SPECS: &[KeySpec] = &[KeySpec {
+    notes: None,
+    flags: CMD_KEY_RW | CMD_KEY_ACCESS | CMD_KEY_UPDATE,
+    begin_search: BeginSearch::Index(2),
+    find_keys: FindKeys::Keynum {
+        keynumidx: 0,
+        firstkey: 1,
+        keystep: 1,
+    },
+}];
+
+const EVALSHA_ARGS: &[CommandArg] = &[
+    CommandArg {
+        name: "sha1",
+        type_: ArgType::String,
+        key_spec_index: -1,
+        token: None,
+        summary: None,
+        since: None,
+        flags: 0,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "numkeys",
+        type_: ArgType::Integer,
+        key_spec_index: -1,
+        token: None,
+        summary: None,
+        since: None,
+        flags: 0,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "key",
+        type_: ArgType::Key,
+        key_spec_index: 0,
+        token: None,
+        summary: None,
+        since: None,
+        flags: CMD_ARG_OPTIONAL | CMD_ARG_MULTIPLE,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "arg",
+        type_: ArgType::String,
+        key_spec_index: -1,
+        token: None,
+        summary: None,
+        since: None,
+        flags: CMD_ARG_OPTIONAL | CMD_ARG_MULTIPLE,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+];
+
+const EVALSHA_RO_KEY_SPECS: &[KeySpec] = &[KeySpec {
+    notes: None,
+    flags: CMD_KEY_RO | CMD_KEY_ACCESS,
+    begin_search: BeginSearch::Index(2),
+    find_keys: FindKeys::Keynum {
+        keynumidx: 0,
+        firstkey: 1,
+        keystep: 1,
+    },
+}];
+
+const EVALSHA_RO_ARGS: &[CommandArg] = &[
+    CommandArg {
+        name: "sha1",
+        type_: ArgType::String,
+        key_spec_index: -1,
+        token: None,
+        summary: None,
+        since: None,
+        flags: 0,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "numkeys",
+        type_: ArgType::Integer,
+        key_spec_index: -1,
+        token: None,
+        summary: None,
+        since: None,
+        flags: 0,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "key",
+        type_: ArgType::Key,
+        key_spec_index: 0,
+        token: None,
+        summary: None,
+        since: None,
+        flags: CMD_ARG_OPTIONAL | CMD_ARG_MULTIPLE,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "arg",
+        type_: ArgType::String,
+        key_spec_index: -1,
+        token: None,
+        summary: None,
+        since: None,
+        flags: CMD_ARG_OPTIONAL | CMD_ARG_MULTIPLE,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+];
+
 const EXISTS_KEY_SPECS: &[KeySpec] = &[KeySpec {
     notes: None,
     flags: CMD_KEY_RO,
@@ -9114,7 +9468,7 @@ const MEMORY_USAGE_ARGS: &[CommandArg] = &[
 
 const MEMORY_SUBCOMMANDS: &[RedisCommand] = &[
     RedisCommand {
-        id: 104,
+        id: 108,
         declared_name: "help",
         fullname: "memory|help",
         summary: "Lists the MEMORY subcommands and what they do",
@@ -9136,7 +9490,7 @@ const MEMORY_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 105,
+        id: 109,
         declared_name: "usage",
         fullname: "memory|usage",
         summary: "Estimates the bytes a key and its value take",
@@ -9417,7 +9771,7 @@ const OBJECT_REFCOUNT_ARGS: &[CommandArg] = &[CommandArg {
 
 const OBJECT_SUBCOMMANDS: &[RedisCommand] = &[
     RedisCommand {
-        id: 113,
+        id: 117,
         declared_name: "encoding",
         fullname: "object|encoding",
         summary: "Names the internal representation of a key's value",
@@ -9439,7 +9793,7 @@ const OBJECT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 114,
+        id: 118,
         declared_name: "freq",
         fullname: "object|freq",
         summary: "Returns the logarithmic access counter of a key under an LFU policy",
@@ -9461,7 +9815,7 @@ const OBJECT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 115,
+        id: 119,
         declared_name: "help",
         fullname: "object|help",
         summary: "Lists the OBJECT subcommands and what they do",
@@ -9483,7 +9837,7 @@ const OBJECT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 116,
+        id: 120,
         declared_name: "idletime",
         fullname: "object|idletime",
         summary: "Returns the seconds since a key was last read or written",
@@ -9505,7 +9859,7 @@ const OBJECT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 117,
+        id: 121,
         declared_name: "refcount",
         fullname: "object|refcount",
         summary: "Returns how many references the value of a key has",
@@ -9966,7 +10320,7 @@ const PUBSUB_SHARDNUMSUB_ARGS: &[CommandArg] = &[CommandArg {
 
 const PUBSUB_SUBCOMMANDS: &[RedisCommand] = &[
     RedisCommand {
-        id: 128,
+        id: 132,
         declared_name: "channels",
         fullname: "pubsub|channels",
         summary: "Lists the channels with at least one subscriber, optionally matching a pattern",
@@ -9988,7 +10342,7 @@ const PUBSUB_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 129,
+        id: 133,
         declared_name: "help",
         fullname: "pubsub|help",
         summary: "Lists the PUBSUB subcommands and what they do",
@@ -10010,7 +10364,7 @@ const PUBSUB_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 130,
+        id: 134,
         declared_name: "numpat",
         fullname: "pubsub|numpat",
         summary: "Counts the patterns clients subscribe to",
@@ -10032,7 +10386,7 @@ const PUBSUB_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 131,
+        id: 135,
         declared_name: "numsub",
         fullname: "pubsub|numsub",
         summary: "Counts the subscribers of each given channel, patterns excluded",
@@ -10054,7 +10408,7 @@ const PUBSUB_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 132,
+        id: 136,
         declared_name: "shardchannels",
         fullname: "pubsub|shardchannels",
         summary: "Lists the shard channels with at least one subscriber, optionally matching a pattern",
@@ -10076,7 +10430,7 @@ const PUBSUB_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 133,
+        id: 137,
         declared_name: "shardnumsub",
         fullname: "pubsub|shardnumsub",
         summary: "Counts the subscribers of each given shard channel",
@@ -10488,6 +10842,185 @@ const SCARD_ARGS: &[CommandArg] = &[CommandArg {
     value: None,
     subargs: &[],
 }];
+
+const SCRIPT_EXISTS_ARGS: &[CommandArg] = &[CommandArg {
+    name: "sha1",
+    type_: ArgType::String,
+    key_spec_index: -1,
+    token: None,
+    summary: None,
+    since: None,
+    flags: CMD_ARG_MULTIPLE,
+    deprecated_since: None,
+    value: None,
+    subargs: &[],
+}];
+
+const SCRIPT_FLUSH_ARGS: &[CommandArg] = &[CommandArg {
+    name: "async",
+    type_: ArgType::Oneof,
+    key_spec_index: -1,
+    token: None,
+    summary: None,
+    since: Some("6.2.0"),
+    flags: CMD_ARG_OPTIONAL,
+    deprecated_since: None,
+    value: None,
+    subargs: &[
+        CommandArg {
+            name: "async",
+            type_: ArgType::PureToken,
+            key_spec_index: -1,
+            token: Some("ASYNC"),
+            summary: None,
+            since: None,
+            flags: 0,
+            deprecated_since: None,
+            value: None,
+            subargs: &[],
+        },
+        CommandArg {
+            name: "sync",
+            type_: ArgType::PureToken,
+            key_spec_index: -1,
+            token: Some("SYNC"),
+            summary: None,
+            since: None,
+            flags: 0,
+            deprecated_since: None,
+            value: None,
+            subargs: &[],
+        },
+    ],
+}];
+
+const SCRIPT_LOAD_ARGS: &[CommandArg] = &[CommandArg {
+    name: "script",
+    type_: ArgType::String,
+    key_spec_index: -1,
+    token: None,
+    summary: None,
+    since: None,
+    flags: 0,
+    deprecated_since: None,
+    value: None,
+    subargs: &[],
+}];
+
+const SCRIPT_SUBCOMMANDS: &[RedisCommand] = &[
+    RedisCommand {
+        id: 152,
+        declared_name: "exists",
+        fullname: "script|exists",
+        summary: "Tells, for each SHA1 digest, whether the cache holds that script",
+        since: "2.6.0",
+        group: "scripting",
+        complexity: Some("O(N) with N being the number of scripts to check (so checking a single script is an O(1) operation)."),
+        doc_flags: 0,
+        deprecated_since: None,
+        replaced_by: None,
+        history: &[],
+        tips: &["request_policy:all_shards", "response_policy:agg_logical_and"],
+        proc_: Some(crate::eval::script_command),
+        arity: -3,
+        flags: CMD_NOSCRIPT,
+        acl_categories: ACL_CATEGORY_SLOW | ACL_CATEGORY_SCRIPTING,
+        key_specs: &[],
+        legacy_range: (0, 0, 0),
+        args: SCRIPT_EXISTS_ARGS,
+        subcommands: &[],
+    },
+    RedisCommand {
+        id: 153,
+        declared_name: "flush",
+        fullname: "script|flush",
+        summary: "Empties the script cache",
+        since: "2.6.0",
+        group: "scripting",
+        complexity: Some("O(N) with N being the number of scripts in cache"),
+        doc_flags: 0,
+        deprecated_since: None,
+        replaced_by: None,
+        history: &[
+            ("6.2.0", "The ASYNC and SYNC modifiers choose how the cache is freed."),
+        ],
+        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
+        proc_: Some(crate::eval::script_command),
+        arity: -2,
+        flags: CMD_NOSCRIPT,
+        acl_categories: ACL_CATEGORY_SLOW | ACL_CATEGORY_SCRIPTING,
+        key_specs: &[],
+        legacy_range: (0, 0, 0),
+        args: SCRIPT_FLUSH_ARGS,
+        subcommands: &[],
+    },
+    RedisCommand {
+        id: 154,
+        declared_name: "help",
+        fullname: "script|help",
+        summary: "Lists the SCRIPT subcommands and what they do",
+        since: "5.0.0",
+        group: "scripting",
+        complexity: Some("O(1)"),
+        doc_flags: 0,
+        deprecated_since: None,
+        replaced_by: None,
+        history: &[],
+        tips: &[],
+        proc_: Some(crate::eval::script_command),
+        arity: 2,
+        flags: CMD_LOADING | CMD_STALE,
+        acl_categories: ACL_CATEGORY_SLOW | ACL_CATEGORY_SCRIPTING,
+        key_specs: &[],
+        legacy_range: (0, 0, 0),
+        args: &[],
+        subcommands: &[],
+    },
+    RedisCommand {
+        id: 155,
+        declared_name: "kill",
+        fullname: "script|kill",
+        summary: "Stops the script that is running, if it has not written yet",
+        since: "2.6.0",
+        group: "scripting",
+        complexity: Some("O(1)"),
+        doc_flags: 0,
+        deprecated_since: None,
+        replaced_by: None,
+        history: &[],
+        tips: &["request_policy:all_shards", "response_policy:one_succeeded"],
+        proc_: Some(crate::eval::script_command),
+        arity: 2,
+        flags: CMD_NOSCRIPT | CMD_ALLOW_BUSY,
+        acl_categories: ACL_CATEGORY_SLOW | ACL_CATEGORY_SCRIPTING,
+        key_specs: &[],
+        legacy_range: (0, 0, 0),
+        args: &[],
+        subcommands: &[],
+    },
+    RedisCommand {
+        id: 156,
+        declared_name: "load",
+        fullname: "script|load",
+        summary: "Compiles a script into the cache without running it",
+        since: "2.6.0",
+        group: "scripting",
+        complexity: Some("O(N) with N being the length in bytes of the script body."),
+        doc_flags: 0,
+        deprecated_since: None,
+        replaced_by: None,
+        history: &[],
+        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
+        proc_: Some(crate::eval::script_command),
+        arity: 3,
+        flags: CMD_NOSCRIPT | CMD_STALE,
+        acl_categories: ACL_CATEGORY_SLOW | ACL_CATEGORY_SCRIPTING,
+        key_specs: &[],
+        legacy_range: (0, 0, 0),
+        args: SCRIPT_LOAD_ARGS,
+        subcommands: &[],
+    },
+];
 
 const SDIFF_KEY_SPECS: &[KeySpec] = &[KeySpec {
     notes: None,
@@ -11177,7 +11710,7 @@ const SLOWLOG_GET_ARGS: &[CommandArg] = &[CommandArg {
 
 const SLOWLOG_SUBCOMMANDS: &[RedisCommand] = &[
     RedisCommand {
-        id: 161,
+        id: 171,
         declared_name: "get",
         fullname: "slowlog|get",
         summary: "Returns the most recent slow log entries",
@@ -11199,7 +11732,7 @@ const SLOWLOG_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 162,
+        id: 172,
         declared_name: "help",
         fullname: "slowlog|help",
         summary: "Lists the SLOWLOG subcommands and what they do",
@@ -11221,7 +11754,7 @@ const SLOWLOG_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 163,
+        id: 173,
         declared_name: "len",
         fullname: "slowlog|len",
         summary: "Returns how many entries the slow log holds",
@@ -11247,7 +11780,7 @@ const SLOWLOG_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 164,
+        id: 174,
         declared_name: "reset",
         fullname: "slowlog|reset",
         summary: "Empties the slow log",
