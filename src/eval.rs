@@ -240,6 +240,7 @@ pub fn lua_create_function(s: &mut Server, c: Option<&mut Client>, body: &Bytes)
     Some(sha)
 }
 
+// ANCHOR: eval_generic_command
 /// eval.c: evalGenericCommand
 fn eval_generic_command(s: &mut Server, c: &mut Client, evalsha: bool) {
     let Some(numkeys) = crate::object::get_long_long_from_object_or_reply(s, c, 2) else {
@@ -323,6 +324,7 @@ fn eval_generic_command(s: &mut Server, c: &mut Client, evalsha: bool) {
     script::script_reset_run(s, &rctx);
     s.lctx.lua_client = Some(lua_client);
 }
+// ANCHOR_END: eval_generic_command
 
 /// eval.c: evalCommand
 pub fn eval_command(s: &mut Server, c: &mut Client) {

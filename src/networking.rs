@@ -2134,6 +2134,7 @@ pub fn reset_command(s: &mut Server, c: &mut Client) {
     c.add_reply_status("RESET");
 }
 
+// ANCHOR: process_events_while_blocked
 /// networking.c: processEventsWhileBlocked
 ///
 /// Serves other clients from inside a long command (a script past
@@ -2150,3 +2151,4 @@ pub fn process_events_while_blocked(s: &mut Server) {
     crate::io_threads::handle_clients_with_pending_writes_using_threads(s);
     s.processing_events_while_blocked = false;
 }
+// ANCHOR_END: process_events_while_blocked

@@ -172,6 +172,7 @@ pub fn script_reset_run(s: &mut Server, run_ctx: &ScriptRunCtx) {
     s.update_cached_time();
 }
 
+// ANCHOR: script_interrupt
 /// script.c: scriptInterrupt
 ///
 /// Called from the Lua count hook. Past busy-reply-threshold the event loop keeps
@@ -203,6 +204,7 @@ pub unsafe fn script_interrupt(run_ctx: *mut ScriptRunCtx) -> bool {
     crate::networking::process_events_while_blocked(s);
     (*run_ctx).flags & SCRIPT_KILLED != 0
 }
+// ANCHOR_END: script_interrupt
 
 /// script.c: scriptKill
 pub fn script_kill(s: &mut Server, c: &mut Client, is_eval: bool) {
@@ -279,6 +281,7 @@ fn script_verify_oom(s: &Server, run_ctx: &ScriptRunCtx, cmd_flags: u64) -> Resu
     Ok(())
 }
 
+// ANCHOR: script_call
 /// script.c: scriptCall
 ///
 /// Runs the command in `c.argv` (the script client) after the checks scripts get; the
@@ -329,3 +332,4 @@ pub fn script_call(
     crate::server::call(s, c, call_flags);
     Ok(())
 }
+// ANCHOR_END: script_call

@@ -164,6 +164,68 @@ fn transcript_tracking() {
     check("tracking.txt", &t.out);
 }
 
+/// The EVAL chapter's transcripts: the lock-release script, an error raised through
+/// redis.call, and a busy script killed from another connection.
+#[test]
+fn transcript_eval() {
+    let srv = Server::ferredis(&["--busy-reply-threshold", "100"]);
+    let (mut a, mut b) = (srv.raw(), srv.raw());
+    let unlock: &[u8] = b"if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+    let mut t = Transcript::new();
+    t.exchange(
+        "A",
+        &mut a,
+        &[b"SET", b"lock:order:42", b"token-a", b"NX", b"PX", b"30000"],
+    );
+    t.exchange(
+        "B",
+        &mut b,
+        &[b"EVAL", unlock, b"1", b"lock:order:42", b"token-b"],
+    );
+    t.exchange(
+        "A",
+        &mut a,
+        &[b"EVAL", unlock, b"1", b"lock:order:42", b"token-a"],
+    );
+    t.exchange(
+        "A",
+        &mut a,
+        &[
+            b"EVAL",
+            b"return redis.call('incr', KEYS[1])",
+            b"1",
+            b"lock:order:42",
+        ],
+    );
+    t.exchange("A", &mut a, &[b"SET", b"name", b"text"]);
+    t.exchange(
+        "A",
+        &mut a,
+        &[
+            b"EVAL",
+            b"return redis.call('incr', KEYS[1])",
+            b"1",
+            b"name",
+        ],
+    );
+    check("eval.txt", &t.out);
+
+    let mut t = Transcript::new();
+    let busy: &[u8] = b"local i = 0 while true do i = i + 1 end";
+    a.send(&encode(&[b"EVAL", busy, b"0"]));
+    t.out.push_str(&format!(
+        "A -> \"{}\"\n",
+        escape(&encode(&[b"EVAL", busy, b"0"]))
+    ));
+    // Well past the 100 ms threshold, even on a loaded machine.
+    std::thread::sleep(Duration::from_millis(1000));
+    t.exchange("B", &mut b, &[b"GET", b"name"]);
+    t.exchange("B", &mut b, &[b"SCRIPT", b"KILL"]);
+    t.receive("A", &mut a);
+    t.exchange("B", &mut b, &[b"GET", b"name"]);
+    check("eval-busy.txt", &t.out);
+}
+
 /// Protocol errors and what the server sends before it closes the connection.
 #[test]
 fn transcript_protocol_errors() {
