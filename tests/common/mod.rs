@@ -150,6 +150,14 @@ impl Server {
                     let mut buf = [0u8; 64];
                     if let Ok(n) = c.read(&mut buf) {
                         if n > 0 {
+                            // Leave with QUIT and wait for the server's close, so the
+                            // probe is gone before a test counts connections.
+                            let _ = c.write_all(b"QUIT\r\n");
+                            while let Ok(n) = c.read(&mut buf) {
+                                if n == 0 {
+                                    break;
+                                }
+                            }
                             return true;
                         }
                     }
