@@ -44,15 +44,20 @@ impl DictKey for Vec<u8> {
 
 /// The process-wide hash seed (dict.c: dict_hash_function_seed). Set once, at random,
 /// so a client cannot choose keys that all land in one bucket.
-static HASH_SEED: OnceLock<RandomState> = OnceLock::new();
+static HASH_SEED: OnceLock<[u8; 16]> = OnceLock::new();
 
-/// dict.c: dictGenHashFunction
-///
-/// Redis uses SipHash-1-2 with a random 128-bit key; this uses the standard library's
-/// SipHash-1-3 with a random key, the same defence at nearly the same cost.
+/// dict.c: dictGenHashFunction (SipHash-1-2 over the key, with the random seed)
 #[inline]
 pub fn dict_gen_hash_function(key: &[u8]) -> u64 {
-    HASH_SEED.get_or_init(RandomState::new).hash_one(key)
+    let seed = HASH_SEED.get_or_init(|| {
+        // std's RandomState draws its keys from the OS; two of its hashes give 16 bytes.
+        let r = RandomState::new();
+        let mut k = [0u8; 16];
+        k[..8].copy_from_slice(&r.hash_one(0u64).to_le_bytes());
+        k[8..].copy_from_slice(&r.hash_one(1u64).to_le_bytes());
+        k
+    });
+    crate::siphash::siphash(key, seed)
 }
 
 thread_local! {

@@ -31,6 +31,7 @@ pub mod resp;
 pub mod script;
 pub mod script_lua;
 pub mod server;
+pub mod siphash;
 pub mod slowlog;
 pub mod t_hash;
 pub mod t_list;
