@@ -171,7 +171,7 @@ fn fencing_tokens_refuse_a_holder_whose_lock_expired() {
                  redis.call('set', KEYS[1], ARGV[2]) \
                  return 1";
     let (mut a, mut b) = (srv.client(), srv.client());
-    let mut acquire = |con: &mut redis::Connection, who: &str, ms: u64| -> i64 {
+    let acquire = |con: &mut redis::Connection, who: &str, ms: u64| -> i64 {
         assert!(set_nx_px(con, "lock", who, ms));
         redis::cmd("INCR").arg("fence").query(con).unwrap()
     };
