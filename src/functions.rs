@@ -685,10 +685,130 @@ fn rdb_save_len(out: &mut Vec<u8>, len: u64) {
     }
 }
 
-/// rdb.c: rdbSaveRawString, without LZF compression (a string Redis reads either way).
+/// rdb.c: rdbSaveRawString (rdbcompression on; a library's code is never an integer)
 fn rdb_save_raw_string(out: &mut Vec<u8>, s: &[u8]) {
+    // rdb.c: rdbSaveLzfStringObject: worth it only when it saves four bytes or more.
+    if s.len() > 20 {
+        if let Some(compressed) = lzf_compress(s, s.len() - 4) {
+            out.push(0xc0 | 3); // RDB_ENCVAL, RDB_ENC_LZF
+            rdb_save_len(out, compressed.len() as u64);
+            rdb_save_len(out, s.len() as u64);
+            out.extend_from_slice(&compressed);
+            return;
+        }
+    }
     rdb_save_len(out, s.len() as u64);
     out.extend_from_slice(s);
+}
+
+/// lzf_c.c: lzf_compress, as Redis builds it (HLOG 16, VERY_FAST, offsets in the hash
+/// table). None when the result would not fit in `out_len` bytes.
+fn lzf_compress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
+    const HLOG: u32 = 16;
+    const HSIZE: usize = 1 << HLOG;
+    const MAX_LIT: usize = 1 << 5;
+    const MAX_OFF: usize = 1 << 13;
+    const MAX_REF: usize = (1 << 8) + (1 << 3);
+    let in_len = input.len();
+    if in_len < 3 || out_len == 0 {
+        return None;
+    }
+    let idx = |h: u32| ((h >> (24 - HLOG)).wrapping_sub(h.wrapping_mul(5)) as usize) & (HSIZE - 1);
+    // Redis leaves the table uninitialized; zero means "no earlier position" either way.
+    let mut htab = vec![0u32; HSIZE];
+    let mut out = vec![0u8; out_len];
+    let (mut ip, mut op, mut lit) = (0usize, 1usize, 0usize);
+    let mut hval: u32 = ((input[0] as u32) << 8) | input[1] as u32;
+    while ip < in_len - 2 {
+        hval = (hval << 8) | input[ip + 2] as u32;
+        let slot = idx(hval);
+        let r = htab[slot] as usize;
+        htab[slot] = ip as u32;
+        if r > 0 && r < ip && ip - r - 1 < MAX_OFF && input[r..r + 3] == input[ip..ip + 3] {
+            let off = ip - r - 1;
+            let mut len = 2;
+            let maxlen = (in_len - ip - len).min(MAX_REF);
+            if op + 3 + 1 >= out_len && op - usize::from(lit == 0) + 3 + 1 >= out_len {
+                return None;
+            }
+            out[op - lit - 1] = (lit as u8).wrapping_sub(1); // stop run
+            op -= usize::from(lit == 0); // undo run if length is zero
+            // Sixteen unchecked steps first, as lzf_c.c unrolls them (so a match may end
+            // one or two bytes past maxlen there, which stays inside the input).
+            'extend: {
+                if maxlen > 16 {
+                    for _ in 0..16 {
+                        len += 1;
+                        if input[r + len] != input[ip + len] {
+                            break 'extend;
+                        }
+                    }
+                }
+                loop {
+                    len += 1;
+                    if !(len < maxlen && input[r + len] == input[ip + len]) {
+                        break;
+                    }
+                }
+            }
+            len -= 2; // now octets - 1
+            ip += 1;
+            if len < 7 {
+                out[op] = ((off >> 8) + (len << 5)) as u8;
+                op += 1;
+            } else {
+                out[op] = ((off >> 8) + (7 << 5)) as u8;
+                out[op + 1] = (len - 7) as u8;
+                op += 2;
+            }
+            out[op] = off as u8;
+            op += 1;
+            lit = 0;
+            op += 1; // start run
+            ip += len + 1;
+            if ip >= in_len - 2 {
+                break;
+            }
+            ip -= 2;
+            hval = ((input[ip] as u32) << 8) | input[ip + 1] as u32;
+            for _ in 0..2 {
+                hval = (hval << 8) | input[ip + 2] as u32;
+                htab[idx(hval)] = ip as u32;
+                ip += 1;
+            }
+        } else {
+            if op >= out_len {
+                return None;
+            }
+            lit += 1;
+            out[op] = input[ip];
+            op += 1;
+            ip += 1;
+            if lit == MAX_LIT {
+                out[op - lit - 1] = (lit - 1) as u8;
+                lit = 0;
+                op += 1;
+            }
+        }
+    }
+    if op + 3 > out_len {
+        return None;
+    }
+    while ip < in_len {
+        lit += 1;
+        out[op] = input[ip];
+        op += 1;
+        ip += 1;
+        if lit == MAX_LIT {
+            out[op - lit - 1] = (lit - 1) as u8;
+            lit = 0;
+            op += 1;
+        }
+    }
+    out[op - lit - 1] = (lit as u8).wrapping_sub(1);
+    op -= usize::from(lit == 0);
+    out.truncate(op);
+    Some(out)
 }
 
 /// A cursor over a payload (rio.c's buffer target).
@@ -942,6 +1062,13 @@ mod tests {
     fn crc64_matches_redis_check_value() {
         // crc64.c's own test vector.
         assert_eq!(crc64(0, b"123456789"), 0xe9c6_d914_c4b8_d9ca);
+    }
+
+    #[test]
+    fn lzf_round_trips() {
+        let text = b"#!lua name=lib\nredis.register_function('f', function() return 'hello hello hello' end)";
+        let c = lzf_compress(text, text.len() - 4).expect("compressible");
+        assert_eq!(lzf_decompress(&c, text.len()).as_deref(), Some(&text[..]));
     }
 
     #[test]
