@@ -108,8 +108,7 @@ unsafe fn set_globals_index(lua: *mut lua_State, api: &CStr) {
 
 /// function_lua.c: luaEngineLoadHook
 unsafe extern "C-unwind" fn lua_engine_load_hook(lua: *mut lua_State, _ar: *mut ffi::lua_Debug) {
-    let load_ctx =
-        script_lua::lua_get_from_registry(lua, REGISTRY_LOAD_CTX_NAME) as *const LoadCtx;
+    let load_ctx = script_lua::lua_get_from_registry(lua, REGISTRY_LOAD_CTX_NAME) as *const LoadCtx;
     if load_ctx.is_null() {
         return;
     }
@@ -126,7 +125,7 @@ unsafe extern "C-unwind" fn lua_engine_load_hook(lua: *mut lua_State, _ar: *mut 
 ///
 /// Runs the library's code (without its shebang line) so it registers its functions
 /// into `li`.
-pub fn lua_engine_create(
+pub(crate) fn lua_engine_create(
     lua: *mut lua_State,
     li: &mut FunctionLibInfo,
     code: &[u8],
@@ -168,7 +167,7 @@ pub fn lua_engine_create(
 }
 
 /// function_lua.c: luaEngineCall
-pub fn lua_engine_call(
+pub(crate) fn lua_engine_call(
     rctx: &mut ScriptRunCtx,
     lua: *mut lua_State,
     fi: &FunctionInfo,
@@ -189,7 +188,7 @@ pub fn lua_engine_call(
 }
 
 /// function_lua.c: luaEngineFreeFunction
-pub fn lua_engine_free_function(lua: *mut lua_State, fi: &FunctionInfo) {
+pub(crate) fn lua_engine_free_function(lua: *mut lua_State, fi: &FunctionInfo) {
     unsafe { ffi::luaL_unref(lua, ffi::LUA_REGISTRYINDEX, fi.lua_ref) };
 }
 

@@ -187,11 +187,19 @@ fn library_join(
         }
     }
     if result.is_ok() {
-        if let Some(lib) = src.functions.keys().find(|f| dst.functions.contains_key(*f)) {
+        if let Some(lib) = src
+            .functions
+            .keys()
+            .find(|f| dst.functions.contains_key(*f))
+        {
             let name = src
                 .libraries
                 .get(&src.functions[lib])
-                .and_then(|li| li.functions.iter().find(|f| f.name.eq_ignore_ascii_case(lib)))
+                .and_then(|li| {
+                    li.functions
+                        .iter()
+                        .find(|f| f.name.eq_ignore_ascii_case(lib))
+                })
                 .map(|f| f.name.clone())
                 .unwrap_or_default();
             result = Err(format!(
@@ -218,10 +226,7 @@ fn library_join(
 
 /// functions.c: functionsVerifyName
 fn functions_verify_name(name: &[u8]) -> bool {
-    !name.is_empty()
-        && name
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b == b'_')
+    !name.is_empty() && name.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// functions.c: functionsLibMataData
@@ -237,7 +242,10 @@ fn function_extract_lib_meta_data(payload: &[u8]) -> Result<FunctionsLibMetaData
         return Err("Missing library metadata".into());
     }
     // Redis reads the payload as a C string: nothing past a NUL counts.
-    let cstr = &payload[..payload.iter().position(|&b| b == 0).unwrap_or(payload.len())];
+    let cstr = &payload[..payload
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(payload.len())];
     let Some(shebang_end) = cstr.iter().position(|&b| b == b'\n') else {
         return Err("Invalid library metadata".into());
     };
@@ -275,7 +283,7 @@ fn function_extract_lib_meta_data(payload: &[u8]) -> Result<FunctionsLibMetaData
 /// functions.c: functionsCreateWithLibraryCtx
 ///
 /// Returns the library's name.
-pub fn functions_create_with_library_ctx(
+pub(crate) fn functions_create_with_library_ctx(
     lua: *mut lua_State,
     code: &Bytes,
     replace: bool,
@@ -305,8 +313,8 @@ pub fn functions_create_with_library_ctx(
         functions: Vec::new(),
         code: code.clone(),
     };
-    let created = function_lua::lua_engine_create(lua, &mut new_li, &md.code, timeout_ms)
-        .and_then(|()| {
+    let created =
+        function_lua::lua_engine_create(lua, &mut new_li, &md.code, timeout_ms).and_then(|()| {
             if new_li.functions.is_empty() {
                 return Err("No functions registered".to_string());
             }
@@ -663,7 +671,11 @@ pub fn crc64(mut crc: u64, data: &[u8]) -> u64 {
     for &b in data {
         crc ^= b as u64;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ POLY } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ POLY
+            } else {
+                crc >> 1
+            };
         }
     }
     crc
@@ -733,8 +745,8 @@ fn lzf_compress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
             }
             out[op - lit - 1] = (lit as u8).wrapping_sub(1); // stop run
             op -= usize::from(lit == 0); // undo run if length is zero
-            // Sixteen unchecked steps first, as lzf_c.c unrolls them (so a match may end
-            // one or two bytes past maxlen there, which stays inside the input).
+                                         // Sixteen unchecked steps first, as lzf_c.c unrolls them (so a match may end
+                                         // one or two bytes past maxlen there, which stays inside the input).
             'extend: {
                 if maxlen > 16 {
                     for _ in 0..16 {
@@ -1000,10 +1012,7 @@ pub fn function_restore_command(s: &mut Server, c: &mut Client) {
     }
     let lua = s.functions.lua;
     let mut lib_ctx = FunctionsLibCtx::default();
-    let mut rdb = Rio {
-        buf: &data,
-        pos: 0,
-    };
+    let mut rdb = Rio { buf: &data, pos: 0 };
     let mut result = Ok(());
     // Everything but the last 10 bytes (version and CRC) is libraries.
     while data.len() - rdb.pos > 10 {

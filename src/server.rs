@@ -791,9 +791,7 @@ fn get_command_flags(s: &Server, c: &Client, cmd: &RedisCommand) -> u64 {
         "evalsha" | "evalsha_ro" => {
             crate::eval::eval_get_command_flags(s, &c.argv, true, cmd.flags)
         }
-        "fcall" | "fcall_ro" => {
-            crate::functions::fcall_get_command_flags(s, &c.argv, cmd.flags)
-        }
+        "fcall" | "fcall_ro" => crate::functions::fcall_get_command_flags(s, &c.argv, cmd.flags),
         _ => cmd.flags,
     }
 }

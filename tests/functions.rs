@@ -210,10 +210,16 @@ const EVAL_BUSY: &[u8] =
 fn busy_function_is_killed_by_function_kill() {
     let mut args = vec!["--busy-reply-threshold", "100"];
     args.extend_from_slice(common::io_mode_args());
-    for srv in [Server::ferredis(&args), Server::redis(&["--busy-reply-threshold", "100"])] {
+    for srv in [
+        Server::ferredis(&args),
+        Server::redis(&["--busy-reply-threshold", "100"]),
+    ] {
         let mut raw = srv.raw();
         let lib = "#!lua name=spin\nredis.register_function('spin', function()\n  local i = 0 while true do i = i + 1 end\nend)";
-        assert_eq!(raw.cmd(&[b"FUNCTION", b"LOAD", lib.as_bytes()]), b"$4\r\nspin\r\n");
+        assert_eq!(
+            raw.cmd(&[b"FUNCTION", b"LOAD", lib.as_bytes()]),
+            b"$4\r\nspin\r\n"
+        );
         let mut caller = srv.raw();
         let waiter = std::thread::spawn(move || caller.cmd(&[b"FCALL", b"spin", b"0"]));
         assert_eq!(wait_busy(&srv), FUNCTION_BUSY);
@@ -282,7 +288,10 @@ fn dump_payloads_travel_between_redis_and_ferredis() {
     // Ferredis's own dump of a second library, restored on the real server.
     let lib = "#!lua name=mine\nredis.register_function('mine', function() return 'mine mine mine mine' end)";
     assert_eq!(raw.cmd(&[b"FUNCTION", b"FLUSH"]), b"+OK\r\n");
-    assert_eq!(raw.cmd(&[b"FUNCTION", b"LOAD", lib.as_bytes()]), b"$4\r\nmine\r\n");
+    assert_eq!(
+        raw.cmd(&[b"FUNCTION", b"LOAD", lib.as_bytes()]),
+        b"$4\r\nmine\r\n"
+    );
     let dumped = raw.cmd(&[b"FUNCTION", b"DUMP"]);
     let body = &dumped[dumped.iter().position(|&b| b == b'\n').unwrap() + 1..dumped.len() - 2];
     let oracle = Server::redis(&[]);
