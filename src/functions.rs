@@ -1081,6 +1081,26 @@ mod tests {
     }
 
     #[test]
+    fn lzf_round_trips_varied_inputs() {
+        let mut seed: u64 = 7;
+        for n in 0..2000 {
+            let len = 3 + n % 700;
+            let alphabet = 1 + (n % 7) as u64 * 40;
+            let input: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    ((seed >> 33) % alphabet) as u8
+                })
+                .collect();
+            if let Some(c) = lzf_compress(&input, input.len().saturating_sub(4).max(1)) {
+                assert_eq!(lzf_decompress(&c, input.len()).as_deref(), Some(&input[..]));
+            }
+        }
+    }
+
+    #[test]
     fn lzf_refuses_bad_back_references() {
         assert_eq!(lzf_decompress(&[0x20, 0x05], 3), None);
         assert_eq!(lzf_decompress(&[0x01, b'a', b'b'], 2), Some(b"ab".to_vec()));
