@@ -335,7 +335,7 @@ unsafe fn lua_register_function_read_positional_args(
     })
 }
 
-/// function_lua.c: luaRegisterFunction, all but the raise: returns the error message.
+/// The work of redis.register_function, all but the raise: returns the error message.
 unsafe fn register_function(lua: *mut lua_State) -> Option<String> {
     let load_ctx = script_lua::lua_get_from_registry(lua, REGISTRY_LOAD_CTX_NAME) as *mut LoadCtx;
     if load_ctx.is_null() {

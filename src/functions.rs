@@ -603,7 +603,16 @@ pub fn function_stats_command(s: &mut Server, c: &mut Client) {
     c.add_reply_bulk(LUA_ENGINE_NAME.as_bytes());
     c.add_reply_map_len(2);
     let n_lib = s.functions.lib_ctx.libraries.len() as i64;
-    let n_functions = s.functions.lib_ctx.functions_num() as i64;
+    // Redis's engine stats count each library's functions, which differs from the
+    // case-insensitive function table when a library registers `f` and `F`.
+    let n_functions: usize = s
+        .functions
+        .lib_ctx
+        .libraries
+        .values()
+        .map(|li| li.functions.len())
+        .sum();
+    let n_functions = n_functions as i64;
     c.add_reply_bulk(b"libraries_count");
     c.add_reply_long_long(n_lib);
     c.add_reply_bulk(b"functions_count");
