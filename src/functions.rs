@@ -55,7 +55,7 @@ pub struct FunctionsLibCtx {
 /// The functions' global state: the Lua engine, its client and the current libraries.
 pub struct FunctionsCtx {
     pub lua: *mut lua_State,
-    /// functions.c: engineInfo.c, the client the engine's functions call commands as.
+    /// The client the engine's functions call commands as (engineInfo.c in Redis).
     pub engine_client: Option<Box<Client>>,
     pub lib_ctx: FunctionsLibCtx,
 }
