@@ -302,3 +302,45 @@ fn dump_payloads_travel_between_redis_and_ferredis() {
         b"$19\r\nmine mine mine mine\r\n"
     );
 }
+
+/// MONITOR shows an FCALL before the commands its function runs (those tagged `lua`),
+/// and an FCALL that fails before running; redis-server 7.0.15 agrees.
+#[test]
+fn monitor_shows_fcall_then_its_commands() {
+    for srv in [Server::ferredis(common::io_mode_args()), Server::redis(&[])] {
+        let mut raw = srv.raw();
+        let lib = "#!lua name=mon\nredis.register_function('one', function(keys) return redis.call('set', keys[1], 'x') end)";
+        assert_eq!(
+            raw.cmd(&[b"FUNCTION", b"LOAD", lib.as_bytes()]),
+            b"$3\r\nmon\r\n"
+        );
+        let mut mon = srv.raw();
+        assert_eq!(mon.cmd(&[b"MONITOR"]), b"+OK\r\n");
+        assert_eq!(raw.cmd(&[b"FCALL", b"one", b"1", b"c"]), b"+OK\r\n");
+        assert_eq!(
+            raw.cmd(&[b"FCALL_RO", b"nosuch", b"0"]),
+            b"-ERR Function not found\r\n"
+        );
+        let lines: Vec<String> = (0..3)
+            .map(|_| {
+                let l = String::from_utf8_lossy(&mon.read_reply()).into_owned();
+                // "+<time> [0 <client>] <args>": keep the client kind and the arguments.
+                let rest = &l[l.find('[').unwrap()..];
+                let lua = rest.starts_with("[0 lua]");
+                format!(
+                    "{} {}",
+                    if lua { "lua" } else { "client" },
+                    rest[rest.find(']').unwrap() + 2..].trim_end()
+                )
+            })
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                r#"client "FCALL" "one" "1" "c""#,
+                r#"lua "set" "c" "x""#,
+                r#"client "FCALL_RO" "nosuch" "0""#,
+            ]
+        );
+    }
+}
