@@ -39,7 +39,7 @@ struct LoadCtx {
 ///
 /// Returns the engine's interpreter.
 pub fn lua_engine_init_engine() -> *mut lua_State {
-    let lua = script_lua::scripting_init_lua();
+    let lua = script_lua::new_sandboxed_lua(false);
     unsafe {
         // The error handler: the one EVAL uses, kept in the registry instead of a global.
         ffi::lua_getfield(

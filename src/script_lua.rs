@@ -1644,7 +1644,7 @@ pub(crate) unsafe fn lua_load_chunk(
 
 /// script_lua.c: luaRegisterRedisAPI (plus eval.c's debugger stubs and
 /// replicate_commands, which scriptingInit adds)
-unsafe fn lua_register_redis_api(lua: *mut lua_State) {
+unsafe fn lua_register_redis_api(lua: *mut lua_State, eval: bool) {
     lua_load_libraries(lua);
 
     ffi::lua_pushcfunction(lua, lua_redis_pcall);
@@ -1675,13 +1675,16 @@ unsafe fn lua_register_redis_api(lua: *mut lua_State) {
     set_num(lua, c"REPL_REPLICA", PROPAGATE_REPL as f64);
     set_num(lua, c"REPL_ALL", (PROPAGATE_AOF | PROPAGATE_REPL) as f64);
     set_fn(lua, c"acl_check_cmd", lua_redis_acl_check_cmd_command);
-    set_fn(lua, c"breakpoint", lua_redis_breakpoint_command);
-    set_fn(lua, c"debug", lua_redis_debug_command);
-    set_fn(
-        lua,
-        c"replicate_commands",
-        lua_redis_replicate_commands_command,
-    );
+    if eval {
+        // eval.c adds these for EVAL only; functions have no debugger.
+        set_fn(lua, c"breakpoint", lua_redis_breakpoint_command);
+        set_fn(lua, c"debug", lua_redis_debug_command);
+        set_fn(
+            lua,
+            c"replicate_commands",
+            lua_redis_replicate_commands_command,
+        );
+    }
     ffi::lua_setfield(lua, ffi::LUA_GLOBALSINDEX, c"redis".as_ptr());
 
     ffi::lua_getfield(lua, ffi::LUA_GLOBALSINDEX, c"math".as_ptr());
@@ -1712,10 +1715,17 @@ end
 ///
 /// Returns a fresh, sandboxed interpreter.
 pub fn scripting_init_lua() -> *mut lua_State {
+    new_sandboxed_lua(true)
+}
+
+/// A fresh interpreter with the redis API and the sandbox, for EVAL (`eval`: with the
+/// debugger's stubs) or for the functions engine (function_lua.c: luaEngineInitEngine
+/// starts the same way).
+pub fn new_sandboxed_lua(eval: bool) -> *mut lua_State {
     unsafe {
         let lua = ffi::luaL_newstate();
         assert!(!lua.is_null(), "cannot create the Lua interpreter");
-        lua_register_redis_api(lua);
+        lua_register_redis_api(lua, eval);
         if ffi::luaL_loadbuffer(
             lua,
             ERR_HANDLER_DEF.as_ptr() as *const c_char,
