@@ -13,7 +13,7 @@ use crate::server::Server;
 use bytes::Bytes;
 use mlua::ffi::{self, lua_State};
 use std::collections::HashMap;
-use std::ffi::{c_char, CString};
+use std::ffi::CString;
 
 /// server.c: shared.noscripterr
 const NOSCRIPTERR: &str = "-NOSCRIPT No matching script. Please use EVAL.";
@@ -191,33 +191,10 @@ pub fn lua_create_function(s: &mut Server, c: Option<&mut Client>, body: &Bytes)
     };
     // The shebang line is skipped but its newline kept, so line numbers stay right.
     let code = &body[shebang_len..];
-    // A precompiled chunk is refused as Redis's parser refuses it: as a syntax error.
-    let guarded;
-    let code: &[u8] = if code.first() == Some(&0x1b) {
-        guarded = [b" ", code].concat();
-        &guarded
-    } else {
-        code
-    };
     let lua = s.lctx.lua;
     let funcname = CString::new(format!("f_{sha}")).expect("hex has no NUL");
     unsafe {
-        if ffi::luaL_loadbuffer(
-            lua,
-            code.as_ptr() as *const c_char,
-            code.len(),
-            c"@user_script".as_ptr(),
-        ) != 0
-        {
-            let mut len = 0usize;
-            let p = ffi::lua_tolstring(lua, -1, &mut len);
-            let msg = if p.is_null() {
-                String::new()
-            } else {
-                String::from_utf8_lossy(std::slice::from_raw_parts(p as *const u8, len))
-                    .into_owned()
-            };
-            ffi::lua_pop(lua, 1);
+        if let Err(msg) = script_lua::lua_load_chunk(lua, code, c"@user_script") {
             if let Some(c) = c {
                 add_reply_error(
                     s,

@@ -14,6 +14,8 @@ pub mod dict;
 pub mod eval;
 pub mod evict;
 pub mod expire;
+pub mod function_lua;
+pub mod functions;
 pub mod io_threads;
 pub mod log;
 pub mod lua_bit;

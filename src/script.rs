@@ -232,6 +232,10 @@ pub fn script_kill(s: &mut Server, c: &mut Client, is_eval: bool) {
         );
         return;
     }
+    if !is_eval && flags & SCRIPT_EVAL_MODE != 0 {
+        crate::resp::add_reply_error_object(s, c, crate::functions::SLOWEVALERR);
+        return;
+    }
     unsafe { (*curr).flags |= SCRIPT_KILLED };
     c.add_reply(crate::resp::shared::OK);
 }

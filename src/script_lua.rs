@@ -1171,7 +1171,7 @@ unsafe fn push_proxied(lua: *mut lua_State, idx: c_int) -> bool {
 }
 
 /// The `__newindex` of every read-only table: Redis's VM error for a write to one.
-unsafe extern "C-unwind" fn lua_readonly_table_error(lua: *mut lua_State) -> c_int {
+pub(crate) unsafe extern "C-unwind" fn lua_readonly_table_error(lua: *mut lua_State) -> c_int {
     raise_with_position(lua, b"Attempt to modify a readonly table")
 }
 
@@ -1429,7 +1429,7 @@ unsafe fn wrap_function(lua: *mut lua_State, tidx: c_int, name: &CStr, guard: ff
 
 /// Pushes a read-only proxy for the table at `idx`, remembering what getmetatable must
 /// show for it (the table at `vmeta`, or nil when `vmeta` is 0).
-unsafe fn push_readonly_proxy(lua: *mut lua_State, idx: c_int, vmeta: c_int) {
+pub(crate) unsafe fn push_readonly_proxy(lua: *mut lua_State, idx: c_int, vmeta: c_int) {
     let idx = ffi::lua_absindex(lua, idx);
     let vmeta = if vmeta != 0 {
         ffi::lua_absindex(lua, vmeta)
@@ -1585,9 +1585,66 @@ unsafe fn set_num(lua: *mut lua_State, name: &CStr, n: f64) {
     ffi::lua_setfield(lua, -2, name.as_ptr());
 }
 
+/// script_lua.c: luaRegisterVersion (into the table on top of the stack)
+pub(crate) unsafe fn lua_register_version(lua: *mut lua_State) {
+    set_num(lua, c"REDIS_VERSION_NUM", REDIS_VERSION_NUM);
+    ffi::lua_pushstring(lua, REDIS_VERSION.as_ptr());
+    ffi::lua_setfield(lua, -2, c"REDIS_VERSION".as_ptr());
+}
+
+/// script_lua.c: luaRegisterLogFunction (into the table on top of the stack)
+pub(crate) unsafe fn lua_register_log_function(lua: *mut lua_State) {
+    set_fn(lua, c"log", lua_log_command);
+    set_num(lua, c"LOG_DEBUG", crate::server::LL_DEBUG as f64);
+    set_num(lua, c"LOG_VERBOSE", crate::server::LL_VERBOSE as f64);
+    set_num(lua, c"LOG_NOTICE", crate::server::LL_NOTICE as f64);
+    set_num(lua, c"LOG_WARNING", crate::server::LL_WARNING as f64);
+}
+
+/// script_lua.c: luaSetErrorMetatable (on the table at `idx`): reading a missing name
+/// raises instead of giving nil.
+pub(crate) unsafe fn lua_set_error_metatable(lua: *mut lua_State, idx: c_int) {
+    let idx = ffi::lua_absindex(lua, idx);
+    ffi::lua_newtable(lua);
+    ffi::lua_pushcfunction(lua, lua_protected_table_error);
+    ffi::lua_setfield(lua, -2, c"__index".as_ptr());
+    ffi::lua_setmetatable(lua, idx);
+}
+
+/// Compiles `code` as chunk `chunkname`, leaving the function on the stack, or returns
+/// the compiler's message. A precompiled chunk is refused as Redis's parser refuses it:
+/// as a syntax error.
+pub(crate) unsafe fn lua_load_chunk(
+    lua: *mut lua_State,
+    code: &[u8],
+    chunkname: &CStr,
+) -> Result<(), String> {
+    let guarded;
+    let code: &[u8] = if code.first() == Some(&0x1b) {
+        guarded = [b" ", code].concat();
+        &guarded
+    } else {
+        code
+    };
+    if ffi::luaL_loadbuffer(
+        lua,
+        code.as_ptr() as *const c_char,
+        code.len(),
+        chunkname.as_ptr(),
+    ) != 0
+    {
+        let msg = to_bytes(lua, -1)
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default();
+        ffi::lua_pop(lua, 1);
+        return Err(msg);
+    }
+    Ok(())
+}
+
 /// script_lua.c: luaRegisterRedisAPI (plus eval.c's debugger stubs and
 /// replicate_commands, which scriptingInit adds)
-unsafe fn lua_register_redis_api(lua: *mut lua_State) {
+unsafe fn lua_register_redis_api(lua: *mut lua_State, eval: bool) {
     lua_load_libraries(lua);
 
     ffi::lua_pushcfunction(lua, lua_redis_pcall);
@@ -1605,14 +1662,8 @@ unsafe fn lua_register_redis_api(lua: *mut lua_State) {
     ffi::lua_newtable(lua);
     set_fn(lua, c"call", lua_redis_call_command);
     set_fn(lua, c"pcall", lua_redis_pcall_command);
-    set_fn(lua, c"log", lua_log_command);
-    set_num(lua, c"LOG_DEBUG", crate::server::LL_DEBUG as f64);
-    set_num(lua, c"LOG_VERBOSE", crate::server::LL_VERBOSE as f64);
-    set_num(lua, c"LOG_NOTICE", crate::server::LL_NOTICE as f64);
-    set_num(lua, c"LOG_WARNING", crate::server::LL_WARNING as f64);
-    set_num(lua, c"REDIS_VERSION_NUM", REDIS_VERSION_NUM);
-    ffi::lua_pushstring(lua, REDIS_VERSION.as_ptr());
-    ffi::lua_setfield(lua, -2, c"REDIS_VERSION".as_ptr());
+    lua_register_log_function(lua);
+    lua_register_version(lua);
     set_fn(lua, c"setresp", lua_set_resp);
     set_fn(lua, c"sha1hex", lua_redis_sha1hex_command);
     set_fn(lua, c"error_reply", lua_redis_error_reply_command);
@@ -1624,13 +1675,16 @@ unsafe fn lua_register_redis_api(lua: *mut lua_State) {
     set_num(lua, c"REPL_REPLICA", PROPAGATE_REPL as f64);
     set_num(lua, c"REPL_ALL", (PROPAGATE_AOF | PROPAGATE_REPL) as f64);
     set_fn(lua, c"acl_check_cmd", lua_redis_acl_check_cmd_command);
-    set_fn(lua, c"breakpoint", lua_redis_breakpoint_command);
-    set_fn(lua, c"debug", lua_redis_debug_command);
-    set_fn(
-        lua,
-        c"replicate_commands",
-        lua_redis_replicate_commands_command,
-    );
+    if eval {
+        // eval.c adds these for EVAL only; functions have no debugger.
+        set_fn(lua, c"breakpoint", lua_redis_breakpoint_command);
+        set_fn(lua, c"debug", lua_redis_debug_command);
+        set_fn(
+            lua,
+            c"replicate_commands",
+            lua_redis_replicate_commands_command,
+        );
+    }
     ffi::lua_setfield(lua, ffi::LUA_GLOBALSINDEX, c"redis".as_ptr());
 
     ffi::lua_getfield(lua, ffi::LUA_GLOBALSINDEX, c"math".as_ptr());
@@ -1661,10 +1715,17 @@ end
 ///
 /// Returns a fresh, sandboxed interpreter.
 pub fn scripting_init_lua() -> *mut lua_State {
+    new_sandboxed_lua(true)
+}
+
+/// A fresh interpreter with the redis API and the sandbox, for EVAL (`eval`: with the
+/// debugger's stubs) or for the functions engine (function_lua.c: luaEngineInitEngine
+/// starts the same way).
+pub fn new_sandboxed_lua(eval: bool) -> *mut lua_State {
     unsafe {
         let lua = ffi::luaL_newstate();
         assert!(!lua.is_null(), "cannot create the Lua interpreter");
-        lua_register_redis_api(lua);
+        lua_register_redis_api(lua, eval);
         if ffi::luaL_loadbuffer(
             lua,
             ERR_HANDLER_DEF.as_ptr() as *const c_char,
@@ -1686,15 +1747,20 @@ pub(crate) fn lua_memory(lua: *mut lua_State) -> u64 {
     unsafe { ffi::lua_gc(lua, ffi::LUA_GCCOUNT, 0) as u64 * 1024 }
 }
 
-/// script_lua.c: luaCreateArray, stored into a real global (KEYS, ARGV).
-unsafe fn lua_set_global_array(lua: *mut lua_State, name: &CStr, elems: &[Bytes]) {
-    ffi::lua_getfield(lua, ffi::LUA_REGISTRYINDEX, REGISTRY_REAL_GLOBALS.as_ptr());
-    ffi::lua_pushstring(lua, name.as_ptr());
+/// script_lua.c: luaCreateArray
+unsafe fn lua_create_array(lua: *mut lua_State, elems: &[Bytes]) {
     ffi::lua_createtable(lua, elems.len().min(1 << 20) as c_int, 0);
     for (j, e) in elems.iter().enumerate() {
         push_bytes(lua, e);
         ffi::lua_rawseti(lua, -2, (j + 1) as ffi::lua_Integer);
     }
+}
+
+/// luaCreateArray, stored into a real global (KEYS, ARGV).
+unsafe fn lua_set_global_array(lua: *mut lua_State, name: &CStr, elems: &[Bytes]) {
+    ffi::lua_getfield(lua, ffi::LUA_REGISTRYINDEX, REGISTRY_REAL_GLOBALS.as_ptr());
+    ffi::lua_pushstring(lua, name.as_ptr());
+    lua_create_array(lua, elems);
     // Raw: the globals are read-only to scripts, not to EVAL itself.
     ffi::lua_rawset(lua, -3);
     ffi::lua_pop(lua, 1);
@@ -1707,7 +1773,7 @@ thread_local! {
     static GC_COUNT: std::cell::Cell<c_int> = const { std::cell::Cell::new(0) };
 }
 
-/// script_lua.c: luaCallFunction (EVAL mode)
+/// script_lua.c: luaCallFunction
 ///
 /// Expects the error handler and the function on top of the stack; pops the function
 /// (the caller pops the handler) and replies to the caller with the result or error.
@@ -1724,10 +1790,16 @@ pub(crate) unsafe fn lua_call_function(
     if delhook {
         ffi::lua_sethook(lua, Some(lua_mask_count_hook), ffi::LUA_MASKCOUNT, 100_000);
     }
-    lua_set_global_array(lua, c"KEYS", keys);
-    lua_set_global_array(lua, c"ARGV", args);
-
-    let err = ffi::lua_pcall(lua, 0, 1, -2);
+    // EVAL's keys and arguments are globals; a function gets them as its two arguments.
+    let err = if rctx.flags & script::SCRIPT_EVAL_MODE != 0 {
+        lua_set_global_array(lua, c"KEYS", keys);
+        lua_set_global_array(lua, c"ARGV", args);
+        ffi::lua_pcall(lua, 0, 1, -2)
+    } else {
+        lua_create_array(lua, keys);
+        lua_create_array(lua, args);
+        ffi::lua_pcall(lua, 2, 1, -4)
+    };
 
     // A small GC step now and then, so a full cycle never lands in one command.
     let n = GC_COUNT.with(|g| {

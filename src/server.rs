@@ -180,6 +180,8 @@ pub struct Server {
     pub eviction_next_db: usize,
     /// The Lua interpreter and script cache (eval.c: lctx).
     pub lctx: crate::eval::LuaCtx,
+    /// Function libraries and their Lua engine (functions.c: curr_functions_lib_ctx).
+    pub functions: crate::functions::FunctionsCtx,
     /// The event loop is being turned from inside a command (networking.c:
     /// ProcessingEventsWhileBlocked): before_sleep does I/O only.
     pub processing_events_while_blocked: bool,
@@ -331,6 +333,7 @@ impl Server {
             eviction_exceeded_start_us: 0,
             eviction_next_db: 0,
             lctx: crate::eval::LuaCtx::new(now / 1000),
+            functions: crate::functions::FunctionsCtx::new(now / 1000),
             processing_events_while_blocked: false,
             inst_ops: InstMetric::default(),
             inst_in: InstMetric::default(),
@@ -738,11 +741,15 @@ pub fn process_command(s: &mut Server, c: &mut Client) -> bool {
     // A script past busy-reply-threshold lets the loop turn, but only commands flagged
     // allow-busy (SCRIPT KILL, SHUTDOWN NOSAVE, ...) may run meanwhile.
     if s.lctx.script_timedout && cmd.flags & crate::commands::CMD_ALLOW_BUSY == 0 {
-        reject_command(
-            s,
-            c,
-            "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",
-        );
+        // SAFETY: a timed-out script's context is alive until the script ends.
+        let is_eval = unsafe { s.lctx.curr_run_ctx.as_ref() }
+            .is_none_or(|r| r.flags & crate::script::SCRIPT_EVAL_MODE != 0);
+        let err = if is_eval {
+            crate::functions::SLOWEVALERR
+        } else {
+            "-BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
+        };
+        reject_command(s, c, err);
         return true;
     }
     // A replica (or a MONITOR client) may not reach the keyspace.
@@ -784,6 +791,7 @@ fn get_command_flags(s: &Server, c: &Client, cmd: &RedisCommand) -> u64 {
         "evalsha" | "evalsha_ro" => {
             crate::eval::eval_get_command_flags(s, &c.argv, true, cmd.flags)
         }
+        "fcall" | "fcall_ro" => crate::functions::fcall_get_command_flags(s, &c.argv, cmd.flags),
         _ => cmd.flags,
     }
 }
@@ -1402,8 +1410,9 @@ pub fn gen_redis_info_string(s: &Server, sections: &[String], current: Option<&C
         let peak = crate::zmalloc::peak_memory() as u64;
         let mh = crate::object::get_memory_overhead_data(s, current);
         let memory_lua = crate::eval::eval_memory(s);
+        let memory_functions = crate::functions::functions_memory(s);
         out.push_str(&format!(
-            "# Memory\r\nused_memory:{}\r\nused_memory_human:{}\r\nused_memory_rss:{}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nused_memory_overhead:{}\r\nused_memory_startup:{}\r\nused_memory_dataset:{}\r\nused_memory_dataset_perc:{:.2}%\r\ntotal_system_memory:{}\r\ntotal_system_memory_human:{}\r\nused_memory_lua:{}\r\nused_memory_vm_eval:{}\r\nused_memory_lua_human:{}\r\nused_memory_scripts_eval:{}\r\nnumber_of_cached_scripts:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_not_counted_for_evict:0\r\nmem_allocator:libc\r\n",
+            "# Memory\r\nused_memory:{}\r\nused_memory_human:{}\r\nused_memory_rss:{}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nused_memory_overhead:{}\r\nused_memory_startup:{}\r\nused_memory_dataset:{}\r\nused_memory_dataset_perc:{:.2}%\r\ntotal_system_memory:{}\r\ntotal_system_memory_human:{}\r\nused_memory_lua:{}\r\nused_memory_vm_eval:{}\r\nused_memory_lua_human:{}\r\nused_memory_scripts_eval:{}\r\nnumber_of_cached_scripts:{}\r\nnumber_of_functions:{}\r\nnumber_of_libraries:{}\r\nused_memory_vm_functions:{}\r\nused_memory_vm_total:{}\r\nused_memory_vm_total_human:{}\r\nused_memory_functions:{}\r\nused_memory_scripts:{}\r\nused_memory_scripts_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_not_counted_for_evict:0\r\nmem_allocator:libc\r\n",
             used,
             bytes_to_human(used),
             rss,
@@ -1422,6 +1431,16 @@ pub fn gen_redis_info_string(s: &Server, sections: &[String], current: Option<&C
             bytes_to_human(memory_lua),
             crate::eval::eval_scripts_memory(s),
             s.lctx.lua_scripts.len(),
+            s.functions.lib_ctx.functions_num(),
+            s.functions.lib_ctx.libraries.len(),
+            memory_functions,
+            memory_functions + memory_lua,
+            bytes_to_human(memory_functions + memory_lua),
+            crate::functions::functions_memory_overhead(s),
+            crate::eval::eval_scripts_memory(s) + crate::functions::functions_memory_overhead(s),
+            bytes_to_human(
+                crate::eval::eval_scripts_memory(s) + crate::functions::functions_memory_overhead(s)
+            ),
             s.config.maxmemory,
             bytes_to_human(s.config.maxmemory),
             crate::evict::policy_name(s.config.maxmemory_policy),

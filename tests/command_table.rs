@@ -115,7 +115,7 @@ fn every_command_has_a_proc_except_pure_containers() {
         .collect();
     assert_eq!(
         containers,
-        ["client", "config", "memory", "object", "pubsub", "script", "slowlog"]
+        ["client", "config", "function", "memory", "object", "pubsub", "script", "slowlog"]
     );
     for cmd in &t.all {
         if cmd.proc_.is_none() {
