@@ -90,8 +90,13 @@ fn scripting_reset(s: &mut Server) {
 /// eval.c: evalCalcFunctionName
 fn eval_calc_function_name(evalsha: bool, script: &[u8]) -> String {
     if evalsha {
+        // The name of every EVALSHA (twice per call, with getCommandFlags): built byte
+        // by byte. A name that is not a hex digest simply matches no script.
         let sha = &script[..40.min(script.len())];
-        format!("f_{}", String::from_utf8_lossy(sha).to_ascii_lowercase())
+        let mut name = String::with_capacity(2 + sha.len());
+        name.push_str("f_");
+        name.extend(sha.iter().map(|b| b.to_ascii_lowercase() as char));
+        name
     } else {
         format!("f_{}", sha1hex(script))
     }
