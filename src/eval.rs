@@ -93,10 +93,11 @@ fn eval_calc_function_name(evalsha: bool, script: &[u8]) -> String {
         // The name of every EVALSHA (twice per call, with getCommandFlags): built byte
         // by byte. A name that is not a hex digest simply matches no script.
         let sha = &script[..40.min(script.len())];
-        let mut name = String::with_capacity(2 + sha.len());
-        name.push_str("f_");
-        name.extend(sha.iter().map(|b| b.to_ascii_lowercase() as char));
-        name
+        let mut name = Vec::with_capacity(2 + sha.len());
+        name.extend_from_slice(b"f_");
+        name.extend(sha.iter().map(u8::to_ascii_lowercase));
+        String::from_utf8(name)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     } else {
         format!("f_{}", sha1hex(script))
     }
