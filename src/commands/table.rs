@@ -580,6 +580,28 @@ pub static COMMANDS: &[RedisCommand] = &[
     },
     RedisCommand {
         id: 53,
+        declared_name: "dump",
+        fullname: "dump",
+        summary: "Returns a key's value serialized in RDB form, with version and checksum",
+        since: "2.6.0",
+        group: "generic",
+        complexity: Some("O(1) to access the key and additional O(N*M) to serialize it, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1)."),
+        doc_flags: 0,
+        deprecated_since: None,
+        replaced_by: None,
+        history: &[],
+        tips: &["nondeterministic_output"],
+        proc_: Some(crate::cluster::dump_command),
+        arity: 2,
+        flags: CMD_READONLY,
+        acl_categories: ACL_CATEGORY_KEYSPACE | ACL_CATEGORY_READ | ACL_CATEGORY_SLOW,
+        key_specs: DUMP_KEY_SPECS,
+        legacy_range: (1, 1, 1),
+        args: DUMP_ARGS,
+        subcommands: &[],
+    },
+    RedisCommand {
+        id: 54,
         declared_name: "echo",
         fullname: "echo",
         summary: "Replies with the message it was given",
@@ -601,7 +623,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 54,
+        id: 55,
         declared_name: "eval",
         fullname: "eval",
         summary: "Runs a Lua script on the server",
@@ -623,7 +645,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 55,
+        id: 56,
         declared_name: "eval_ro",
         fullname: "eval_ro",
         summary: "Runs a Lua script that may only read the dataset",
@@ -645,7 +667,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 56,
+        id: 57,
         declared_name: "evalsha",
         fullname: "evalsha",
         summary: "Runs a cached Lua script named by its SHA1 digest",
@@ -667,7 +689,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 57,
+        id: 58,
         declared_name: "evalsha_ro",
         fullname: "evalsha_ro",
         summary: "Runs a cached read-only Lua script named by its SHA1 digest",
@@ -689,7 +711,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 58,
+        id: 59,
         declared_name: "exec",
         fullname: "exec",
         summary: "Runs every queued command of the transaction as one, or none if a watched key changed",
@@ -711,7 +733,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 59,
+        id: 60,
         declared_name: "exists",
         fullname: "exists",
         summary: "Counts how many of the given keys exist",
@@ -735,7 +757,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 60,
+        id: 61,
         declared_name: "expire",
         fullname: "expire",
         summary: "Sets a key's time to live in seconds",
@@ -759,7 +781,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 61,
+        id: 62,
         declared_name: "expireat",
         fullname: "expireat",
         summary: "Sets the Unix time, in seconds, at which a key expires",
@@ -783,7 +805,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 62,
+        id: 63,
         declared_name: "expiretime",
         fullname: "expiretime",
         summary: "Returns the Unix time, in seconds, at which a key expires",
@@ -805,7 +827,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 63,
+        id: 64,
         declared_name: "flushall",
         fullname: "flushall",
         summary: "Removes every key of every database",
@@ -830,7 +852,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 64,
+        id: 65,
         declared_name: "flushdb",
         fullname: "flushdb",
         summary: "Removes every key of the current database",
@@ -855,7 +877,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 65,
+        id: 66,
         declared_name: "get",
         fullname: "get",
         summary: "Returns the string stored at a key",
@@ -877,7 +899,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 66,
+        id: 67,
         declared_name: "getbit",
         fullname: "getbit",
         summary: "Returns one bit of a string",
@@ -899,7 +921,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 67,
+        id: 68,
         declared_name: "getdel",
         fullname: "getdel",
         summary: "Returns a string value and removes its key",
@@ -921,7 +943,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 68,
+        id: 69,
         declared_name: "getex",
         fullname: "getex",
         summary: "Returns a string value and changes or removes its expiry",
@@ -943,7 +965,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 69,
+        id: 70,
         declared_name: "getrange",
         fullname: "getrange",
         summary: "Returns the bytes of a string between two offsets",
@@ -965,7 +987,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 70,
+        id: 71,
         declared_name: "getset",
         fullname: "getset",
         summary: "Stores a string and returns the value it replaced",
@@ -987,7 +1009,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 71,
+        id: 72,
         declared_name: "hdel",
         fullname: "hdel",
         summary: "Removes fields from a hash, and the key once it is empty",
@@ -1011,7 +1033,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 72,
+        id: 73,
         declared_name: "hello",
         fullname: "hello",
         summary: "Negotiates the protocol version, and can authenticate and name the connection",
@@ -1035,7 +1057,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 73,
+        id: 74,
         declared_name: "hexists",
         fullname: "hexists",
         summary: "Tells whether a hash has a field",
@@ -1057,7 +1079,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 74,
+        id: 75,
         declared_name: "hget",
         fullname: "hget",
         summary: "Returns the value of one hash field",
@@ -1079,7 +1101,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 75,
+        id: 76,
         declared_name: "hgetall",
         fullname: "hgetall",
         summary: "Returns every field and value of a hash",
@@ -1101,7 +1123,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 76,
+        id: 77,
         declared_name: "hincrby",
         fullname: "hincrby",
         summary: "Adds an integer to the integer value of a hash field",
@@ -1123,7 +1145,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 77,
+        id: 78,
         declared_name: "hincrbyfloat",
         fullname: "hincrbyfloat",
         summary: "Adds a floating-point number to the value of a hash field",
@@ -1145,7 +1167,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 78,
+        id: 79,
         declared_name: "hkeys",
         fullname: "hkeys",
         summary: "Returns every field name of a hash",
@@ -1167,7 +1189,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 79,
+        id: 80,
         declared_name: "hlen",
         fullname: "hlen",
         summary: "Counts the fields of a hash",
@@ -1189,7 +1211,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 80,
+        id: 81,
         declared_name: "hmget",
         fullname: "hmget",
         summary: "Returns the values of several hash fields",
@@ -1211,7 +1233,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 81,
+        id: 82,
         declared_name: "hmset",
         fullname: "hmset",
         summary: "Sets several hash fields and replies OK (the old form of HSET)",
@@ -1233,7 +1255,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 82,
+        id: 83,
         declared_name: "hrandfield",
         fullname: "hrandfield",
         summary: "Returns random fields of a hash, optionally with their values",
@@ -1255,7 +1277,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 83,
+        id: 84,
         declared_name: "hscan",
         fullname: "hscan",
         summary: "Iterates the fields and values of a hash with a cursor",
@@ -1277,7 +1299,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 84,
+        id: 85,
         declared_name: "hset",
         fullname: "hset",
         summary: "Sets one or more fields of a hash, creating the hash if needed",
@@ -1301,7 +1323,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 85,
+        id: 86,
         declared_name: "hsetnx",
         fullname: "hsetnx",
         summary: "Sets a hash field only when the field does not exist yet",
@@ -1323,7 +1345,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 86,
+        id: 87,
         declared_name: "hstrlen",
         fullname: "hstrlen",
         summary: "Returns the length of the value of a hash field",
@@ -1345,7 +1367,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 87,
+        id: 88,
         declared_name: "hvals",
         fullname: "hvals",
         summary: "Returns every value of a hash",
@@ -1367,7 +1389,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 88,
+        id: 89,
         declared_name: "incr",
         fullname: "incr",
         summary: "Adds one to the integer stored at a key",
@@ -1389,7 +1411,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 89,
+        id: 90,
         declared_name: "incrby",
         fullname: "incrby",
         summary: "Adds an integer to the integer stored at a key",
@@ -1411,7 +1433,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 90,
+        id: 91,
         declared_name: "incrbyfloat",
         fullname: "incrbyfloat",
         summary: "Adds a decimal number to the number stored at a key",
@@ -1433,7 +1455,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 91,
+        id: 92,
         declared_name: "info",
         fullname: "info",
         summary: "Reports server state and statistics, section by section",
@@ -1457,7 +1479,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 92,
+        id: 93,
         declared_name: "keys",
         fullname: "keys",
         summary: "Lists every key whose name matches a glob pattern",
@@ -1479,7 +1501,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 93,
+        id: 94,
         declared_name: "lcs",
         fullname: "lcs",
         summary: "Finds the longest common subsequence of two strings",
@@ -1501,7 +1523,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 94,
+        id: 95,
         declared_name: "lindex",
         fullname: "lindex",
         summary: "Returns the element at an index of a list",
@@ -1523,7 +1545,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 95,
+        id: 96,
         declared_name: "linsert",
         fullname: "linsert",
         summary: "Inserts an element before or after another one in a list",
@@ -1545,7 +1567,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 96,
+        id: 97,
         declared_name: "llen",
         fullname: "llen",
         summary: "Returns how many elements a list holds",
@@ -1567,7 +1589,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 97,
+        id: 98,
         declared_name: "lmove",
         fullname: "lmove",
         summary: "Pops an element from one end of a list and pushes it onto an end of another",
@@ -1589,7 +1611,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 98,
+        id: 99,
         declared_name: "lmpop",
         fullname: "lmpop",
         summary: "Pops elements from the first non-empty list among several keys",
@@ -1611,7 +1633,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 99,
+        id: 100,
         declared_name: "lpop",
         fullname: "lpop",
         summary: "Removes and returns the first elements of a list",
@@ -1635,7 +1657,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 100,
+        id: 101,
         declared_name: "lpos",
         fullname: "lpos",
         summary: "Returns the indexes of the elements of a list equal to a value",
@@ -1657,7 +1679,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 101,
+        id: 102,
         declared_name: "lpush",
         fullname: "lpush",
         summary: "Inserts elements at the head of a list, creating it if needed",
@@ -1681,7 +1703,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 102,
+        id: 103,
         declared_name: "lpushx",
         fullname: "lpushx",
         summary: "Inserts elements at the head of a list, only if the list exists",
@@ -1705,7 +1727,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 103,
+        id: 104,
         declared_name: "lrange",
         fullname: "lrange",
         summary: "Returns the elements between two indexes of a list",
@@ -1727,7 +1749,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 104,
+        id: 105,
         declared_name: "lrem",
         fullname: "lrem",
         summary: "Removes elements equal to a value from a list",
@@ -1749,7 +1771,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 105,
+        id: 106,
         declared_name: "lset",
         fullname: "lset",
         summary: "Replaces the element at an index of a list",
@@ -1771,7 +1793,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 106,
+        id: 107,
         declared_name: "ltrim",
         fullname: "ltrim",
         summary: "Keeps only the elements between two indexes of a list",
@@ -1793,7 +1815,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 107,
+        id: 108,
         declared_name: "memory",
         fullname: "memory",
         summary: "Groups the commands that report on memory use",
@@ -1815,7 +1837,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: MEMORY_SUBCOMMANDS,
     },
     RedisCommand {
-        id: 110,
+        id: 111,
         declared_name: "mget",
         fullname: "mget",
         summary: "Returns the string values of several keys",
@@ -1837,7 +1859,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 111,
+        id: 112,
         declared_name: "monitor",
         fullname: "monitor",
         summary: "Turns the connection into a live feed of every command the server executes",
@@ -1859,7 +1881,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 112,
+        id: 113,
         declared_name: "move",
         fullname: "move",
         summary: "Moves a key to another numbered database",
@@ -1881,7 +1903,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 113,
+        id: 114,
         declared_name: "mset",
         fullname: "mset",
         summary: "Stores several strings at once",
@@ -1903,7 +1925,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 114,
+        id: 115,
         declared_name: "msetnx",
         fullname: "msetnx",
         summary: "Stores several strings only if none of the keys exists",
@@ -1925,7 +1947,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 115,
+        id: 116,
         declared_name: "multi",
         fullname: "multi",
         summary: "Opens a transaction: the commands that follow are queued until EXEC",
@@ -1947,7 +1969,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 116,
+        id: 117,
         declared_name: "object",
         fullname: "object",
         summary: "Groups the commands that inspect how a value is stored",
@@ -1969,7 +1991,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: OBJECT_SUBCOMMANDS,
     },
     RedisCommand {
-        id: 122,
+        id: 123,
         declared_name: "persist",
         fullname: "persist",
         summary: "Removes a key's expiry so it lives until deleted",
@@ -1991,7 +2013,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 123,
+        id: 124,
         declared_name: "pexpire",
         fullname: "pexpire",
         summary: "Sets a key's time to live in milliseconds",
@@ -2015,7 +2037,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 124,
+        id: 125,
         declared_name: "pexpireat",
         fullname: "pexpireat",
         summary: "Sets the Unix time, in milliseconds, at which a key expires",
@@ -2039,7 +2061,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 125,
+        id: 126,
         declared_name: "pexpiretime",
         fullname: "pexpiretime",
         summary: "Returns the Unix time, in milliseconds, at which a key expires",
@@ -2061,7 +2083,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 126,
+        id: 127,
         declared_name: "ping",
         fullname: "ping",
         summary: "Checks that the server is alive, optionally echoing a message back",
@@ -2083,7 +2105,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 127,
+        id: 128,
         declared_name: "psetex",
         fullname: "psetex",
         summary: "Stores a string with a time to live in milliseconds",
@@ -2105,7 +2127,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 128,
+        id: 129,
         declared_name: "psubscribe",
         fullname: "psubscribe",
         summary: "Listens for messages published to channels matching the given glob patterns",
@@ -2127,7 +2149,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 129,
+        id: 130,
         declared_name: "pttl",
         fullname: "pttl",
         summary: "Returns a key's remaining time to live in milliseconds",
@@ -2151,7 +2173,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 130,
+        id: 131,
         declared_name: "publish",
         fullname: "publish",
         summary: "Sends a message to a channel; returns how many subscribers received it",
@@ -2173,7 +2195,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 131,
+        id: 132,
         declared_name: "pubsub",
         fullname: "pubsub",
         summary: "Groups the commands that inspect the pub/sub state",
@@ -2195,7 +2217,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: PUBSUB_SUBCOMMANDS,
     },
     RedisCommand {
-        id: 138,
+        id: 139,
         declared_name: "punsubscribe",
         fullname: "punsubscribe",
         summary: "Stops listening to the given patterns, or to all of them",
@@ -2217,7 +2239,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 139,
+        id: 140,
         declared_name: "quit",
         fullname: "quit",
         summary: "Asks the server to close this connection",
@@ -2239,7 +2261,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 140,
+        id: 141,
         declared_name: "randomkey",
         fullname: "randomkey",
         summary: "Returns the name of a key picked at random",
@@ -2261,7 +2283,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 141,
+        id: 142,
         declared_name: "rename",
         fullname: "rename",
         summary: "Gives a key a new name, replacing any key with that name",
@@ -2283,7 +2305,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 142,
+        id: 143,
         declared_name: "renamenx",
         fullname: "renamenx",
         summary: "Gives a key a new name only if no key has that name yet",
@@ -2307,7 +2329,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 143,
+        id: 144,
         declared_name: "reset",
         fullname: "reset",
         summary: "Returns this connection to the state it had right after connecting",
@@ -2329,7 +2351,33 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 144,
+        id: 145,
+        declared_name: "restore",
+        fullname: "restore",
+        summary: "Creates a key from a DUMP payload, optionally with a TTL and access data",
+        since: "2.6.0",
+        group: "generic",
+        complexity: Some("O(1) to create the new key and additional O(N*M) to reconstruct the serialized value, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1). However for sorted set values the complexity is O(N*M*log(N)) because inserting values into sorted sets is O(log(N))."),
+        doc_flags: 0,
+        deprecated_since: None,
+        replaced_by: None,
+        history: &[
+            ("3.0.0", "REPLACE overwrites an existing key instead of failing."),
+            ("5.0.0", "ABSTTL reads the TTL as an absolute Unix time in milliseconds."),
+            ("5.0.0", "IDLETIME and FREQ set the restored key's eviction data."),
+        ],
+        tips: &[],
+        proc_: Some(crate::cluster::restore_command),
+        arity: -4,
+        flags: CMD_WRITE | CMD_DENYOOM,
+        acl_categories: ACL_CATEGORY_KEYSPACE | ACL_CATEGORY_WRITE | ACL_CATEGORY_SLOW | ACL_CATEGORY_DANGEROUS,
+        key_specs: RESTORE_KEY_SPECS,
+        legacy_range: (1, 1, 1),
+        args: RESTORE_ARGS,
+        subcommands: &[],
+    },
+    RedisCommand {
+        id: 146,
         declared_name: "rpop",
         fullname: "rpop",
         summary: "Removes and returns the last elements of a list",
@@ -2353,7 +2401,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 145,
+        id: 147,
         declared_name: "rpoplpush",
         fullname: "rpoplpush",
         summary: "Pops the last element of a list and pushes it at the head of another",
@@ -2375,7 +2423,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 146,
+        id: 148,
         declared_name: "rpush",
         fullname: "rpush",
         summary: "Appends elements at the tail of a list, creating it if needed",
@@ -2399,7 +2447,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 147,
+        id: 149,
         declared_name: "rpushx",
         fullname: "rpushx",
         summary: "Appends elements at the tail of a list, only if the list exists",
@@ -2423,7 +2471,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 148,
+        id: 150,
         declared_name: "sadd",
         fullname: "sadd",
         summary: "Adds members to a set, creating the set if needed",
@@ -2447,7 +2495,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 149,
+        id: 151,
         declared_name: "scan",
         fullname: "scan",
         summary: "Walks the keyspace a few keys at a time with a cursor",
@@ -2471,7 +2519,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 150,
+        id: 152,
         declared_name: "scard",
         fullname: "scard",
         summary: "Counts the members of a set",
@@ -2493,7 +2541,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 151,
+        id: 153,
         declared_name: "script",
         fullname: "script",
         summary: "Groups the commands that manage the Lua script cache",
@@ -2515,7 +2563,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: SCRIPT_SUBCOMMANDS,
     },
     RedisCommand {
-        id: 157,
+        id: 159,
         declared_name: "sdiff",
         fullname: "sdiff",
         summary: "Returns the members of the first set that no other set has",
@@ -2537,7 +2585,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 158,
+        id: 160,
         declared_name: "sdiffstore",
         fullname: "sdiffstore",
         summary: "Stores the difference of sets at a key",
@@ -2559,7 +2607,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 159,
+        id: 161,
         declared_name: "select",
         fullname: "select",
         summary: "Switches this connection to another numbered database",
@@ -2581,7 +2629,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 160,
+        id: 162,
         declared_name: "set",
         fullname: "set",
         summary: "Stores a string at a key, with optional expiry and conditions",
@@ -2608,7 +2656,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 161,
+        id: 163,
         declared_name: "setbit",
         fullname: "setbit",
         summary: "Sets or clears one bit of a string",
@@ -2630,7 +2678,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 162,
+        id: 164,
         declared_name: "setex",
         fullname: "setex",
         summary: "Stores a string with a time to live in seconds",
@@ -2652,7 +2700,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 163,
+        id: 165,
         declared_name: "setnx",
         fullname: "setnx",
         summary: "Stores a string only if the key does not exist yet",
@@ -2674,7 +2722,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 164,
+        id: 166,
         declared_name: "setrange",
         fullname: "setrange",
         summary: "Overwrites part of a string from an offset on",
@@ -2696,7 +2744,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 165,
+        id: 167,
         declared_name: "shutdown",
         fullname: "shutdown",
         summary: "Stops the server, saving the dataset first when persistence asks for it",
@@ -2720,7 +2768,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 166,
+        id: 168,
         declared_name: "sinter",
         fullname: "sinter",
         summary: "Returns the intersection of sets",
@@ -2742,7 +2790,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 167,
+        id: 169,
         declared_name: "sintercard",
         fullname: "sintercard",
         summary: "Counts the members of the intersection of sets, up to an optional limit",
@@ -2764,7 +2812,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 168,
+        id: 170,
         declared_name: "sinterstore",
         fullname: "sinterstore",
         summary: "Stores the intersection of sets at a key",
@@ -2786,7 +2834,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 169,
+        id: 171,
         declared_name: "sismember",
         fullname: "sismember",
         summary: "Tells whether a value is a member of a set",
@@ -2808,7 +2856,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 170,
+        id: 172,
         declared_name: "slowlog",
         fullname: "slowlog",
         summary: "Groups the commands that manage the log of slow commands",
@@ -2830,7 +2878,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: SLOWLOG_SUBCOMMANDS,
     },
     RedisCommand {
-        id: 175,
+        id: 177,
         declared_name: "smembers",
         fullname: "smembers",
         summary: "Returns every member of a set",
@@ -2852,7 +2900,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 176,
+        id: 178,
         declared_name: "smismember",
         fullname: "smismember",
         summary: "Tells, for each of several values, whether it is a member of a set",
@@ -2874,7 +2922,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 177,
+        id: 179,
         declared_name: "smove",
         fullname: "smove",
         summary: "Moves a member from one set to another",
@@ -2896,7 +2944,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 178,
+        id: 180,
         declared_name: "spop",
         fullname: "spop",
         summary: "Removes and returns random members of a set",
@@ -2920,7 +2968,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 179,
+        id: 181,
         declared_name: "spublish",
         fullname: "spublish",
         summary: "Sends a message to a shard channel; returns how many subscribers received it",
@@ -2942,7 +2990,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 180,
+        id: 182,
         declared_name: "srandmember",
         fullname: "srandmember",
         summary: "Returns random members of a set without removing them",
@@ -2966,7 +3014,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 181,
+        id: 183,
         declared_name: "srem",
         fullname: "srem",
         summary: "Removes members from a set, and the key once it is empty",
@@ -2990,7 +3038,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 182,
+        id: 184,
         declared_name: "sscan",
         fullname: "sscan",
         summary: "Iterates the members of a set with a cursor",
@@ -3012,7 +3060,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 183,
+        id: 185,
         declared_name: "ssubscribe",
         fullname: "ssubscribe",
         summary: "Listens for messages published to the given shard channels",
@@ -3034,7 +3082,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 184,
+        id: 186,
         declared_name: "strlen",
         fullname: "strlen",
         summary: "Returns the length in bytes of a string value",
@@ -3056,7 +3104,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 185,
+        id: 187,
         declared_name: "subscribe",
         fullname: "subscribe",
         summary: "Listens for messages published to the given channels",
@@ -3078,7 +3126,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 186,
+        id: 188,
         declared_name: "substr",
         fullname: "substr",
         summary: "Older name of GETRANGE",
@@ -3100,7 +3148,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 187,
+        id: 189,
         declared_name: "sunion",
         fullname: "sunion",
         summary: "Returns the union of sets",
@@ -3122,7 +3170,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 188,
+        id: 190,
         declared_name: "sunionstore",
         fullname: "sunionstore",
         summary: "Stores the union of sets at a key",
@@ -3144,7 +3192,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 189,
+        id: 191,
         declared_name: "sunsubscribe",
         fullname: "sunsubscribe",
         summary: "Stops listening to the given shard channels, or to all of them",
@@ -3166,7 +3214,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 190,
+        id: 192,
         declared_name: "swapdb",
         fullname: "swapdb",
         summary: "Exchanges the contents of two numbered databases",
@@ -3188,7 +3236,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 191,
+        id: 193,
         declared_name: "time",
         fullname: "time",
         summary: "Reports the server clock as seconds and microseconds",
@@ -3210,7 +3258,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 192,
+        id: 194,
         declared_name: "touch",
         fullname: "touch",
         summary: "Marks keys as just used and counts how many exist",
@@ -3232,7 +3280,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 193,
+        id: 195,
         declared_name: "ttl",
         fullname: "ttl",
         summary: "Returns a key's remaining time to live in seconds",
@@ -3256,7 +3304,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 194,
+        id: 196,
         declared_name: "type",
         fullname: "type",
         summary: "Names the type of the value stored at a key",
@@ -3278,7 +3326,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 195,
+        id: 197,
         declared_name: "unlink",
         fullname: "unlink",
         summary: "Removes the given keys; the memory may be reclaimed later",
@@ -3300,7 +3348,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 196,
+        id: 198,
         declared_name: "unsubscribe",
         fullname: "unsubscribe",
         summary: "Stops listening to the given channels, or to all of them",
@@ -3322,7 +3370,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 197,
+        id: 199,
         declared_name: "unwatch",
         fullname: "unwatch",
         summary: "Forgets every key this connection watches",
@@ -3344,7 +3392,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 198,
+        id: 200,
         declared_name: "watch",
         fullname: "watch",
         summary: "Makes the next EXEC fail if any of these keys is modified before it",
@@ -3366,7 +3414,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 199,
+        id: 201,
         declared_name: "zadd",
         fullname: "zadd",
         summary: "Adds members with scores to a sorted set, or updates their scores",
@@ -3392,7 +3440,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 200,
+        id: 202,
         declared_name: "zcard",
         fullname: "zcard",
         summary: "Returns the number of members of a sorted set",
@@ -3414,7 +3462,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 201,
+        id: 203,
         declared_name: "zcount",
         fullname: "zcount",
         summary: "Counts the sorted set members with scores in a range",
@@ -3436,7 +3484,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 202,
+        id: 204,
         declared_name: "zdiff",
         fullname: "zdiff",
         summary: "Returns the members of the first sorted set that no other has",
@@ -3458,7 +3506,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 203,
+        id: 205,
         declared_name: "zdiffstore",
         fullname: "zdiffstore",
         summary: "Stores the difference of sorted sets into a key",
@@ -3480,7 +3528,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 204,
+        id: 206,
         declared_name: "zincrby",
         fullname: "zincrby",
         summary: "Adds an increment to the score of a sorted set member",
@@ -3502,7 +3550,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 205,
+        id: 207,
         declared_name: "zinter",
         fullname: "zinter",
         summary: "Returns the intersection of sorted sets",
@@ -3524,7 +3572,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 206,
+        id: 208,
         declared_name: "zintercard",
         fullname: "zintercard",
         summary: "Counts the members of the intersection of sorted sets",
@@ -3546,7 +3594,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 207,
+        id: 209,
         declared_name: "zinterstore",
         fullname: "zinterstore",
         summary: "Stores the intersection of sorted sets into a key",
@@ -3568,7 +3616,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 208,
+        id: 210,
         declared_name: "zlexcount",
         fullname: "zlexcount",
         summary: "Counts the sorted set members in a range of names",
@@ -3590,7 +3638,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 209,
+        id: 211,
         declared_name: "zmpop",
         fullname: "zmpop",
         summary: "Removes and returns members from the first non-empty sorted set of several",
@@ -3612,7 +3660,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 210,
+        id: 212,
         declared_name: "zmscore",
         fullname: "zmscore",
         summary: "Returns the scores of several sorted set members",
@@ -3634,7 +3682,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 211,
+        id: 213,
         declared_name: "zpopmax",
         fullname: "zpopmax",
         summary: "Removes and returns the members with the highest scores",
@@ -3656,7 +3704,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 212,
+        id: 214,
         declared_name: "zpopmin",
         fullname: "zpopmin",
         summary: "Removes and returns the members with the lowest scores",
@@ -3678,7 +3726,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 213,
+        id: 215,
         declared_name: "zrandmember",
         fullname: "zrandmember",
         summary: "Returns random members of a sorted set",
@@ -3700,7 +3748,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 214,
+        id: 216,
         declared_name: "zrange",
         fullname: "zrange",
         summary: "Returns sorted set members in a range of positions, scores or names",
@@ -3724,7 +3772,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 215,
+        id: 217,
         declared_name: "zrangebylex",
         fullname: "zrangebylex",
         summary: "Returns sorted set members in a range of names",
@@ -3746,7 +3794,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 216,
+        id: 218,
         declared_name: "zrangebyscore",
         fullname: "zrangebyscore",
         summary: "Returns sorted set members with scores in a range",
@@ -3770,7 +3818,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 217,
+        id: 219,
         declared_name: "zrangestore",
         fullname: "zrangestore",
         summary: "Stores a range of a sorted set into another key",
@@ -3792,7 +3840,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 218,
+        id: 220,
         declared_name: "zrank",
         fullname: "zrank",
         summary: "Returns the position of a member in a sorted set, lowest score first",
@@ -3814,7 +3862,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 219,
+        id: 221,
         declared_name: "zrem",
         fullname: "zrem",
         summary: "Removes members from a sorted set",
@@ -3838,7 +3886,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 220,
+        id: 222,
         declared_name: "zremrangebylex",
         fullname: "zremrangebylex",
         summary: "Removes the sorted set members in a range of names",
@@ -3860,7 +3908,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 221,
+        id: 223,
         declared_name: "zremrangebyrank",
         fullname: "zremrangebyrank",
         summary: "Removes the sorted set members in a range of positions",
@@ -3882,7 +3930,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 222,
+        id: 224,
         declared_name: "zremrangebyscore",
         fullname: "zremrangebyscore",
         summary: "Removes the sorted set members with scores in a range",
@@ -3904,7 +3952,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 223,
+        id: 225,
         declared_name: "zrevrange",
         fullname: "zrevrange",
         summary: "Returns sorted set members in a range of positions, highest score first",
@@ -3926,7 +3974,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 224,
+        id: 226,
         declared_name: "zrevrangebylex",
         fullname: "zrevrangebylex",
         summary: "Returns sorted set members in a range of names, last name first",
@@ -3948,7 +3996,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 225,
+        id: 227,
         declared_name: "zrevrangebyscore",
         fullname: "zrevrangebyscore",
         summary: "Returns sorted set members with scores in a range, highest first",
@@ -3972,7 +4020,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 226,
+        id: 228,
         declared_name: "zrevrank",
         fullname: "zrevrank",
         summary: "Returns the position of a member in a sorted set, highest score first",
@@ -3994,7 +4042,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 227,
+        id: 229,
         declared_name: "zscan",
         fullname: "zscan",
         summary: "Iterates over the members and scores of a sorted set",
@@ -4016,7 +4064,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 228,
+        id: 230,
         declared_name: "zscore",
         fullname: "zscore",
         summary: "Returns the score of a sorted set member",
@@ -4038,7 +4086,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 229,
+        id: 231,
         declared_name: "zunion",
         fullname: "zunion",
         summary: "Returns the union of sorted sets",
@@ -4060,7 +4108,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 230,
+        id: 232,
         declared_name: "zunionstore",
         fullname: "zunionstore",
         summary: "Stores the union of sorted sets into a key",
@@ -6854,6 +6902,30 @@ const DEL_ARGS: &[CommandArg] = &[CommandArg {
     subargs: &[],
 }];
 
+const DUMP_KEY_SPECS: &[KeySpec] = &[KeySpec {
+    notes: None,
+    flags: CMD_KEY_RO | CMD_KEY_ACCESS,
+    begin_search: BeginSearch::Index(1),
+    find_keys: FindKeys::Range {
+        lastkey: 0,
+        keystep: 1,
+        limit: 0,
+    },
+}];
+
+const DUMP_ARGS: &[CommandArg] = &[CommandArg {
+    name: "key",
+    type_: ArgType::Key,
+    key_spec_index: 0,
+    token: None,
+    summary: None,
+    since: None,
+    flags: 0,
+    deprecated_since: None,
+    value: None,
+    subargs: &[],
+}];
+
 const ECHO_ARGS: &[CommandArg] = &[CommandArg {
     name: "message",
     type_: ArgType::String,
@@ -9468,7 +9540,7 @@ const MEMORY_USAGE_ARGS: &[CommandArg] = &[
 
 const MEMORY_SUBCOMMANDS: &[RedisCommand] = &[
     RedisCommand {
-        id: 108,
+        id: 109,
         declared_name: "help",
         fullname: "memory|help",
         summary: "Lists the MEMORY subcommands and what they do",
@@ -9490,7 +9562,7 @@ const MEMORY_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 109,
+        id: 110,
         declared_name: "usage",
         fullname: "memory|usage",
         summary: "Estimates the bytes a key and its value take",
@@ -9771,7 +9843,7 @@ const OBJECT_REFCOUNT_ARGS: &[CommandArg] = &[CommandArg {
 
 const OBJECT_SUBCOMMANDS: &[RedisCommand] = &[
     RedisCommand {
-        id: 117,
+        id: 118,
         declared_name: "encoding",
         fullname: "object|encoding",
         summary: "Names the internal representation of a key's value",
@@ -9793,7 +9865,7 @@ const OBJECT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 118,
+        id: 119,
         declared_name: "freq",
         fullname: "object|freq",
         summary: "Returns the logarithmic access counter of a key under an LFU policy",
@@ -9815,7 +9887,7 @@ const OBJECT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 119,
+        id: 120,
         declared_name: "help",
         fullname: "object|help",
         summary: "Lists the OBJECT subcommands and what they do",
@@ -9837,7 +9909,7 @@ const OBJECT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 120,
+        id: 121,
         declared_name: "idletime",
         fullname: "object|idletime",
         summary: "Returns the seconds since a key was last read or written",
@@ -9859,7 +9931,7 @@ const OBJECT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 121,
+        id: 122,
         declared_name: "refcount",
         fullname: "object|refcount",
         summary: "Returns how many references the value of a key has",
@@ -10320,7 +10392,7 @@ const PUBSUB_SHARDNUMSUB_ARGS: &[CommandArg] = &[CommandArg {
 
 const PUBSUB_SUBCOMMANDS: &[RedisCommand] = &[
     RedisCommand {
-        id: 132,
+        id: 133,
         declared_name: "channels",
         fullname: "pubsub|channels",
         summary: "Lists the channels with at least one subscriber, optionally matching a pattern",
@@ -10342,7 +10414,7 @@ const PUBSUB_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 133,
+        id: 134,
         declared_name: "help",
         fullname: "pubsub|help",
         summary: "Lists the PUBSUB subcommands and what they do",
@@ -10364,7 +10436,7 @@ const PUBSUB_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 134,
+        id: 135,
         declared_name: "numpat",
         fullname: "pubsub|numpat",
         summary: "Counts the patterns clients subscribe to",
@@ -10386,7 +10458,7 @@ const PUBSUB_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 135,
+        id: 136,
         declared_name: "numsub",
         fullname: "pubsub|numsub",
         summary: "Counts the subscribers of each given channel, patterns excluded",
@@ -10408,7 +10480,7 @@ const PUBSUB_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 136,
+        id: 137,
         declared_name: "shardchannels",
         fullname: "pubsub|shardchannels",
         summary: "Lists the shard channels with at least one subscriber, optionally matching a pattern",
@@ -10430,7 +10502,7 @@ const PUBSUB_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 137,
+        id: 138,
         declared_name: "shardnumsub",
         fullname: "pubsub|shardnumsub",
         summary: "Counts the subscribers of each given shard channel",
@@ -10560,6 +10632,104 @@ const RENAMENX_ARGS: &[CommandArg] = &[
         summary: None,
         since: None,
         flags: 0,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+];
+
+const RESTORE_KEY_SPECS: &[KeySpec] = &[KeySpec {
+    notes: None,
+    flags: CMD_KEY_OW | CMD_KEY_UPDATE,
+    begin_search: BeginSearch::Index(1),
+    find_keys: FindKeys::Range {
+        lastkey: 0,
+        keystep: 1,
+        limit: 0,
+    },
+}];
+
+const RESTORE_ARGS: &[CommandArg] = &[
+    CommandArg {
+        name: "key",
+        type_: ArgType::Key,
+        key_spec_index: 0,
+        token: None,
+        summary: None,
+        since: None,
+        flags: 0,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "ttl",
+        type_: ArgType::Integer,
+        key_spec_index: -1,
+        token: None,
+        summary: None,
+        since: None,
+        flags: 0,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "serialized-value",
+        type_: ArgType::String,
+        key_spec_index: -1,
+        token: None,
+        summary: None,
+        since: None,
+        flags: 0,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "replace",
+        type_: ArgType::PureToken,
+        key_spec_index: -1,
+        token: Some("REPLACE"),
+        summary: None,
+        since: Some("3.0.0"),
+        flags: CMD_ARG_OPTIONAL,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "absttl",
+        type_: ArgType::PureToken,
+        key_spec_index: -1,
+        token: Some("ABSTTL"),
+        summary: None,
+        since: Some("5.0.0"),
+        flags: CMD_ARG_OPTIONAL,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "seconds",
+        type_: ArgType::Integer,
+        key_spec_index: -1,
+        token: Some("IDLETIME"),
+        summary: None,
+        since: Some("5.0.0"),
+        flags: CMD_ARG_OPTIONAL,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "frequency",
+        type_: ArgType::Integer,
+        key_spec_index: -1,
+        token: Some("FREQ"),
+        summary: None,
+        since: Some("5.0.0"),
+        flags: CMD_ARG_OPTIONAL,
         deprecated_since: None,
         value: None,
         subargs: &[],
@@ -10909,7 +11079,7 @@ const SCRIPT_LOAD_ARGS: &[CommandArg] = &[CommandArg {
 
 const SCRIPT_SUBCOMMANDS: &[RedisCommand] = &[
     RedisCommand {
-        id: 152,
+        id: 154,
         declared_name: "exists",
         fullname: "script|exists",
         summary: "Tells, for each SHA1 digest, whether the cache holds that script",
@@ -10931,7 +11101,7 @@ const SCRIPT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 153,
+        id: 155,
         declared_name: "flush",
         fullname: "script|flush",
         summary: "Empties the script cache",
@@ -10955,7 +11125,7 @@ const SCRIPT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 154,
+        id: 156,
         declared_name: "help",
         fullname: "script|help",
         summary: "Lists the SCRIPT subcommands and what they do",
@@ -10977,7 +11147,7 @@ const SCRIPT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 155,
+        id: 157,
         declared_name: "kill",
         fullname: "script|kill",
         summary: "Stops the script that is running, if it has not written yet",
@@ -10999,7 +11169,7 @@ const SCRIPT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 156,
+        id: 158,
         declared_name: "load",
         fullname: "script|load",
         summary: "Compiles a script into the cache without running it",
@@ -11710,7 +11880,7 @@ const SLOWLOG_GET_ARGS: &[CommandArg] = &[CommandArg {
 
 const SLOWLOG_SUBCOMMANDS: &[RedisCommand] = &[
     RedisCommand {
-        id: 171,
+        id: 173,
         declared_name: "get",
         fullname: "slowlog|get",
         summary: "Returns the most recent slow log entries",
@@ -11732,7 +11902,7 @@ const SLOWLOG_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 172,
+        id: 174,
         declared_name: "help",
         fullname: "slowlog|help",
         summary: "Lists the SLOWLOG subcommands and what they do",
@@ -11754,7 +11924,7 @@ const SLOWLOG_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 173,
+        id: 175,
         declared_name: "len",
         fullname: "slowlog|len",
         summary: "Returns how many entries the slow log holds",
@@ -11780,7 +11950,7 @@ const SLOWLOG_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 174,
+        id: 176,
         declared_name: "reset",
         fullname: "slowlog|reset",
         summary: "Empties the slow log",
