@@ -160,7 +160,8 @@ pub fn lzf_compress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
 /// Expands `input` into exactly `out_len` bytes, or None when the data is corrupt
 /// or does not decompress to that length.
 pub fn lzf_decompress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
-    let mut out: Vec<u8> = Vec::with_capacity(out_len);
+    // Reserve what the input can plausibly expand to; a forged length grows on demand.
+    let mut out: Vec<u8> = Vec::with_capacity(out_len.min(input.len().saturating_mul(4)));
     let mut ip = 0usize;
     while ip < input.len() {
         let ctrl = input[ip] as usize;
