@@ -345,6 +345,13 @@ pub fn rdb_save_object(s: &Server, out: &mut Vec<u8>, o: &RObj) {
     }
 }
 
+/// rdb.c: rdbSavedObjectLen (what DEBUG OBJECT reports as serializedlength)
+pub fn rdb_saved_object_len(s: &Server, o: &RObj) -> usize {
+    let mut out = Vec::new();
+    rdb_save_object(s, &mut out, o);
+    out.len()
+}
+
 // ---------------------------------------------------------------- loading
 
 /// rdb.c: rdbLoadType
