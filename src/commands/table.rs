@@ -2378,6 +2378,32 @@ pub static COMMANDS: &[RedisCommand] = &[
     },
     RedisCommand {
         id: 146,
+        declared_name: "restore-asking",
+        fullname: "restore-asking",
+        summary: "RESTORE as a cluster node sends it while migrating a slot (internal)",
+        since: "3.0.0",
+        group: "server",
+        complexity: Some("O(1) to create the new key and additional O(N*M) to reconstruct the serialized value, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1). However for sorted set values the complexity is O(N*M*log(N)) because inserting values into sorted sets is O(log(N))."),
+        doc_flags: CMD_DOC_SYSCMD,
+        deprecated_since: None,
+        replaced_by: None,
+        history: &[
+            ("3.0.0", "REPLACE overwrites an existing key instead of failing."),
+            ("5.0.0", "ABSTTL reads the TTL as an absolute Unix time in milliseconds."),
+            ("5.0.0", "IDLETIME and FREQ set the restored key's eviction data."),
+        ],
+        tips: &[],
+        proc_: Some(crate::cluster::restore_command),
+        arity: -4,
+        flags: CMD_WRITE | CMD_DENYOOM | CMD_ASKING,
+        acl_categories: ACL_CATEGORY_KEYSPACE | ACL_CATEGORY_WRITE | ACL_CATEGORY_SLOW | ACL_CATEGORY_DANGEROUS,
+        key_specs: RESTORE_ASKING_KEY_SPECS,
+        legacy_range: (1, 1, 1),
+        args: RESTORE_ASKING_ARGS,
+        subcommands: &[],
+    },
+    RedisCommand {
+        id: 147,
         declared_name: "rpop",
         fullname: "rpop",
         summary: "Removes and returns the last elements of a list",
@@ -2401,7 +2427,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 147,
+        id: 148,
         declared_name: "rpoplpush",
         fullname: "rpoplpush",
         summary: "Pops the last element of a list and pushes it at the head of another",
@@ -2423,7 +2449,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 148,
+        id: 149,
         declared_name: "rpush",
         fullname: "rpush",
         summary: "Appends elements at the tail of a list, creating it if needed",
@@ -2447,7 +2473,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 149,
+        id: 150,
         declared_name: "rpushx",
         fullname: "rpushx",
         summary: "Appends elements at the tail of a list, only if the list exists",
@@ -2471,7 +2497,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 150,
+        id: 151,
         declared_name: "sadd",
         fullname: "sadd",
         summary: "Adds members to a set, creating the set if needed",
@@ -2495,7 +2521,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 151,
+        id: 152,
         declared_name: "scan",
         fullname: "scan",
         summary: "Walks the keyspace a few keys at a time with a cursor",
@@ -2519,7 +2545,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 152,
+        id: 153,
         declared_name: "scard",
         fullname: "scard",
         summary: "Counts the members of a set",
@@ -2541,7 +2567,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 153,
+        id: 154,
         declared_name: "script",
         fullname: "script",
         summary: "Groups the commands that manage the Lua script cache",
@@ -2563,7 +2589,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: SCRIPT_SUBCOMMANDS,
     },
     RedisCommand {
-        id: 159,
+        id: 160,
         declared_name: "sdiff",
         fullname: "sdiff",
         summary: "Returns the members of the first set that no other set has",
@@ -2585,7 +2611,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 160,
+        id: 161,
         declared_name: "sdiffstore",
         fullname: "sdiffstore",
         summary: "Stores the difference of sets at a key",
@@ -2607,7 +2633,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 161,
+        id: 162,
         declared_name: "select",
         fullname: "select",
         summary: "Switches this connection to another numbered database",
@@ -2629,7 +2655,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 162,
+        id: 163,
         declared_name: "set",
         fullname: "set",
         summary: "Stores a string at a key, with optional expiry and conditions",
@@ -2656,7 +2682,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 163,
+        id: 164,
         declared_name: "setbit",
         fullname: "setbit",
         summary: "Sets or clears one bit of a string",
@@ -2678,7 +2704,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 164,
+        id: 165,
         declared_name: "setex",
         fullname: "setex",
         summary: "Stores a string with a time to live in seconds",
@@ -2700,7 +2726,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 165,
+        id: 166,
         declared_name: "setnx",
         fullname: "setnx",
         summary: "Stores a string only if the key does not exist yet",
@@ -2722,7 +2748,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 166,
+        id: 167,
         declared_name: "setrange",
         fullname: "setrange",
         summary: "Overwrites part of a string from an offset on",
@@ -2744,7 +2770,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 167,
+        id: 168,
         declared_name: "shutdown",
         fullname: "shutdown",
         summary: "Stops the server, saving the dataset first when persistence asks for it",
@@ -2768,7 +2794,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 168,
+        id: 169,
         declared_name: "sinter",
         fullname: "sinter",
         summary: "Returns the intersection of sets",
@@ -2790,7 +2816,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 169,
+        id: 170,
         declared_name: "sintercard",
         fullname: "sintercard",
         summary: "Counts the members of the intersection of sets, up to an optional limit",
@@ -2812,7 +2838,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 170,
+        id: 171,
         declared_name: "sinterstore",
         fullname: "sinterstore",
         summary: "Stores the intersection of sets at a key",
@@ -2834,7 +2860,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 171,
+        id: 172,
         declared_name: "sismember",
         fullname: "sismember",
         summary: "Tells whether a value is a member of a set",
@@ -2856,7 +2882,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 172,
+        id: 173,
         declared_name: "slowlog",
         fullname: "slowlog",
         summary: "Groups the commands that manage the log of slow commands",
@@ -2878,7 +2904,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: SLOWLOG_SUBCOMMANDS,
     },
     RedisCommand {
-        id: 177,
+        id: 178,
         declared_name: "smembers",
         fullname: "smembers",
         summary: "Returns every member of a set",
@@ -2900,7 +2926,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 178,
+        id: 179,
         declared_name: "smismember",
         fullname: "smismember",
         summary: "Tells, for each of several values, whether it is a member of a set",
@@ -2922,7 +2948,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 179,
+        id: 180,
         declared_name: "smove",
         fullname: "smove",
         summary: "Moves a member from one set to another",
@@ -2944,7 +2970,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 180,
+        id: 181,
         declared_name: "spop",
         fullname: "spop",
         summary: "Removes and returns random members of a set",
@@ -2968,7 +2994,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 181,
+        id: 182,
         declared_name: "spublish",
         fullname: "spublish",
         summary: "Sends a message to a shard channel; returns how many subscribers received it",
@@ -2990,7 +3016,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 182,
+        id: 183,
         declared_name: "srandmember",
         fullname: "srandmember",
         summary: "Returns random members of a set without removing them",
@@ -3014,7 +3040,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 183,
+        id: 184,
         declared_name: "srem",
         fullname: "srem",
         summary: "Removes members from a set, and the key once it is empty",
@@ -3038,7 +3064,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 184,
+        id: 185,
         declared_name: "sscan",
         fullname: "sscan",
         summary: "Iterates the members of a set with a cursor",
@@ -3060,7 +3086,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 185,
+        id: 186,
         declared_name: "ssubscribe",
         fullname: "ssubscribe",
         summary: "Listens for messages published to the given shard channels",
@@ -3082,7 +3108,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 186,
+        id: 187,
         declared_name: "strlen",
         fullname: "strlen",
         summary: "Returns the length in bytes of a string value",
@@ -3104,7 +3130,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 187,
+        id: 188,
         declared_name: "subscribe",
         fullname: "subscribe",
         summary: "Listens for messages published to the given channels",
@@ -3126,7 +3152,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 188,
+        id: 189,
         declared_name: "substr",
         fullname: "substr",
         summary: "Older name of GETRANGE",
@@ -3148,7 +3174,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 189,
+        id: 190,
         declared_name: "sunion",
         fullname: "sunion",
         summary: "Returns the union of sets",
@@ -3170,7 +3196,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 190,
+        id: 191,
         declared_name: "sunionstore",
         fullname: "sunionstore",
         summary: "Stores the union of sets at a key",
@@ -3192,7 +3218,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 191,
+        id: 192,
         declared_name: "sunsubscribe",
         fullname: "sunsubscribe",
         summary: "Stops listening to the given shard channels, or to all of them",
@@ -3214,7 +3240,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 192,
+        id: 193,
         declared_name: "swapdb",
         fullname: "swapdb",
         summary: "Exchanges the contents of two numbered databases",
@@ -3236,7 +3262,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 193,
+        id: 194,
         declared_name: "time",
         fullname: "time",
         summary: "Reports the server clock as seconds and microseconds",
@@ -3258,7 +3284,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 194,
+        id: 195,
         declared_name: "touch",
         fullname: "touch",
         summary: "Marks keys as just used and counts how many exist",
@@ -3280,7 +3306,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 195,
+        id: 196,
         declared_name: "ttl",
         fullname: "ttl",
         summary: "Returns a key's remaining time to live in seconds",
@@ -3304,7 +3330,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 196,
+        id: 197,
         declared_name: "type",
         fullname: "type",
         summary: "Names the type of the value stored at a key",
@@ -3326,7 +3352,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 197,
+        id: 198,
         declared_name: "unlink",
         fullname: "unlink",
         summary: "Removes the given keys; the memory may be reclaimed later",
@@ -3348,7 +3374,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 198,
+        id: 199,
         declared_name: "unsubscribe",
         fullname: "unsubscribe",
         summary: "Stops listening to the given channels, or to all of them",
@@ -3370,7 +3396,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 199,
+        id: 200,
         declared_name: "unwatch",
         fullname: "unwatch",
         summary: "Forgets every key this connection watches",
@@ -3392,7 +3418,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 200,
+        id: 201,
         declared_name: "watch",
         fullname: "watch",
         summary: "Makes the next EXEC fail if any of these keys is modified before it",
@@ -3414,7 +3440,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 201,
+        id: 202,
         declared_name: "zadd",
         fullname: "zadd",
         summary: "Adds members with scores to a sorted set, or updates their scores",
@@ -3440,7 +3466,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 202,
+        id: 203,
         declared_name: "zcard",
         fullname: "zcard",
         summary: "Returns the number of members of a sorted set",
@@ -3462,7 +3488,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 203,
+        id: 204,
         declared_name: "zcount",
         fullname: "zcount",
         summary: "Counts the sorted set members with scores in a range",
@@ -3484,7 +3510,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 204,
+        id: 205,
         declared_name: "zdiff",
         fullname: "zdiff",
         summary: "Returns the members of the first sorted set that no other has",
@@ -3506,7 +3532,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 205,
+        id: 206,
         declared_name: "zdiffstore",
         fullname: "zdiffstore",
         summary: "Stores the difference of sorted sets into a key",
@@ -3528,7 +3554,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 206,
+        id: 207,
         declared_name: "zincrby",
         fullname: "zincrby",
         summary: "Adds an increment to the score of a sorted set member",
@@ -3550,7 +3576,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 207,
+        id: 208,
         declared_name: "zinter",
         fullname: "zinter",
         summary: "Returns the intersection of sorted sets",
@@ -3572,7 +3598,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 208,
+        id: 209,
         declared_name: "zintercard",
         fullname: "zintercard",
         summary: "Counts the members of the intersection of sorted sets",
@@ -3594,7 +3620,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 209,
+        id: 210,
         declared_name: "zinterstore",
         fullname: "zinterstore",
         summary: "Stores the intersection of sorted sets into a key",
@@ -3616,7 +3642,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 210,
+        id: 211,
         declared_name: "zlexcount",
         fullname: "zlexcount",
         summary: "Counts the sorted set members in a range of names",
@@ -3638,7 +3664,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 211,
+        id: 212,
         declared_name: "zmpop",
         fullname: "zmpop",
         summary: "Removes and returns members from the first non-empty sorted set of several",
@@ -3660,7 +3686,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 212,
+        id: 213,
         declared_name: "zmscore",
         fullname: "zmscore",
         summary: "Returns the scores of several sorted set members",
@@ -3682,7 +3708,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 213,
+        id: 214,
         declared_name: "zpopmax",
         fullname: "zpopmax",
         summary: "Removes and returns the members with the highest scores",
@@ -3704,7 +3730,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 214,
+        id: 215,
         declared_name: "zpopmin",
         fullname: "zpopmin",
         summary: "Removes and returns the members with the lowest scores",
@@ -3726,7 +3752,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 215,
+        id: 216,
         declared_name: "zrandmember",
         fullname: "zrandmember",
         summary: "Returns random members of a sorted set",
@@ -3748,7 +3774,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 216,
+        id: 217,
         declared_name: "zrange",
         fullname: "zrange",
         summary: "Returns sorted set members in a range of positions, scores or names",
@@ -3772,7 +3798,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 217,
+        id: 218,
         declared_name: "zrangebylex",
         fullname: "zrangebylex",
         summary: "Returns sorted set members in a range of names",
@@ -3794,7 +3820,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 218,
+        id: 219,
         declared_name: "zrangebyscore",
         fullname: "zrangebyscore",
         summary: "Returns sorted set members with scores in a range",
@@ -3818,7 +3844,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 219,
+        id: 220,
         declared_name: "zrangestore",
         fullname: "zrangestore",
         summary: "Stores a range of a sorted set into another key",
@@ -3840,7 +3866,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 220,
+        id: 221,
         declared_name: "zrank",
         fullname: "zrank",
         summary: "Returns the position of a member in a sorted set, lowest score first",
@@ -3862,7 +3888,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 221,
+        id: 222,
         declared_name: "zrem",
         fullname: "zrem",
         summary: "Removes members from a sorted set",
@@ -3886,7 +3912,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 222,
+        id: 223,
         declared_name: "zremrangebylex",
         fullname: "zremrangebylex",
         summary: "Removes the sorted set members in a range of names",
@@ -3908,7 +3934,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 223,
+        id: 224,
         declared_name: "zremrangebyrank",
         fullname: "zremrangebyrank",
         summary: "Removes the sorted set members in a range of positions",
@@ -3930,7 +3956,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 224,
+        id: 225,
         declared_name: "zremrangebyscore",
         fullname: "zremrangebyscore",
         summary: "Removes the sorted set members with scores in a range",
@@ -3952,7 +3978,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 225,
+        id: 226,
         declared_name: "zrevrange",
         fullname: "zrevrange",
         summary: "Returns sorted set members in a range of positions, highest score first",
@@ -3974,7 +4000,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 226,
+        id: 227,
         declared_name: "zrevrangebylex",
         fullname: "zrevrangebylex",
         summary: "Returns sorted set members in a range of names, last name first",
@@ -3996,7 +4022,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 227,
+        id: 228,
         declared_name: "zrevrangebyscore",
         fullname: "zrevrangebyscore",
         summary: "Returns sorted set members with scores in a range, highest first",
@@ -4020,7 +4046,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 228,
+        id: 229,
         declared_name: "zrevrank",
         fullname: "zrevrank",
         summary: "Returns the position of a member in a sorted set, highest score first",
@@ -4042,7 +4068,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 229,
+        id: 230,
         declared_name: "zscan",
         fullname: "zscan",
         summary: "Iterates over the members and scores of a sorted set",
@@ -4064,7 +4090,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 230,
+        id: 231,
         declared_name: "zscore",
         fullname: "zscore",
         summary: "Returns the score of a sorted set member",
@@ -4086,7 +4112,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 231,
+        id: 232,
         declared_name: "zunion",
         fullname: "zunion",
         summary: "Returns the union of sorted sets",
@@ -4108,7 +4134,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 232,
+        id: 233,
         declared_name: "zunionstore",
         fullname: "zunionstore",
         summary: "Stores the union of sorted sets into a key",
@@ -10736,6 +10762,104 @@ const RESTORE_ARGS: &[CommandArg] = &[
     },
 ];
 
+const RESTORE_ASKING_KEY_SPECS: &[KeySpec] = &[KeySpec {
+    notes: None,
+    flags: CMD_KEY_OW | CMD_KEY_UPDATE,
+    begin_search: BeginSearch::Index(1),
+    find_keys: FindKeys::Range {
+        lastkey: 0,
+        keystep: 1,
+        limit: 0,
+    },
+}];
+
+const RESTORE_ASKING_ARGS: &[CommandArg] = &[
+    CommandArg {
+        name: "key",
+        type_: ArgType::Key,
+        key_spec_index: 0,
+        token: None,
+        summary: None,
+        since: None,
+        flags: 0,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "ttl",
+        type_: ArgType::Integer,
+        key_spec_index: -1,
+        token: None,
+        summary: None,
+        since: None,
+        flags: 0,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "serialized-value",
+        type_: ArgType::String,
+        key_spec_index: -1,
+        token: None,
+        summary: None,
+        since: None,
+        flags: 0,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "replace",
+        type_: ArgType::PureToken,
+        key_spec_index: -1,
+        token: Some("REPLACE"),
+        summary: None,
+        since: Some("3.0.0"),
+        flags: CMD_ARG_OPTIONAL,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "absttl",
+        type_: ArgType::PureToken,
+        key_spec_index: -1,
+        token: Some("ABSTTL"),
+        summary: None,
+        since: Some("5.0.0"),
+        flags: CMD_ARG_OPTIONAL,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "seconds",
+        type_: ArgType::Integer,
+        key_spec_index: -1,
+        token: Some("IDLETIME"),
+        summary: None,
+        since: Some("5.0.0"),
+        flags: CMD_ARG_OPTIONAL,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "frequency",
+        type_: ArgType::Integer,
+        key_spec_index: -1,
+        token: Some("FREQ"),
+        summary: None,
+        since: Some("5.0.0"),
+        flags: CMD_ARG_OPTIONAL,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+];
+
 const RPOP_KEY_SPECS: &[KeySpec] = &[KeySpec {
     notes: None,
     flags: CMD_KEY_RW | CMD_KEY_ACCESS | CMD_KEY_DELETE,
@@ -11079,7 +11203,7 @@ const SCRIPT_LOAD_ARGS: &[CommandArg] = &[CommandArg {
 
 const SCRIPT_SUBCOMMANDS: &[RedisCommand] = &[
     RedisCommand {
-        id: 154,
+        id: 155,
         declared_name: "exists",
         fullname: "script|exists",
         summary: "Tells, for each SHA1 digest, whether the cache holds that script",
@@ -11101,7 +11225,7 @@ const SCRIPT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 155,
+        id: 156,
         declared_name: "flush",
         fullname: "script|flush",
         summary: "Empties the script cache",
@@ -11125,7 +11249,7 @@ const SCRIPT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 156,
+        id: 157,
         declared_name: "help",
         fullname: "script|help",
         summary: "Lists the SCRIPT subcommands and what they do",
@@ -11147,7 +11271,7 @@ const SCRIPT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 157,
+        id: 158,
         declared_name: "kill",
         fullname: "script|kill",
         summary: "Stops the script that is running, if it has not written yet",
@@ -11169,7 +11293,7 @@ const SCRIPT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 158,
+        id: 159,
         declared_name: "load",
         fullname: "script|load",
         summary: "Compiles a script into the cache without running it",
@@ -11880,7 +12004,7 @@ const SLOWLOG_GET_ARGS: &[CommandArg] = &[CommandArg {
 
 const SLOWLOG_SUBCOMMANDS: &[RedisCommand] = &[
     RedisCommand {
-        id: 173,
+        id: 174,
         declared_name: "get",
         fullname: "slowlog|get",
         summary: "Returns the most recent slow log entries",
@@ -11902,7 +12026,7 @@ const SLOWLOG_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 174,
+        id: 175,
         declared_name: "help",
         fullname: "slowlog|help",
         summary: "Lists the SLOWLOG subcommands and what they do",
@@ -11924,7 +12048,7 @@ const SLOWLOG_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 175,
+        id: 176,
         declared_name: "len",
         fullname: "slowlog|len",
         summary: "Returns how many entries the slow log holds",
@@ -11950,7 +12074,7 @@ const SLOWLOG_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 176,
+        id: 177,
         declared_name: "reset",
         fullname: "slowlog|reset",
         summary: "Empties the slow log",
