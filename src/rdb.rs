@@ -607,7 +607,7 @@ fn set_from_members(s: &Server, members: Vec<Bytes>) -> LoadResult<RObj> {
             if v.windows(2).any(|w| w[0] == w[1]) {
                 return Err(LoadError::Other);
             }
-            return Ok(new_obj(s, Value::Set(Box::new(Set::Intset(v)))));
+            return Ok(new_obj(s, Value::Set(Box::new(Set::Intset(v.into())))));
         }
     }
     let mut d: Dict<Bytes, ()> = Dict::new();
@@ -778,7 +778,7 @@ mod tests {
         out.push(new_obj(s, Value::Hash(Box::new(big))));
         out.push(new_obj(
             s,
-            Value::Set(Box::new(Set::Intset(vec![-5, 1, 70000, 1 << 40]))),
+            Value::Set(Box::new(Set::Intset(vec![-5, 1, 70000, 1 << 40].into()))),
         ));
         let mut d = Dict::new();
         for m in ["a", "b", "-0", "7"] {
