@@ -65,6 +65,12 @@ pub struct Config {
     pub save: String,
     pub appendonly: bool,
     pub dbfilename: String,
+    /// LZF-compress strings over 20 bytes in RDB and DUMP (rdbcompression).
+    pub rdbcompression: bool,
+    /// Deep validation of RESTORE payloads: 0 no, 1 yes, 2 clients (server.h:
+    /// SANITIZE_DUMP_*). Ferredis always validates fully; the setting is kept for
+    /// CONFIG.
+    pub sanitize_dump_payload: u8,
     /// Small-encoding thresholds of the collection types (server.h: *_max_listpack_*).
     pub list_max_listpack_size: i64,
     pub list_compress_depth: i64,
@@ -137,6 +143,8 @@ impl Default for Config {
             save: "3600 1 300 100 60 10000".into(),
             appendonly: false,
             dbfilename: "dump.rdb".into(),
+            rdbcompression: true,
+            sanitize_dump_payload: 0,
             list_max_listpack_size: -2,
             list_compress_depth: 0,
             hash_max_listpack_entries: 512,
@@ -695,6 +703,31 @@ static CONFIGS: &[StandardConfig] = &[
                 return Err("dbfilename can't be a path, just a filename".into());
             }
             c.dbfilename = v[0].clone();
+            Ok(())
+        },
+    },
+    StandardConfig {
+        name: "rdbcompression",
+        flags: 0,
+        get: |c| yesno(c.rdbcompression),
+        set: |c, v| {
+            c.rdbcompression = parse_bool(v)?;
+            Ok(())
+        },
+    },
+    StandardConfig {
+        name: "sanitize-dump-payload",
+        flags: 0,
+        get: |c| ["no", "yes", "clients"][c.sanitize_dump_payload as usize].to_string(),
+        set: |c, v| {
+            c.sanitize_dump_payload = match v[0].to_ascii_lowercase().as_str() {
+                "no" => 0,
+                "yes" => 1,
+                "clients" => 2,
+                _ => {
+                    return Err("argument(s) must be one of the following: no, yes, clients".into())
+                }
+            };
             Ok(())
         },
     },

@@ -1,8 +1,9 @@
-//! Port of debug.c, the subcommands ported so far (SLEEP, OBJECT, SET-ACTIVE-EXPIRE,
-//! HTSTATS, HTSTATS-KEY, HELP). DEBUG is gated by `enable-debug-command` in
-//! processCommand, as in Redis 7.0.
+//! Port of debug.c, the subcommands ported so far (SLEEP, OBJECT, DIGEST,
+//! DIGEST-VALUE, SET-ACTIVE-EXPIRE, HTSTATS, HTSTATS-KEY, HELP). DEBUG is gated by
+//! `enable-debug-command` in processCommand, as in Redis 7.0.
 
 use crate::networking::Client;
+use crate::object::{RObj, Value};
 use crate::resp::{add_reply_help, add_reply_subcommand_syntax_error, shared};
 use crate::server::Server;
 
@@ -29,6 +30,25 @@ pub fn debug_command(s: &mut Server, c: &mut Client) {
             c.add_reply(shared::OK);
         }
         (b"object", 3) => debug_object(s, c),
+        (b"digest", 2) => {
+            let d = compute_dataset_digest(s);
+            c.add_reply_status(&hex(&d));
+        }
+        (b"digest-value", _) => {
+            let n = c.argv.len() - 2;
+            c.add_reply_array_len(n);
+            for j in 2..c.argv.len() {
+                let key = c.argv[j].clone();
+                let mut digest = [0u8; 20];
+                // No lookupKey: logically expired keys still have a digest.
+                let db = &mut s.db[c.db];
+                let expire = db.get_expire(&key);
+                if let Some(e) = db.dict.get(&key) {
+                    xor_object_digest(&e.val, expire.is_some(), &mut digest);
+                }
+                c.add_reply_status(&hex(&digest));
+            }
+        }
         (b"set-active-expire", 3) => {
             // atoi: leading digits, anything else is 0.
             s.active_expire_enabled = atoi(&c.argv[2]) != 0;
@@ -104,6 +124,92 @@ pub fn debug_command(s: &mut Server, c: &mut Client) {
     }
 }
 
+/// debug.c: xorDigest (digest ^= SHA1(data): order-free)
+fn xor_digest(digest: &mut [u8; 20], data: &[u8]) {
+    let hash = sha1_smol::Sha1::from(data).digest().bytes();
+    for (d, h) in digest.iter_mut().zip(hash.iter()) {
+        *d ^= h;
+    }
+}
+
+/// debug.c: mixDigest (digest = SHA1(digest ^ SHA1(data)): order matters)
+fn mix_digest(digest: &mut [u8; 20], data: &[u8]) {
+    xor_digest(digest, data);
+    *digest = sha1_smol::Sha1::from(&digest[..]).digest().bytes();
+}
+
+/// debug.c: xorObjectDigest (a value's digest mixed into `digest`)
+fn xor_object_digest(o: &RObj, has_expire: bool, digest: &mut [u8; 20]) {
+    let otype: u32 = match &o.ptr {
+        Value::Int(_) | Value::EmbStr(_) | Value::Raw(_) => 0,
+        Value::List(_) => 1,
+        Value::Set(_) => 2,
+        Value::ZSet(_) => 3,
+        Value::Hash(_) => 4,
+    };
+    mix_digest(digest, &otype.to_be_bytes());
+    match &o.ptr {
+        Value::Int(_) | Value::EmbStr(_) | Value::Raw(_) => {
+            let mut b = o.str_bytes();
+            mix_digest(digest, b.as_bytes());
+        }
+        Value::List(l) => {
+            for e in l.elements.iter() {
+                mix_digest(digest, e);
+            }
+        }
+        Value::Set(x) => {
+            for e in x.iter() {
+                xor_digest(digest, &e.to_bytes());
+            }
+        }
+        Value::ZSet(z) => {
+            for (ele, score) in z.iter_pairs() {
+                let mut eledigest = [0u8; 20];
+                mix_digest(&mut eledigest, ele);
+                mix_digest(&mut eledigest, crate::util::d2string(score).as_bytes());
+                xor_digest(digest, &eledigest);
+            }
+        }
+        Value::Hash(h) => {
+            for (f, v) in h.iter() {
+                let mut eledigest = [0u8; 20];
+                mix_digest(&mut eledigest, f);
+                mix_digest(&mut eledigest, v);
+                xor_digest(digest, &eledigest);
+            }
+        }
+    }
+    if has_expire {
+        xor_digest(digest, b"!!expire!!");
+    }
+}
+
+/// debug.c: computeDatasetDigest (every db's id mixed in, then each key/value pair's
+/// digest xored, so key order does not matter)
+pub fn compute_dataset_digest(s: &mut Server) -> [u8; 20] {
+    let mut fin = [0u8; 20];
+    for j in 0..s.db.len() {
+        if s.db[j].dict.is_empty() {
+            continue;
+        }
+        mix_digest(&mut fin, &(j as u32).to_be_bytes());
+        let db = &s.db[j];
+        for e in db.dict.iter() {
+            let mut digest = [0u8; 20];
+            mix_digest(&mut digest, &e.key);
+            let has_expire = db.expires.get(&e.key).is_some();
+            xor_object_digest(&e.val, has_expire, &mut digest);
+            xor_digest(&mut fin, &digest);
+        }
+    }
+    fin
+}
+
+fn hex(d: &[u8; 20]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// C's atoi: optional blanks and sign, then leading digits; 0 if none.
 fn atoi(b: &[u8]) -> i64 {
     let t = std::str::from_utf8(b).unwrap_or("").trim_start();
@@ -119,43 +225,6 @@ fn atoi(b: &[u8]) -> i64 {
     } else {
         v
     }
-}
-
-/// rdb.c: rdbSavedObjectLen, for strings: what the value would take in an RDB file
-/// (LZF compression of long strings is not modelled yet).
-fn rdb_saved_string_len(o: &crate::object::RObj) -> usize {
-    fn int_len(v: i64) -> Option<usize> {
-        if (-(1 << 7)..(1 << 7)).contains(&v) {
-            Some(2)
-        } else if (-(1 << 15)..(1 << 15)).contains(&v) {
-            Some(3)
-        } else if (-(1i64 << 31)..(1i64 << 31)).contains(&v) {
-            Some(5)
-        } else {
-            None
-        }
-    }
-    fn len_len(n: usize) -> usize {
-        if n < 1 << 6 {
-            1
-        } else if n < 1 << 14 {
-            2
-        } else if n <= u32::MAX as usize {
-            5
-        } else {
-            9
-        }
-    }
-    let mut text = o.str_bytes();
-    let bytes = text.as_bytes();
-    if bytes.len() <= 11 {
-        if let Some(v) = crate::util::string2ll(bytes) {
-            if let Some(n) = int_len(v) {
-                return n;
-            }
-        }
-    }
-    len_len(bytes.len()) + bytes.len()
 }
 
 /// The OBJECT subcommand of debugCommand: one line about a value.
@@ -177,7 +246,7 @@ fn debug_object(s: &mut Server, c: &mut Client) {
         o as *const _,
         refcount,
         o.encoding_name(),
-        rdb_saved_string_len(o),
+        crate::rdb::rdb_saved_object_len(s, o),
         o.lru,
         crate::object::estimate_object_idle_time(lruclock, o.lru) / 1000
     );

@@ -9,6 +9,7 @@
 
 use crate::function_lua::{self, LUA_ENGINE_NAME};
 use crate::networking::{Client, CLIENT_DENY_BLOCKING, CLIENT_SCRIPT};
+use crate::rdb::Rio;
 use crate::resp::{add_reply_error, add_reply_help, add_reply_subcommand_syntax_error, shared};
 use crate::script::{self, SCRIPTS_FLAGS_DEF};
 use crate::server::Server;
@@ -667,287 +668,29 @@ pub fn function_help_command(_s: &mut Server, c: &mut Client) {
 // The DUMP payload: RDB opcodes and strings, the RDB version, a CRC64.
 // ---------------------------------------------------------------------------------------
 
-/// rdb.h: RDB_VERSION
-const RDB_VERSION: u16 = 10;
 /// rdb.h: RDB_OPCODE_FUNCTION2
 const RDB_OPCODE_FUNCTION2: u8 = 245;
 /// rdb.h: RDB_OPCODE_FUNCTION (7.0 release candidates' format)
 const RDB_OPCODE_FUNCTION: u8 = 246;
-
-/// crc64.c: crc64 (Jones polynomial, reflected), bit by bit.
-pub fn crc64(mut crc: u64, data: &[u8]) -> u64 {
-    const POLY: u64 = 0x95ac_9329_ac4b_c9b5;
-    for &b in data {
-        crc ^= b as u64;
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ POLY
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    crc
-}
-
-/// rdb.c: rdbSaveLen
-fn rdb_save_len(out: &mut Vec<u8>, len: u64) {
-    if len < 1 << 6 {
-        out.push(len as u8);
-    } else if len < 1 << 14 {
-        out.push(((len >> 8) as u8) | 0x40);
-        out.push(len as u8);
-    } else if len <= u32::MAX as u64 {
-        out.push(0x80);
-        out.extend_from_slice(&(len as u32).to_be_bytes());
-    } else {
-        out.push(0x81);
-        out.extend_from_slice(&len.to_be_bytes());
-    }
-}
-
-/// rdb.c: rdbSaveRawString (rdbcompression on; a library's code is never an integer)
-fn rdb_save_raw_string(out: &mut Vec<u8>, s: &[u8]) {
-    // rdb.c: rdbSaveLzfStringObject: worth it only when it saves four bytes or more.
-    if s.len() > 20 {
-        if let Some(compressed) = lzf_compress(s, s.len() - 4) {
-            out.push(0xc0 | 3); // RDB_ENCVAL, RDB_ENC_LZF
-            rdb_save_len(out, compressed.len() as u64);
-            rdb_save_len(out, s.len() as u64);
-            out.extend_from_slice(&compressed);
-            return;
-        }
-    }
-    rdb_save_len(out, s.len() as u64);
-    out.extend_from_slice(s);
-}
-
-/// lzf_c.c: lzf_compress, as Redis builds it (HLOG 16, VERY_FAST, offsets in the hash
-/// table). None when the result would not fit in `out_len` bytes.
-fn lzf_compress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
-    const HLOG: u32 = 16;
-    const HSIZE: usize = 1 << HLOG;
-    const MAX_LIT: usize = 1 << 5;
-    const MAX_OFF: usize = 1 << 13;
-    const MAX_REF: usize = (1 << 8) + (1 << 3);
-    let in_len = input.len();
-    if in_len < 3 || out_len == 0 {
-        return None;
-    }
-    let idx = |h: u32| ((h >> (24 - HLOG)).wrapping_sub(h.wrapping_mul(5)) as usize) & (HSIZE - 1);
-    // Redis leaves the table uninitialized; zero means "no earlier position" either way.
-    let mut htab = vec![0u32; HSIZE];
-    let mut out = vec![0u8; out_len];
-    let (mut ip, mut op, mut lit) = (0usize, 1usize, 0usize);
-    let mut hval: u32 = ((input[0] as u32) << 8) | input[1] as u32;
-    while ip < in_len - 2 {
-        hval = (hval << 8) | input[ip + 2] as u32;
-        let slot = idx(hval);
-        let r = htab[slot] as usize;
-        htab[slot] = ip as u32;
-        if r > 0 && r < ip && ip - r - 1 < MAX_OFF && input[r..r + 3] == input[ip..ip + 3] {
-            let off = ip - r - 1;
-            let mut len = 2;
-            let maxlen = (in_len - ip - len).min(MAX_REF);
-            if op + 3 + 1 >= out_len && op - usize::from(lit == 0) + 3 + 1 >= out_len {
-                return None;
-            }
-            out[op - lit - 1] = (lit as u8).wrapping_sub(1); // stop run
-            op -= usize::from(lit == 0); // undo run if length is zero
-                                         // Sixteen unchecked steps first, as lzf_c.c unrolls them (so a match may end
-                                         // one or two bytes past maxlen there, which stays inside the input).
-            'extend: {
-                if maxlen > 16 {
-                    for _ in 0..16 {
-                        len += 1;
-                        if input[r + len] != input[ip + len] {
-                            break 'extend;
-                        }
-                    }
-                }
-                loop {
-                    len += 1;
-                    if !(len < maxlen && input[r + len] == input[ip + len]) {
-                        break;
-                    }
-                }
-            }
-            len -= 2; // now octets - 1
-            ip += 1;
-            if len < 7 {
-                out[op] = ((off >> 8) + (len << 5)) as u8;
-                op += 1;
-            } else {
-                out[op] = ((off >> 8) + (7 << 5)) as u8;
-                out[op + 1] = (len - 7) as u8;
-                op += 2;
-            }
-            out[op] = off as u8;
-            op += 1;
-            lit = 0;
-            op += 1; // start run
-            ip += len + 1;
-            if ip >= in_len - 2 {
-                break;
-            }
-            ip -= 2;
-            hval = ((input[ip] as u32) << 8) | input[ip + 1] as u32;
-            for _ in 0..2 {
-                hval = (hval << 8) | input[ip + 2] as u32;
-                htab[idx(hval)] = ip as u32;
-                ip += 1;
-            }
-        } else {
-            if op >= out_len {
-                return None;
-            }
-            lit += 1;
-            out[op] = input[ip];
-            op += 1;
-            ip += 1;
-            if lit == MAX_LIT {
-                out[op - lit - 1] = (lit - 1) as u8;
-                lit = 0;
-                op += 1;
-            }
-        }
-    }
-    if op + 3 > out_len {
-        return None;
-    }
-    while ip < in_len {
-        lit += 1;
-        out[op] = input[ip];
-        op += 1;
-        ip += 1;
-        if lit == MAX_LIT {
-            out[op - lit - 1] = (lit - 1) as u8;
-            lit = 0;
-            op += 1;
-        }
-    }
-    out[op - lit - 1] = (lit as u8).wrapping_sub(1);
-    op -= usize::from(lit == 0);
-    out.truncate(op);
-    Some(out)
-}
-
-/// A cursor over a payload (rio.c's buffer target).
-struct Rio<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl Rio<'_> {
-    fn read(&mut self, n: usize) -> Option<&[u8]> {
-        let end = self.pos.checked_add(n)?;
-        let r = self.buf.get(self.pos..end)?;
-        self.pos = end;
-        Some(r)
-    }
-
-    /// rdb.c: rdbLoadLenByRef; returns (len, is_encoded).
-    fn load_len(&mut self) -> Option<(u64, bool)> {
-        let b = self.read(1)?[0];
-        match b >> 6 {
-            0 => Some(((b & 0x3f) as u64, false)),
-            1 => Some(((((b & 0x3f) as u64) << 8) | self.read(1)?[0] as u64, false)),
-            3 => Some(((b & 0x3f) as u64, true)),
-            _ if b == 0x80 => Some((
-                u32::from_be_bytes(self.read(4)?.try_into().ok()?) as u64,
-                false,
-            )),
-            _ if b == 0x81 => Some((u64::from_be_bytes(self.read(8)?.try_into().ok()?), false)),
-            _ => None,
-        }
-    }
-
-    /// rdb.c: rdbGenericLoadStringObject (as bytes)
-    fn load_string(&mut self) -> Option<Vec<u8>> {
-        let (len, encoded) = self.load_len()?;
-        if !encoded {
-            return self.read(usize::try_from(len).ok()?).map(|b| b.to_vec());
-        }
-        match len {
-            0 => Some((self.read(1)?[0] as i8).to_string().into_bytes()),
-            1 => Some(
-                i16::from_le_bytes(self.read(2)?.try_into().ok()?)
-                    .to_string()
-                    .into_bytes(),
-            ),
-            2 => Some(
-                i32::from_le_bytes(self.read(4)?.try_into().ok()?)
-                    .to_string()
-                    .into_bytes(),
-            ),
-            3 => {
-                let clen = usize::try_from(self.load_len()?.0).ok()?;
-                let len = usize::try_from(self.load_len()?.0).ok()?;
-                lzf_decompress(self.read(clen)?, len)
-            }
-            _ => None,
-        }
-    }
-}
-
-/// lzf_d.c: lzf_decompress, into exactly `out_len` bytes.
-fn lzf_decompress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
-    // The length comes from the payload: never reserve more than the input could give.
-    let mut out = Vec::with_capacity(out_len.min(input.len().saturating_mul(32)));
-    let mut ip = 0;
-    while ip < input.len() {
-        let ctrl = input[ip] as usize;
-        ip += 1;
-        if ctrl < 32 {
-            let run = ctrl + 1;
-            out.extend_from_slice(input.get(ip..ip + run)?);
-            ip += run;
-        } else {
-            let mut len = ctrl >> 5;
-            if len == 7 {
-                len += *input.get(ip)? as usize;
-                ip += 1;
-            }
-            let back = ((ctrl & 0x1f) << 8) + *input.get(ip)? as usize + 1;
-            ip += 1;
-            let start = out.len().checked_sub(back)?;
-            for k in 0..len + 2 {
-                let b = out[start + k];
-                out.push(b);
-            }
-        }
-        if out.len() > out_len {
-            return None;
-        }
-    }
-    (out.len() == out_len).then_some(out)
-}
-
-/// cluster.c: verifyDumpPayload; returns the payload's RDB version.
-fn verify_dump_payload(p: &[u8]) -> Option<u16> {
-    if p.len() < 10 {
-        return None;
-    }
-    let footer = &p[p.len() - 10..];
-    let rdbver = u16::from_le_bytes([footer[0], footer[1]]);
-    if rdbver > RDB_VERSION {
-        return None;
-    }
-    let crc = crc64(0, &p[..p.len() - 8]);
-    (crc.to_le_bytes() == footer[2..]).then_some(rdbver)
-}
 
 /// functions.c: functionDumpCommand (rdb.c: rdbSaveFunctions for the body)
 pub fn function_dump_command(s: &mut Server, c: &mut Client) {
     let mut payload = Vec::new();
     for li in s.functions.lib_ctx.libraries.values() {
         payload.push(RDB_OPCODE_FUNCTION2);
-        rdb_save_raw_string(&mut payload, &li.code);
+        crate::rdb::rdb_save_raw_string(&mut payload, &li.code, s.config.rdbcompression);
     }
-    payload.extend_from_slice(&RDB_VERSION.to_le_bytes());
-    let crc = crc64(0, &payload);
+    payload.extend_from_slice(&crate::rdb::RDB_VERSION.to_le_bytes());
+    let crc = crate::crc64::crc64(0, &payload);
     payload.extend_from_slice(&crc.to_le_bytes());
     c.add_reply_bulk(&payload);
+}
+
+/// rdb.c: rdbGenericLoadStringObject, as the bytes a library's fields need.
+fn load_string(rdb: &mut Rio) -> Option<Vec<u8>> {
+    crate::rdb::rdb_generic_load_string_object(rdb)
+        .ok()
+        .map(|b| b.to_vec())
 }
 
 /// rdb.c: rdbFunctionLoad
@@ -959,17 +702,15 @@ fn rdb_function_load(
 ) -> Result<(), String> {
     let payload = if opcode == RDB_OPCODE_FUNCTION {
         // 7.0 release candidates saved name, engine and description beside the code.
-        let name = rdb.load_string().ok_or("Failed loading library name")?;
-        let engine = rdb.load_string().ok_or("Failed loading engine name")?;
-        let has_desc = rdb
-            .load_len()
-            .ok_or("Failed loading library description indicator")?
+        let name = load_string(rdb).ok_or("Failed loading library name")?;
+        let engine = load_string(rdb).ok_or("Failed loading engine name")?;
+        let has_desc = crate::rdb::rdb_load_len_by_ref(rdb)
+            .map_err(|_| "Failed loading library description indicator")?
             .0;
         if has_desc != 0 {
-            rdb.load_string()
-                .ok_or("Failed loading library description")?;
+            load_string(rdb).ok_or("Failed loading library description")?;
         }
-        let blob = rdb.load_string().ok_or("Failed loading library blob")?;
+        let blob = load_string(rdb).ok_or("Failed loading library blob")?;
         let mut p = b"#!".to_vec();
         p.extend_from_slice(&engine);
         p.extend_from_slice(b" name=");
@@ -978,7 +719,7 @@ fn rdb_function_load(
         p.extend_from_slice(&blob);
         p
     } else {
-        rdb.load_string().ok_or("Failed loading library payload")?
+        load_string(rdb).ok_or("Failed loading library payload")?
     };
     functions_create_with_library_ctx(lua, &Bytes::from(payload), false, lib_ctx, 0)?;
     Ok(())
@@ -1015,17 +756,17 @@ pub fn function_restore_command(s: &mut Server, c: &mut Client) {
         };
     }
     let data = c.argv[2].clone();
-    if verify_dump_payload(&data).is_none() {
+    if !crate::cluster::verify_dump_payload(&data) {
         add_reply_error(s, c, "DUMP payload version or checksum are wrong");
         return;
     }
     let lua = s.functions.lua;
     let mut lib_ctx = FunctionsLibCtx::default();
-    let mut rdb = Rio { buf: &data, pos: 0 };
+    let mut rdb = Rio::new(&data);
     let mut result = Ok(());
     // Everything but the last 10 bytes (version and CRC) is libraries.
     while data.len() - rdb.pos > 10 {
-        let Some(t) = rdb.read(1).map(|b| b[0]) else {
+        let Some(t) = rdb.read(1).ok().map(|b| b[0]) else {
             result = Err("can not read data type".to_string());
             break;
         };
@@ -1070,48 +811,4 @@ pub fn functions_memory(s: &Server) -> u64 {
 /// functions.c: functionsMemoryOverhead (the dicts' overhead is not modelled)
 pub fn functions_memory_overhead(s: &Server) -> u64 {
     s.functions.lib_ctx.cache_memory
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn crc64_matches_redis_check_value() {
-        // crc64.c's own test vector.
-        assert_eq!(crc64(0, b"123456789"), 0xe9c6_d914_c4b8_d9ca);
-    }
-
-    #[test]
-    fn lzf_round_trips() {
-        let text = b"#!lua name=lib\nredis.register_function('f', function() return 'hello hello hello' end)";
-        let c = lzf_compress(text, text.len() - 4).expect("compressible");
-        assert_eq!(lzf_decompress(&c, text.len()).as_deref(), Some(&text[..]));
-    }
-
-    #[test]
-    fn lzf_round_trips_varied_inputs() {
-        let mut seed: u64 = 7;
-        for n in 0..2000 {
-            let len = 3 + n % 700;
-            let alphabet = 1 + (n % 7) as u64 * 40;
-            let input: Vec<u8> = (0..len)
-                .map(|_| {
-                    seed = seed
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    ((seed >> 33) % alphabet) as u8
-                })
-                .collect();
-            if let Some(c) = lzf_compress(&input, input.len().saturating_sub(4).max(1)) {
-                assert_eq!(lzf_decompress(&c, input.len()).as_deref(), Some(&input[..]));
-            }
-        }
-    }
-
-    #[test]
-    fn lzf_refuses_bad_back_references() {
-        assert_eq!(lzf_decompress(&[0x20, 0x05], 3), None);
-        assert_eq!(lzf_decompress(&[0x01, b'a', b'b'], 2), Some(b"ab".to_vec()));
-    }
 }

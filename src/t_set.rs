@@ -12,6 +12,7 @@ use bytes::Bytes;
 
 use crate::db;
 use crate::dict::{random_ulong, Dict};
+use crate::intset::Intset;
 use crate::networking::Client;
 use crate::object::{create_string_object, RObj, Value};
 use crate::resp::{add_reply_error, shared};
@@ -28,8 +29,8 @@ const INTSET_MAX_ENTRIES: usize = 1 << 30;
 // ANCHOR: set_type
 /// A set value (server.h: OBJ_SET with OBJ_ENCODING_INTSET or OBJ_ENCODING_HT).
 pub enum Set {
-    /// Sorted, distinct integers (intset.c).
-    Intset(Vec<i64>),
+    /// Sorted, distinct integers and their width (intset.c).
+    Intset(Intset),
     /// Members as dict keys with no values.
     HashTable(Dict<Bytes, ()>),
 }
@@ -62,7 +63,7 @@ impl SetEle<'_> {
 
 impl Default for Set {
     fn default() -> Self {
-        Set::Intset(Vec::new())
+        Set::Intset(Intset::default())
     }
 }
 
@@ -159,7 +160,7 @@ impl Set {
     /// t_set.c: setTypeCreate: an intset if the first member is an integer.
     pub fn create(value: &[u8]) -> Set {
         if string2ll(value).is_some() {
-            Set::Intset(Vec::new())
+            Set::Intset(Intset::default())
         } else {
             Set::HashTable(Dict::new())
         }
@@ -793,7 +794,7 @@ fn sinter_generic_command(
     order.sort_by_key(|(_, x)| x.len());
     let (first_key, first) = order[0];
     let mut cardinality: u64 = 0;
-    let mut dstset = dstkey.map(|_| Set::Intset(Vec::new()));
+    let mut dstset = dstkey.map(|_| Set::Intset(Intset::default()));
     let mut members: Vec<Bytes> = Vec::new();
     for e in first.iter() {
         let in_all = order[1..]
@@ -934,7 +935,7 @@ fn sunion_diff_generic_command(
             sets[1..].sort_by_key(|x| std::cmp::Reverse(x.map_or(0, |(_, s)| s.len())));
         }
     }
-    let mut dstset = Set::Intset(Vec::new());
+    let mut dstset = Set::Intset(Intset::default());
     let mut cardinality: i64 = 0;
     if op == SetOp::Union {
         for (_, x) in sets.iter().flatten() {

@@ -580,6 +580,28 @@ pub static COMMANDS: &[RedisCommand] = &[
     },
     RedisCommand {
         id: 53,
+        declared_name: "dump",
+        fullname: "dump",
+        summary: "Returns a key's value serialized in RDB form, with version and checksum",
+        since: "2.6.0",
+        group: "generic",
+        complexity: Some("O(1) to access the key and additional O(N*M) to serialize it, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1)."),
+        doc_flags: 0,
+        deprecated_since: None,
+        replaced_by: None,
+        history: &[],
+        tips: &["nondeterministic_output"],
+        proc_: Some(crate::cluster::dump_command),
+        arity: 2,
+        flags: CMD_READONLY,
+        acl_categories: ACL_CATEGORY_KEYSPACE | ACL_CATEGORY_READ | ACL_CATEGORY_SLOW,
+        key_specs: DUMP_KEY_SPECS,
+        legacy_range: (1, 1, 1),
+        args: DUMP_ARGS,
+        subcommands: &[],
+    },
+    RedisCommand {
+        id: 54,
         declared_name: "echo",
         fullname: "echo",
         summary: "Replies with the message it was given",
@@ -601,7 +623,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 54,
+        id: 55,
         declared_name: "eval",
         fullname: "eval",
         summary: "Runs a Lua script on the server",
@@ -623,7 +645,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 55,
+        id: 56,
         declared_name: "eval_ro",
         fullname: "eval_ro",
         summary: "Runs a Lua script that may only read the dataset",
@@ -645,7 +667,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 56,
+        id: 57,
         declared_name: "evalsha",
         fullname: "evalsha",
         summary: "Runs a cached Lua script named by its SHA1 digest",
@@ -667,7 +689,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 57,
+        id: 58,
         declared_name: "evalsha_ro",
         fullname: "evalsha_ro",
         summary: "Runs a cached read-only Lua script named by its SHA1 digest",
@@ -689,7 +711,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 58,
+        id: 59,
         declared_name: "exec",
         fullname: "exec",
         summary: "Runs every queued command of the transaction as one, or none if a watched key changed",
@@ -711,7 +733,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 59,
+        id: 60,
         declared_name: "exists",
         fullname: "exists",
         summary: "Counts how many of the given keys exist",
@@ -735,7 +757,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 60,
+        id: 61,
         declared_name: "expire",
         fullname: "expire",
         summary: "Sets a key's time to live in seconds",
@@ -759,7 +781,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 61,
+        id: 62,
         declared_name: "expireat",
         fullname: "expireat",
         summary: "Sets the Unix time, in seconds, at which a key expires",
@@ -783,7 +805,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 62,
+        id: 63,
         declared_name: "expiretime",
         fullname: "expiretime",
         summary: "Returns the Unix time, in seconds, at which a key expires",
@@ -805,7 +827,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 63,
+        id: 64,
         declared_name: "fcall",
         fullname: "fcall",
         summary: "Runs a function of a loaded library",
@@ -827,7 +849,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 64,
+        id: 65,
         declared_name: "fcall_ro",
         fullname: "fcall_ro",
         summary: "Runs a function that may only read the dataset",
@@ -849,7 +871,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 65,
+        id: 66,
         declared_name: "flushall",
         fullname: "flushall",
         summary: "Removes every key of every database",
@@ -874,7 +896,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 66,
+        id: 67,
         declared_name: "flushdb",
         fullname: "flushdb",
         summary: "Removes every key of the current database",
@@ -899,7 +921,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 67,
+        id: 68,
         declared_name: "function",
         fullname: "function",
         summary: "Groups the commands that manage function libraries",
@@ -921,7 +943,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: FUNCTION_SUBCOMMANDS,
     },
     RedisCommand {
-        id: 77,
+        id: 78,
         declared_name: "get",
         fullname: "get",
         summary: "Returns the string stored at a key",
@@ -943,7 +965,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 78,
+        id: 79,
         declared_name: "getbit",
         fullname: "getbit",
         summary: "Returns one bit of a string",
@@ -965,7 +987,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 79,
+        id: 80,
         declared_name: "getdel",
         fullname: "getdel",
         summary: "Returns a string value and removes its key",
@@ -987,7 +1009,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 80,
+        id: 81,
         declared_name: "getex",
         fullname: "getex",
         summary: "Returns a string value and changes or removes its expiry",
@@ -1009,7 +1031,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 81,
+        id: 82,
         declared_name: "getrange",
         fullname: "getrange",
         summary: "Returns the bytes of a string between two offsets",
@@ -1031,7 +1053,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 82,
+        id: 83,
         declared_name: "getset",
         fullname: "getset",
         summary: "Stores a string and returns the value it replaced",
@@ -1053,7 +1075,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 83,
+        id: 84,
         declared_name: "hdel",
         fullname: "hdel",
         summary: "Removes fields from a hash, and the key once it is empty",
@@ -1077,7 +1099,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 84,
+        id: 85,
         declared_name: "hello",
         fullname: "hello",
         summary: "Negotiates the protocol version, and can authenticate and name the connection",
@@ -1101,7 +1123,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 85,
+        id: 86,
         declared_name: "hexists",
         fullname: "hexists",
         summary: "Tells whether a hash has a field",
@@ -1123,7 +1145,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 86,
+        id: 87,
         declared_name: "hget",
         fullname: "hget",
         summary: "Returns the value of one hash field",
@@ -1145,7 +1167,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 87,
+        id: 88,
         declared_name: "hgetall",
         fullname: "hgetall",
         summary: "Returns every field and value of a hash",
@@ -1167,7 +1189,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 88,
+        id: 89,
         declared_name: "hincrby",
         fullname: "hincrby",
         summary: "Adds an integer to the integer value of a hash field",
@@ -1189,7 +1211,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 89,
+        id: 90,
         declared_name: "hincrbyfloat",
         fullname: "hincrbyfloat",
         summary: "Adds a floating-point number to the value of a hash field",
@@ -1211,7 +1233,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 90,
+        id: 91,
         declared_name: "hkeys",
         fullname: "hkeys",
         summary: "Returns every field name of a hash",
@@ -1233,7 +1255,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 91,
+        id: 92,
         declared_name: "hlen",
         fullname: "hlen",
         summary: "Counts the fields of a hash",
@@ -1255,7 +1277,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 92,
+        id: 93,
         declared_name: "hmget",
         fullname: "hmget",
         summary: "Returns the values of several hash fields",
@@ -1277,7 +1299,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 93,
+        id: 94,
         declared_name: "hmset",
         fullname: "hmset",
         summary: "Sets several hash fields and replies OK (the old form of HSET)",
@@ -1299,7 +1321,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 94,
+        id: 95,
         declared_name: "hrandfield",
         fullname: "hrandfield",
         summary: "Returns random fields of a hash, optionally with their values",
@@ -1321,7 +1343,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 95,
+        id: 96,
         declared_name: "hscan",
         fullname: "hscan",
         summary: "Iterates the fields and values of a hash with a cursor",
@@ -1343,7 +1365,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 96,
+        id: 97,
         declared_name: "hset",
         fullname: "hset",
         summary: "Sets one or more fields of a hash, creating the hash if needed",
@@ -1367,7 +1389,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 97,
+        id: 98,
         declared_name: "hsetnx",
         fullname: "hsetnx",
         summary: "Sets a hash field only when the field does not exist yet",
@@ -1389,7 +1411,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 98,
+        id: 99,
         declared_name: "hstrlen",
         fullname: "hstrlen",
         summary: "Returns the length of the value of a hash field",
@@ -1411,7 +1433,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 99,
+        id: 100,
         declared_name: "hvals",
         fullname: "hvals",
         summary: "Returns every value of a hash",
@@ -1433,7 +1455,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 100,
+        id: 101,
         declared_name: "incr",
         fullname: "incr",
         summary: "Adds one to the integer stored at a key",
@@ -1455,7 +1477,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 101,
+        id: 102,
         declared_name: "incrby",
         fullname: "incrby",
         summary: "Adds an integer to the integer stored at a key",
@@ -1477,7 +1499,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 102,
+        id: 103,
         declared_name: "incrbyfloat",
         fullname: "incrbyfloat",
         summary: "Adds a decimal number to the number stored at a key",
@@ -1499,7 +1521,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 103,
+        id: 104,
         declared_name: "info",
         fullname: "info",
         summary: "Reports server state and statistics, section by section",
@@ -1523,7 +1545,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 104,
+        id: 105,
         declared_name: "keys",
         fullname: "keys",
         summary: "Lists every key whose name matches a glob pattern",
@@ -1545,7 +1567,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 105,
+        id: 106,
         declared_name: "lcs",
         fullname: "lcs",
         summary: "Finds the longest common subsequence of two strings",
@@ -1567,7 +1589,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 106,
+        id: 107,
         declared_name: "lindex",
         fullname: "lindex",
         summary: "Returns the element at an index of a list",
@@ -1589,7 +1611,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 107,
+        id: 108,
         declared_name: "linsert",
         fullname: "linsert",
         summary: "Inserts an element before or after another one in a list",
@@ -1611,7 +1633,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 108,
+        id: 109,
         declared_name: "llen",
         fullname: "llen",
         summary: "Returns how many elements a list holds",
@@ -1633,7 +1655,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 109,
+        id: 110,
         declared_name: "lmove",
         fullname: "lmove",
         summary: "Pops an element from one end of a list and pushes it onto an end of another",
@@ -1655,7 +1677,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 110,
+        id: 111,
         declared_name: "lmpop",
         fullname: "lmpop",
         summary: "Pops elements from the first non-empty list among several keys",
@@ -1677,7 +1699,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 111,
+        id: 112,
         declared_name: "lpop",
         fullname: "lpop",
         summary: "Removes and returns the first elements of a list",
@@ -1701,7 +1723,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 112,
+        id: 113,
         declared_name: "lpos",
         fullname: "lpos",
         summary: "Returns the indexes of the elements of a list equal to a value",
@@ -1723,7 +1745,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 113,
+        id: 114,
         declared_name: "lpush",
         fullname: "lpush",
         summary: "Inserts elements at the head of a list, creating it if needed",
@@ -1747,7 +1769,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 114,
+        id: 115,
         declared_name: "lpushx",
         fullname: "lpushx",
         summary: "Inserts elements at the head of a list, only if the list exists",
@@ -1771,7 +1793,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 115,
+        id: 116,
         declared_name: "lrange",
         fullname: "lrange",
         summary: "Returns the elements between two indexes of a list",
@@ -1793,7 +1815,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 116,
+        id: 117,
         declared_name: "lrem",
         fullname: "lrem",
         summary: "Removes elements equal to a value from a list",
@@ -1815,7 +1837,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 117,
+        id: 118,
         declared_name: "lset",
         fullname: "lset",
         summary: "Replaces the element at an index of a list",
@@ -1837,7 +1859,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 118,
+        id: 119,
         declared_name: "ltrim",
         fullname: "ltrim",
         summary: "Keeps only the elements between two indexes of a list",
@@ -1859,7 +1881,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 119,
+        id: 120,
         declared_name: "memory",
         fullname: "memory",
         summary: "Groups the commands that report on memory use",
@@ -1881,7 +1903,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: MEMORY_SUBCOMMANDS,
     },
     RedisCommand {
-        id: 122,
+        id: 123,
         declared_name: "mget",
         fullname: "mget",
         summary: "Returns the string values of several keys",
@@ -1903,7 +1925,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 123,
+        id: 124,
         declared_name: "monitor",
         fullname: "monitor",
         summary: "Turns the connection into a live feed of every command the server executes",
@@ -1925,7 +1947,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 124,
+        id: 125,
         declared_name: "move",
         fullname: "move",
         summary: "Moves a key to another numbered database",
@@ -1947,7 +1969,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 125,
+        id: 126,
         declared_name: "mset",
         fullname: "mset",
         summary: "Stores several strings at once",
@@ -1969,7 +1991,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 126,
+        id: 127,
         declared_name: "msetnx",
         fullname: "msetnx",
         summary: "Stores several strings only if none of the keys exists",
@@ -1991,7 +2013,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 127,
+        id: 128,
         declared_name: "multi",
         fullname: "multi",
         summary: "Opens a transaction: the commands that follow are queued until EXEC",
@@ -2013,7 +2035,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 128,
+        id: 129,
         declared_name: "object",
         fullname: "object",
         summary: "Groups the commands that inspect how a value is stored",
@@ -2035,7 +2057,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: OBJECT_SUBCOMMANDS,
     },
     RedisCommand {
-        id: 134,
+        id: 135,
         declared_name: "persist",
         fullname: "persist",
         summary: "Removes a key's expiry so it lives until deleted",
@@ -2057,7 +2079,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 135,
+        id: 136,
         declared_name: "pexpire",
         fullname: "pexpire",
         summary: "Sets a key's time to live in milliseconds",
@@ -2081,7 +2103,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 136,
+        id: 137,
         declared_name: "pexpireat",
         fullname: "pexpireat",
         summary: "Sets the Unix time, in milliseconds, at which a key expires",
@@ -2105,7 +2127,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 137,
+        id: 138,
         declared_name: "pexpiretime",
         fullname: "pexpiretime",
         summary: "Returns the Unix time, in milliseconds, at which a key expires",
@@ -2127,7 +2149,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 138,
+        id: 139,
         declared_name: "ping",
         fullname: "ping",
         summary: "Checks that the server is alive, optionally echoing a message back",
@@ -2149,7 +2171,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 139,
+        id: 140,
         declared_name: "psetex",
         fullname: "psetex",
         summary: "Stores a string with a time to live in milliseconds",
@@ -2171,7 +2193,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 140,
+        id: 141,
         declared_name: "psubscribe",
         fullname: "psubscribe",
         summary: "Listens for messages published to channels matching the given glob patterns",
@@ -2193,7 +2215,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 141,
+        id: 142,
         declared_name: "pttl",
         fullname: "pttl",
         summary: "Returns a key's remaining time to live in milliseconds",
@@ -2217,7 +2239,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 142,
+        id: 143,
         declared_name: "publish",
         fullname: "publish",
         summary: "Sends a message to a channel; returns how many subscribers received it",
@@ -2239,7 +2261,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 143,
+        id: 144,
         declared_name: "pubsub",
         fullname: "pubsub",
         summary: "Groups the commands that inspect the pub/sub state",
@@ -2261,7 +2283,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: PUBSUB_SUBCOMMANDS,
     },
     RedisCommand {
-        id: 150,
+        id: 151,
         declared_name: "punsubscribe",
         fullname: "punsubscribe",
         summary: "Stops listening to the given patterns, or to all of them",
@@ -2283,7 +2305,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 151,
+        id: 152,
         declared_name: "quit",
         fullname: "quit",
         summary: "Asks the server to close this connection",
@@ -2305,7 +2327,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 152,
+        id: 153,
         declared_name: "randomkey",
         fullname: "randomkey",
         summary: "Returns the name of a key picked at random",
@@ -2327,7 +2349,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 153,
+        id: 154,
         declared_name: "rename",
         fullname: "rename",
         summary: "Gives a key a new name, replacing any key with that name",
@@ -2349,7 +2371,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 154,
+        id: 155,
         declared_name: "renamenx",
         fullname: "renamenx",
         summary: "Gives a key a new name only if no key has that name yet",
@@ -2373,7 +2395,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 155,
+        id: 156,
         declared_name: "reset",
         fullname: "reset",
         summary: "Returns this connection to the state it had right after connecting",
@@ -2395,7 +2417,59 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 156,
+        id: 157,
+        declared_name: "restore",
+        fullname: "restore",
+        summary: "Creates a key from a DUMP payload, optionally with a TTL and access data",
+        since: "2.6.0",
+        group: "generic",
+        complexity: Some("O(1) to create the new key and additional O(N*M) to reconstruct the serialized value, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1). However for sorted set values the complexity is O(N*M*log(N)) because inserting values into sorted sets is O(log(N))."),
+        doc_flags: 0,
+        deprecated_since: None,
+        replaced_by: None,
+        history: &[
+            ("3.0.0", "REPLACE overwrites an existing key instead of failing."),
+            ("5.0.0", "ABSTTL reads the TTL as an absolute Unix time in milliseconds."),
+            ("5.0.0", "IDLETIME and FREQ set the restored key's eviction data."),
+        ],
+        tips: &[],
+        proc_: Some(crate::cluster::restore_command),
+        arity: -4,
+        flags: CMD_WRITE | CMD_DENYOOM,
+        acl_categories: ACL_CATEGORY_KEYSPACE | ACL_CATEGORY_WRITE | ACL_CATEGORY_SLOW | ACL_CATEGORY_DANGEROUS,
+        key_specs: RESTORE_KEY_SPECS,
+        legacy_range: (1, 1, 1),
+        args: RESTORE_ARGS,
+        subcommands: &[],
+    },
+    RedisCommand {
+        id: 158,
+        declared_name: "restore-asking",
+        fullname: "restore-asking",
+        summary: "RESTORE as a cluster node sends it while migrating a slot (internal)",
+        since: "3.0.0",
+        group: "server",
+        complexity: Some("O(1) to create the new key and additional O(N*M) to reconstruct the serialized value, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1). However for sorted set values the complexity is O(N*M*log(N)) because inserting values into sorted sets is O(log(N))."),
+        doc_flags: CMD_DOC_SYSCMD,
+        deprecated_since: None,
+        replaced_by: None,
+        history: &[
+            ("3.0.0", "REPLACE overwrites an existing key instead of failing."),
+            ("5.0.0", "ABSTTL reads the TTL as an absolute Unix time in milliseconds."),
+            ("5.0.0", "IDLETIME and FREQ set the restored key's eviction data."),
+        ],
+        tips: &[],
+        proc_: Some(crate::cluster::restore_command),
+        arity: -4,
+        flags: CMD_WRITE | CMD_DENYOOM | CMD_ASKING,
+        acl_categories: ACL_CATEGORY_KEYSPACE | ACL_CATEGORY_WRITE | ACL_CATEGORY_SLOW | ACL_CATEGORY_DANGEROUS,
+        key_specs: RESTORE_ASKING_KEY_SPECS,
+        legacy_range: (1, 1, 1),
+        args: RESTORE_ASKING_ARGS,
+        subcommands: &[],
+    },
+    RedisCommand {
+        id: 159,
         declared_name: "rpop",
         fullname: "rpop",
         summary: "Removes and returns the last elements of a list",
@@ -2419,7 +2493,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 157,
+        id: 160,
         declared_name: "rpoplpush",
         fullname: "rpoplpush",
         summary: "Pops the last element of a list and pushes it at the head of another",
@@ -2441,7 +2515,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 158,
+        id: 161,
         declared_name: "rpush",
         fullname: "rpush",
         summary: "Appends elements at the tail of a list, creating it if needed",
@@ -2465,7 +2539,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 159,
+        id: 162,
         declared_name: "rpushx",
         fullname: "rpushx",
         summary: "Appends elements at the tail of a list, only if the list exists",
@@ -2489,7 +2563,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 160,
+        id: 163,
         declared_name: "sadd",
         fullname: "sadd",
         summary: "Adds members to a set, creating the set if needed",
@@ -2513,7 +2587,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 161,
+        id: 164,
         declared_name: "scan",
         fullname: "scan",
         summary: "Walks the keyspace a few keys at a time with a cursor",
@@ -2537,7 +2611,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 162,
+        id: 165,
         declared_name: "scard",
         fullname: "scard",
         summary: "Counts the members of a set",
@@ -2559,7 +2633,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 163,
+        id: 166,
         declared_name: "script",
         fullname: "script",
         summary: "Groups the commands that manage the Lua script cache",
@@ -2581,7 +2655,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: SCRIPT_SUBCOMMANDS,
     },
     RedisCommand {
-        id: 169,
+        id: 172,
         declared_name: "sdiff",
         fullname: "sdiff",
         summary: "Returns the members of the first set that no other set has",
@@ -2603,7 +2677,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 170,
+        id: 173,
         declared_name: "sdiffstore",
         fullname: "sdiffstore",
         summary: "Stores the difference of sets at a key",
@@ -2625,7 +2699,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 171,
+        id: 174,
         declared_name: "select",
         fullname: "select",
         summary: "Switches this connection to another numbered database",
@@ -2647,7 +2721,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 172,
+        id: 175,
         declared_name: "set",
         fullname: "set",
         summary: "Stores a string at a key, with optional expiry and conditions",
@@ -2674,7 +2748,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 173,
+        id: 176,
         declared_name: "setbit",
         fullname: "setbit",
         summary: "Sets or clears one bit of a string",
@@ -2696,7 +2770,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 174,
+        id: 177,
         declared_name: "setex",
         fullname: "setex",
         summary: "Stores a string with a time to live in seconds",
@@ -2718,7 +2792,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 175,
+        id: 178,
         declared_name: "setnx",
         fullname: "setnx",
         summary: "Stores a string only if the key does not exist yet",
@@ -2740,7 +2814,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 176,
+        id: 179,
         declared_name: "setrange",
         fullname: "setrange",
         summary: "Overwrites part of a string from an offset on",
@@ -2762,7 +2836,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 177,
+        id: 180,
         declared_name: "shutdown",
         fullname: "shutdown",
         summary: "Stops the server, saving the dataset first when persistence asks for it",
@@ -2786,7 +2860,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 178,
+        id: 181,
         declared_name: "sinter",
         fullname: "sinter",
         summary: "Returns the intersection of sets",
@@ -2808,7 +2882,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 179,
+        id: 182,
         declared_name: "sintercard",
         fullname: "sintercard",
         summary: "Counts the members of the intersection of sets, up to an optional limit",
@@ -2830,7 +2904,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 180,
+        id: 183,
         declared_name: "sinterstore",
         fullname: "sinterstore",
         summary: "Stores the intersection of sets at a key",
@@ -2852,7 +2926,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 181,
+        id: 184,
         declared_name: "sismember",
         fullname: "sismember",
         summary: "Tells whether a value is a member of a set",
@@ -2874,7 +2948,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 182,
+        id: 185,
         declared_name: "slowlog",
         fullname: "slowlog",
         summary: "Groups the commands that manage the log of slow commands",
@@ -2896,7 +2970,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: SLOWLOG_SUBCOMMANDS,
     },
     RedisCommand {
-        id: 187,
+        id: 190,
         declared_name: "smembers",
         fullname: "smembers",
         summary: "Returns every member of a set",
@@ -2918,7 +2992,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 188,
+        id: 191,
         declared_name: "smismember",
         fullname: "smismember",
         summary: "Tells, for each of several values, whether it is a member of a set",
@@ -2940,7 +3014,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 189,
+        id: 192,
         declared_name: "smove",
         fullname: "smove",
         summary: "Moves a member from one set to another",
@@ -2962,7 +3036,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 190,
+        id: 193,
         declared_name: "spop",
         fullname: "spop",
         summary: "Removes and returns random members of a set",
@@ -2986,7 +3060,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 191,
+        id: 194,
         declared_name: "spublish",
         fullname: "spublish",
         summary: "Sends a message to a shard channel; returns how many subscribers received it",
@@ -3008,7 +3082,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 192,
+        id: 195,
         declared_name: "srandmember",
         fullname: "srandmember",
         summary: "Returns random members of a set without removing them",
@@ -3032,7 +3106,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 193,
+        id: 196,
         declared_name: "srem",
         fullname: "srem",
         summary: "Removes members from a set, and the key once it is empty",
@@ -3056,7 +3130,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 194,
+        id: 197,
         declared_name: "sscan",
         fullname: "sscan",
         summary: "Iterates the members of a set with a cursor",
@@ -3078,7 +3152,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 195,
+        id: 198,
         declared_name: "ssubscribe",
         fullname: "ssubscribe",
         summary: "Listens for messages published to the given shard channels",
@@ -3100,7 +3174,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 196,
+        id: 199,
         declared_name: "strlen",
         fullname: "strlen",
         summary: "Returns the length in bytes of a string value",
@@ -3122,7 +3196,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 197,
+        id: 200,
         declared_name: "subscribe",
         fullname: "subscribe",
         summary: "Listens for messages published to the given channels",
@@ -3144,7 +3218,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 198,
+        id: 201,
         declared_name: "substr",
         fullname: "substr",
         summary: "Older name of GETRANGE",
@@ -3166,7 +3240,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 199,
+        id: 202,
         declared_name: "sunion",
         fullname: "sunion",
         summary: "Returns the union of sets",
@@ -3188,7 +3262,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 200,
+        id: 203,
         declared_name: "sunionstore",
         fullname: "sunionstore",
         summary: "Stores the union of sets at a key",
@@ -3210,7 +3284,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 201,
+        id: 204,
         declared_name: "sunsubscribe",
         fullname: "sunsubscribe",
         summary: "Stops listening to the given shard channels, or to all of them",
@@ -3232,7 +3306,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 202,
+        id: 205,
         declared_name: "swapdb",
         fullname: "swapdb",
         summary: "Exchanges the contents of two numbered databases",
@@ -3254,7 +3328,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 203,
+        id: 206,
         declared_name: "time",
         fullname: "time",
         summary: "Reports the server clock as seconds and microseconds",
@@ -3276,7 +3350,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 204,
+        id: 207,
         declared_name: "touch",
         fullname: "touch",
         summary: "Marks keys as just used and counts how many exist",
@@ -3298,7 +3372,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 205,
+        id: 208,
         declared_name: "ttl",
         fullname: "ttl",
         summary: "Returns a key's remaining time to live in seconds",
@@ -3322,7 +3396,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 206,
+        id: 209,
         declared_name: "type",
         fullname: "type",
         summary: "Names the type of the value stored at a key",
@@ -3344,7 +3418,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 207,
+        id: 210,
         declared_name: "unlink",
         fullname: "unlink",
         summary: "Removes the given keys; the memory may be reclaimed later",
@@ -3366,7 +3440,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 208,
+        id: 211,
         declared_name: "unsubscribe",
         fullname: "unsubscribe",
         summary: "Stops listening to the given channels, or to all of them",
@@ -3388,7 +3462,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 209,
+        id: 212,
         declared_name: "unwatch",
         fullname: "unwatch",
         summary: "Forgets every key this connection watches",
@@ -3410,7 +3484,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 210,
+        id: 213,
         declared_name: "watch",
         fullname: "watch",
         summary: "Makes the next EXEC fail if any of these keys is modified before it",
@@ -3432,7 +3506,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 211,
+        id: 214,
         declared_name: "zadd",
         fullname: "zadd",
         summary: "Adds members with scores to a sorted set, or updates their scores",
@@ -3458,7 +3532,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 212,
+        id: 215,
         declared_name: "zcard",
         fullname: "zcard",
         summary: "Returns the number of members of a sorted set",
@@ -3480,7 +3554,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 213,
+        id: 216,
         declared_name: "zcount",
         fullname: "zcount",
         summary: "Counts the sorted set members with scores in a range",
@@ -3502,7 +3576,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 214,
+        id: 217,
         declared_name: "zdiff",
         fullname: "zdiff",
         summary: "Returns the members of the first sorted set that no other has",
@@ -3524,7 +3598,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 215,
+        id: 218,
         declared_name: "zdiffstore",
         fullname: "zdiffstore",
         summary: "Stores the difference of sorted sets into a key",
@@ -3546,7 +3620,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 216,
+        id: 219,
         declared_name: "zincrby",
         fullname: "zincrby",
         summary: "Adds an increment to the score of a sorted set member",
@@ -3568,7 +3642,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 217,
+        id: 220,
         declared_name: "zinter",
         fullname: "zinter",
         summary: "Returns the intersection of sorted sets",
@@ -3590,7 +3664,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 218,
+        id: 221,
         declared_name: "zintercard",
         fullname: "zintercard",
         summary: "Counts the members of the intersection of sorted sets",
@@ -3612,7 +3686,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 219,
+        id: 222,
         declared_name: "zinterstore",
         fullname: "zinterstore",
         summary: "Stores the intersection of sorted sets into a key",
@@ -3634,7 +3708,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 220,
+        id: 223,
         declared_name: "zlexcount",
         fullname: "zlexcount",
         summary: "Counts the sorted set members in a range of names",
@@ -3656,7 +3730,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 221,
+        id: 224,
         declared_name: "zmpop",
         fullname: "zmpop",
         summary: "Removes and returns members from the first non-empty sorted set of several",
@@ -3678,7 +3752,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 222,
+        id: 225,
         declared_name: "zmscore",
         fullname: "zmscore",
         summary: "Returns the scores of several sorted set members",
@@ -3700,7 +3774,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 223,
+        id: 226,
         declared_name: "zpopmax",
         fullname: "zpopmax",
         summary: "Removes and returns the members with the highest scores",
@@ -3722,7 +3796,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 224,
+        id: 227,
         declared_name: "zpopmin",
         fullname: "zpopmin",
         summary: "Removes and returns the members with the lowest scores",
@@ -3744,7 +3818,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 225,
+        id: 228,
         declared_name: "zrandmember",
         fullname: "zrandmember",
         summary: "Returns random members of a sorted set",
@@ -3766,7 +3840,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 226,
+        id: 229,
         declared_name: "zrange",
         fullname: "zrange",
         summary: "Returns sorted set members in a range of positions, scores or names",
@@ -3790,7 +3864,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 227,
+        id: 230,
         declared_name: "zrangebylex",
         fullname: "zrangebylex",
         summary: "Returns sorted set members in a range of names",
@@ -3812,7 +3886,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 228,
+        id: 231,
         declared_name: "zrangebyscore",
         fullname: "zrangebyscore",
         summary: "Returns sorted set members with scores in a range",
@@ -3836,7 +3910,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 229,
+        id: 232,
         declared_name: "zrangestore",
         fullname: "zrangestore",
         summary: "Stores a range of a sorted set into another key",
@@ -3858,7 +3932,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 230,
+        id: 233,
         declared_name: "zrank",
         fullname: "zrank",
         summary: "Returns the position of a member in a sorted set, lowest score first",
@@ -3880,7 +3954,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 231,
+        id: 234,
         declared_name: "zrem",
         fullname: "zrem",
         summary: "Removes members from a sorted set",
@@ -3904,7 +3978,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 232,
+        id: 235,
         declared_name: "zremrangebylex",
         fullname: "zremrangebylex",
         summary: "Removes the sorted set members in a range of names",
@@ -3926,7 +4000,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 233,
+        id: 236,
         declared_name: "zremrangebyrank",
         fullname: "zremrangebyrank",
         summary: "Removes the sorted set members in a range of positions",
@@ -3948,7 +4022,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 234,
+        id: 237,
         declared_name: "zremrangebyscore",
         fullname: "zremrangebyscore",
         summary: "Removes the sorted set members with scores in a range",
@@ -3970,7 +4044,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 235,
+        id: 238,
         declared_name: "zrevrange",
         fullname: "zrevrange",
         summary: "Returns sorted set members in a range of positions, highest score first",
@@ -3992,7 +4066,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 236,
+        id: 239,
         declared_name: "zrevrangebylex",
         fullname: "zrevrangebylex",
         summary: "Returns sorted set members in a range of names, last name first",
@@ -4014,7 +4088,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 237,
+        id: 240,
         declared_name: "zrevrangebyscore",
         fullname: "zrevrangebyscore",
         summary: "Returns sorted set members with scores in a range, highest first",
@@ -4038,7 +4112,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 238,
+        id: 241,
         declared_name: "zrevrank",
         fullname: "zrevrank",
         summary: "Returns the position of a member in a sorted set, highest score first",
@@ -4060,7 +4134,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 239,
+        id: 242,
         declared_name: "zscan",
         fullname: "zscan",
         summary: "Iterates over the members and scores of a sorted set",
@@ -4082,7 +4156,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 240,
+        id: 243,
         declared_name: "zscore",
         fullname: "zscore",
         summary: "Returns the score of a sorted set member",
@@ -4104,7 +4178,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 241,
+        id: 244,
         declared_name: "zunion",
         fullname: "zunion",
         summary: "Returns the union of sorted sets",
@@ -4126,7 +4200,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 242,
+        id: 245,
         declared_name: "zunionstore",
         fullname: "zunionstore",
         summary: "Stores the union of sorted sets into a key",
@@ -6920,6 +6994,30 @@ const DEL_ARGS: &[CommandArg] = &[CommandArg {
     subargs: &[],
 }];
 
+const DUMP_KEY_SPECS: &[KeySpec] = &[KeySpec {
+    notes: None,
+    flags: CMD_KEY_RO | CMD_KEY_ACCESS,
+    begin_search: BeginSearch::Index(1),
+    find_keys: FindKeys::Range {
+        lastkey: 0,
+        keystep: 1,
+        limit: 0,
+    },
+}];
+
+const DUMP_ARGS: &[CommandArg] = &[CommandArg {
+    name: "key",
+    type_: ArgType::Key,
+    key_spec_index: 0,
+    token: None,
+    summary: None,
+    since: None,
+    flags: 0,
+    deprecated_since: None,
+    value: None,
+    subargs: &[],
+}];
+
 const ECHO_ARGS: &[CommandArg] = &[CommandArg {
     name: "message",
     type_: ArgType::String,
@@ -7790,7 +7888,7 @@ const FUNCTION_RESTORE_ARGS: &[CommandArg] = &[
 
 const FUNCTION_SUBCOMMANDS: &[RedisCommand] = &[
     RedisCommand {
-        id: 68,
+        id: 69,
         declared_name: "delete",
         fullname: "function|delete",
         summary: "Deletes a library and its functions",
@@ -7812,7 +7910,7 @@ const FUNCTION_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 69,
+        id: 70,
         declared_name: "dump",
         fullname: "function|dump",
         summary: "Serializes every library into a payload for FUNCTION RESTORE",
@@ -7834,7 +7932,7 @@ const FUNCTION_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 70,
+        id: 71,
         declared_name: "flush",
         fullname: "function|flush",
         summary: "Deletes every library",
@@ -7856,7 +7954,7 @@ const FUNCTION_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 71,
+        id: 72,
         declared_name: "help",
         fullname: "function|help",
         summary: "Lists the FUNCTION subcommands and what they do",
@@ -7878,7 +7976,7 @@ const FUNCTION_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 72,
+        id: 73,
         declared_name: "kill",
         fullname: "function|kill",
         summary: "Stops the function that is running, if it has not written yet",
@@ -7900,7 +7998,7 @@ const FUNCTION_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 73,
+        id: 74,
         declared_name: "list",
         fullname: "function|list",
         summary: "Describes the loaded libraries and their functions",
@@ -7922,7 +8020,7 @@ const FUNCTION_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 74,
+        id: 75,
         declared_name: "load",
         fullname: "function|load",
         summary: "Loads (or with REPLACE reloads) a library of functions",
@@ -7944,7 +8042,7 @@ const FUNCTION_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 75,
+        id: 76,
         declared_name: "restore",
         fullname: "function|restore",
         summary: "Loads the libraries of a FUNCTION DUMP payload",
@@ -7966,7 +8064,7 @@ const FUNCTION_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 76,
+        id: 77,
         declared_name: "stats",
         fullname: "function|stats",
         summary: "Tells which function runs now and how many libraries each engine holds",
@@ -10028,7 +10126,7 @@ const MEMORY_USAGE_ARGS: &[CommandArg] = &[
 
 const MEMORY_SUBCOMMANDS: &[RedisCommand] = &[
     RedisCommand {
-        id: 120,
+        id: 121,
         declared_name: "help",
         fullname: "memory|help",
         summary: "Lists the MEMORY subcommands and what they do",
@@ -10050,7 +10148,7 @@ const MEMORY_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 121,
+        id: 122,
         declared_name: "usage",
         fullname: "memory|usage",
         summary: "Estimates the bytes a key and its value take",
@@ -10331,7 +10429,7 @@ const OBJECT_REFCOUNT_ARGS: &[CommandArg] = &[CommandArg {
 
 const OBJECT_SUBCOMMANDS: &[RedisCommand] = &[
     RedisCommand {
-        id: 129,
+        id: 130,
         declared_name: "encoding",
         fullname: "object|encoding",
         summary: "Names the internal representation of a key's value",
@@ -10353,7 +10451,7 @@ const OBJECT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 130,
+        id: 131,
         declared_name: "freq",
         fullname: "object|freq",
         summary: "Returns the logarithmic access counter of a key under an LFU policy",
@@ -10375,7 +10473,7 @@ const OBJECT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 131,
+        id: 132,
         declared_name: "help",
         fullname: "object|help",
         summary: "Lists the OBJECT subcommands and what they do",
@@ -10397,7 +10495,7 @@ const OBJECT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 132,
+        id: 133,
         declared_name: "idletime",
         fullname: "object|idletime",
         summary: "Returns the seconds since a key was last read or written",
@@ -10419,7 +10517,7 @@ const OBJECT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 133,
+        id: 134,
         declared_name: "refcount",
         fullname: "object|refcount",
         summary: "Returns how many references the value of a key has",
@@ -10880,7 +10978,7 @@ const PUBSUB_SHARDNUMSUB_ARGS: &[CommandArg] = &[CommandArg {
 
 const PUBSUB_SUBCOMMANDS: &[RedisCommand] = &[
     RedisCommand {
-        id: 144,
+        id: 145,
         declared_name: "channels",
         fullname: "pubsub|channels",
         summary: "Lists the channels with at least one subscriber, optionally matching a pattern",
@@ -10902,7 +11000,7 @@ const PUBSUB_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 145,
+        id: 146,
         declared_name: "help",
         fullname: "pubsub|help",
         summary: "Lists the PUBSUB subcommands and what they do",
@@ -10924,7 +11022,7 @@ const PUBSUB_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 146,
+        id: 147,
         declared_name: "numpat",
         fullname: "pubsub|numpat",
         summary: "Counts the patterns clients subscribe to",
@@ -10946,7 +11044,7 @@ const PUBSUB_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 147,
+        id: 148,
         declared_name: "numsub",
         fullname: "pubsub|numsub",
         summary: "Counts the subscribers of each given channel, patterns excluded",
@@ -10968,7 +11066,7 @@ const PUBSUB_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 148,
+        id: 149,
         declared_name: "shardchannels",
         fullname: "pubsub|shardchannels",
         summary: "Lists the shard channels with at least one subscriber, optionally matching a pattern",
@@ -10990,7 +11088,7 @@ const PUBSUB_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 149,
+        id: 150,
         declared_name: "shardnumsub",
         fullname: "pubsub|shardnumsub",
         summary: "Counts the subscribers of each given shard channel",
@@ -11120,6 +11218,202 @@ const RENAMENX_ARGS: &[CommandArg] = &[
         summary: None,
         since: None,
         flags: 0,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+];
+
+const RESTORE_KEY_SPECS: &[KeySpec] = &[KeySpec {
+    notes: None,
+    flags: CMD_KEY_OW | CMD_KEY_UPDATE,
+    begin_search: BeginSearch::Index(1),
+    find_keys: FindKeys::Range {
+        lastkey: 0,
+        keystep: 1,
+        limit: 0,
+    },
+}];
+
+const RESTORE_ARGS: &[CommandArg] = &[
+    CommandArg {
+        name: "key",
+        type_: ArgType::Key,
+        key_spec_index: 0,
+        token: None,
+        summary: None,
+        since: None,
+        flags: 0,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "ttl",
+        type_: ArgType::Integer,
+        key_spec_index: -1,
+        token: None,
+        summary: None,
+        since: None,
+        flags: 0,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "serialized-value",
+        type_: ArgType::String,
+        key_spec_index: -1,
+        token: None,
+        summary: None,
+        since: None,
+        flags: 0,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "replace",
+        type_: ArgType::PureToken,
+        key_spec_index: -1,
+        token: Some("REPLACE"),
+        summary: None,
+        since: Some("3.0.0"),
+        flags: CMD_ARG_OPTIONAL,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "absttl",
+        type_: ArgType::PureToken,
+        key_spec_index: -1,
+        token: Some("ABSTTL"),
+        summary: None,
+        since: Some("5.0.0"),
+        flags: CMD_ARG_OPTIONAL,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "seconds",
+        type_: ArgType::Integer,
+        key_spec_index: -1,
+        token: Some("IDLETIME"),
+        summary: None,
+        since: Some("5.0.0"),
+        flags: CMD_ARG_OPTIONAL,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "frequency",
+        type_: ArgType::Integer,
+        key_spec_index: -1,
+        token: Some("FREQ"),
+        summary: None,
+        since: Some("5.0.0"),
+        flags: CMD_ARG_OPTIONAL,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+];
+
+const RESTORE_ASKING_KEY_SPECS: &[KeySpec] = &[KeySpec {
+    notes: None,
+    flags: CMD_KEY_OW | CMD_KEY_UPDATE,
+    begin_search: BeginSearch::Index(1),
+    find_keys: FindKeys::Range {
+        lastkey: 0,
+        keystep: 1,
+        limit: 0,
+    },
+}];
+
+const RESTORE_ASKING_ARGS: &[CommandArg] = &[
+    CommandArg {
+        name: "key",
+        type_: ArgType::Key,
+        key_spec_index: 0,
+        token: None,
+        summary: None,
+        since: None,
+        flags: 0,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "ttl",
+        type_: ArgType::Integer,
+        key_spec_index: -1,
+        token: None,
+        summary: None,
+        since: None,
+        flags: 0,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "serialized-value",
+        type_: ArgType::String,
+        key_spec_index: -1,
+        token: None,
+        summary: None,
+        since: None,
+        flags: 0,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "replace",
+        type_: ArgType::PureToken,
+        key_spec_index: -1,
+        token: Some("REPLACE"),
+        summary: None,
+        since: Some("3.0.0"),
+        flags: CMD_ARG_OPTIONAL,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "absttl",
+        type_: ArgType::PureToken,
+        key_spec_index: -1,
+        token: Some("ABSTTL"),
+        summary: None,
+        since: Some("5.0.0"),
+        flags: CMD_ARG_OPTIONAL,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "seconds",
+        type_: ArgType::Integer,
+        key_spec_index: -1,
+        token: Some("IDLETIME"),
+        summary: None,
+        since: Some("5.0.0"),
+        flags: CMD_ARG_OPTIONAL,
+        deprecated_since: None,
+        value: None,
+        subargs: &[],
+    },
+    CommandArg {
+        name: "frequency",
+        type_: ArgType::Integer,
+        key_spec_index: -1,
+        token: Some("FREQ"),
+        summary: None,
+        since: Some("5.0.0"),
+        flags: CMD_ARG_OPTIONAL,
         deprecated_since: None,
         value: None,
         subargs: &[],
@@ -11469,7 +11763,7 @@ const SCRIPT_LOAD_ARGS: &[CommandArg] = &[CommandArg {
 
 const SCRIPT_SUBCOMMANDS: &[RedisCommand] = &[
     RedisCommand {
-        id: 164,
+        id: 167,
         declared_name: "exists",
         fullname: "script|exists",
         summary: "Tells, for each SHA1 digest, whether the cache holds that script",
@@ -11491,7 +11785,7 @@ const SCRIPT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 165,
+        id: 168,
         declared_name: "flush",
         fullname: "script|flush",
         summary: "Empties the script cache",
@@ -11515,7 +11809,7 @@ const SCRIPT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 166,
+        id: 169,
         declared_name: "help",
         fullname: "script|help",
         summary: "Lists the SCRIPT subcommands and what they do",
@@ -11537,7 +11831,7 @@ const SCRIPT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 167,
+        id: 170,
         declared_name: "kill",
         fullname: "script|kill",
         summary: "Stops the script that is running, if it has not written yet",
@@ -11559,7 +11853,7 @@ const SCRIPT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 168,
+        id: 171,
         declared_name: "load",
         fullname: "script|load",
         summary: "Compiles a script into the cache without running it",
@@ -12270,7 +12564,7 @@ const SLOWLOG_GET_ARGS: &[CommandArg] = &[CommandArg {
 
 const SLOWLOG_SUBCOMMANDS: &[RedisCommand] = &[
     RedisCommand {
-        id: 183,
+        id: 186,
         declared_name: "get",
         fullname: "slowlog|get",
         summary: "Returns the most recent slow log entries",
@@ -12292,7 +12586,7 @@ const SLOWLOG_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 184,
+        id: 187,
         declared_name: "help",
         fullname: "slowlog|help",
         summary: "Lists the SLOWLOG subcommands and what they do",
@@ -12314,7 +12608,7 @@ const SLOWLOG_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 185,
+        id: 188,
         declared_name: "len",
         fullname: "slowlog|len",
         summary: "Returns how many entries the slow log holds",
@@ -12340,7 +12634,7 @@ const SLOWLOG_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 186,
+        id: 189,
         declared_name: "reset",
         fullname: "slowlog|reset",
         summary: "Empties the slow log",
