@@ -453,3 +453,37 @@ pub fn memory_command(s: &mut Server, c: &mut Client) {
         add_reply_subcommand_syntax_error(s, c);
     }
 }
+
+/// What a lookup found at a key that should hold one type of value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    Missing,
+    WrongType,
+    Found,
+}
+
+/// db.c: lookupKeyRead / lookupKeyWrite, followed by object.c: checkType with
+/// `is_type` standing for the expected OBJ_* type.
+pub fn lookup_key_typed(
+    s: &mut Server,
+    dbid: usize,
+    key: &[u8],
+    write: bool,
+    is_type: fn(&Value) -> bool,
+) -> Found {
+    let o = if write {
+        crate::db::lookup_key_write(s, dbid, key)
+    } else {
+        crate::db::lookup_key_read(s, dbid, key)
+    };
+    match o {
+        None => Found::Missing,
+        Some(o) if is_type(&o.ptr) => Found::Found,
+        Some(_) => Found::WrongType,
+    }
+}
+
+/// object.c: checkType's reply
+pub fn wrongtype(s: &mut Server, c: &mut Client) {
+    add_reply_error(s, c, crate::resp::shared::WRONGTYPEERR);
+}

@@ -8,6 +8,7 @@
 //! becomes a `hashtable` (our dict.rs), and it never goes back.
 
 use crate::notify::{notify_keyspace_event, NOTIFY_GENERIC, NOTIFY_HASH};
+use crate::object::{lookup_key_typed, wrongtype, Found};
 use bytes::Bytes;
 
 use crate::db;
@@ -319,30 +320,9 @@ impl Hash {
     }
 }
 
-/// server.c: checkType's reply
-fn wrongtype(s: &mut Server, c: &mut Client) {
-    add_reply_error(s, c, shared::WRONGTYPEERR);
-}
-
-/// What a lookup found at a key that should hold a hash.
-enum Found {
-    Missing,
-    WrongType,
-    Hash,
-}
-
-/// db.c: lookupKeyRead / lookupKeyWrite followed by server.c: checkType(OBJ_HASH).
+/// db.c: lookupKeyRead / lookupKeyWrite followed by object.c: checkType(OBJ_HASH).
 fn lookup_hash(s: &mut Server, dbid: usize, key: &[u8], write: bool) -> Found {
-    let o = if write {
-        db::lookup_key_write(s, dbid, key)
-    } else {
-        db::lookup_key_read(s, dbid, key)
-    };
-    match o {
-        None => Found::Missing,
-        Some(o) if matches!(o.ptr, Value::Hash(_)) => Found::Hash,
-        Some(_) => Found::WrongType,
-    }
+    lookup_key_typed(s, dbid, key, write, |v| matches!(v, Value::Hash(_)))
 }
 
 /// The hash at a key a lookup just found (no second expiry check or statistics).
@@ -377,7 +357,7 @@ fn hash_type_lookup_write_or_create<'a>(
             let o = create_hash_object(s);
             db::db_add(s, c.db, create_string_object(key), o);
         }
-        Found::Hash => {}
+        Found::Found => {}
     }
     Some(hash_at(s, c.db, key))
 }
@@ -561,7 +541,7 @@ pub fn hget_command(s: &mut Server, c: &mut Client) {
     match lookup_hash(s, c.db, &key, false) {
         Found::Missing => c.add_reply_null(),
         Found::WrongType => wrongtype(s, c),
-        Found::Hash => {
+        Found::Found => {
             let h = hash_at(s, c.db, &key);
             add_hash_field_to_reply(c, Some(h), &c.argv[2].clone());
         }
@@ -574,7 +554,7 @@ pub fn hmget_command(s: &mut Server, c: &mut Client) {
     let exists = match lookup_hash(s, c.db, &key, false) {
         Found::WrongType => return wrongtype(s, c),
         Found::Missing => false,
-        Found::Hash => true,
+        Found::Found => true,
     };
     let n = c.argv.len() - 2;
     c.add_reply_array_len(n);
@@ -595,7 +575,7 @@ pub fn hdel_command(s: &mut Server, c: &mut Client) {
     match lookup_hash(s, c.db, &key, true) {
         Found::Missing => return c.add_reply(shared::CZERO),
         Found::WrongType => return wrongtype(s, c),
-        Found::Hash => {}
+        Found::Found => {}
     }
     let mut deleted = 0;
     let mut keyremoved = false;
@@ -629,7 +609,7 @@ pub fn hlen_command(s: &mut Server, c: &mut Client) {
     match lookup_hash(s, c.db, &key, false) {
         Found::Missing => c.add_reply(shared::CZERO),
         Found::WrongType => wrongtype(s, c),
-        Found::Hash => {
+        Found::Found => {
             let n = hash_at(s, c.db, &key).len();
             c.add_reply_long_long(n as i64);
         }
@@ -642,7 +622,7 @@ pub fn hstrlen_command(s: &mut Server, c: &mut Client) {
     match lookup_hash(s, c.db, &key, false) {
         Found::Missing => c.add_reply(shared::CZERO),
         Found::WrongType => wrongtype(s, c),
-        Found::Hash => {
+        Found::Found => {
             let n = hash_at(s, c.db, &key)
                 .get(&c.argv[2])
                 .map_or(0, |v| v.len());
@@ -657,7 +637,7 @@ pub fn hexists_command(s: &mut Server, c: &mut Client) {
     match lookup_hash(s, c.db, &key, false) {
         Found::Missing => c.add_reply(shared::CZERO),
         Found::WrongType => wrongtype(s, c),
-        Found::Hash => {
+        Found::Found => {
             let e = hash_at(s, c.db, &key).exists(&c.argv[2]);
             c.add_reply(if e { shared::CONE } else { shared::CZERO });
         }
@@ -685,7 +665,7 @@ fn generic_hgetall_command(s: &mut Server, c: &mut Client, flags: u8) {
             return;
         }
         Found::WrongType => return wrongtype(s, c),
-        Found::Hash => {}
+        Found::Found => {}
     }
     let h = hash_at(s, c.db, &key);
     if both {
@@ -733,7 +713,7 @@ pub fn hscan_command(s: &mut Server, c: &mut Client) {
     match lookup_hash(s, c.db, &key, false) {
         Found::Missing => return c.add_reply(db::EMPTYSCAN),
         Found::WrongType => return wrongtype(s, c),
-        Found::Hash => {}
+        Found::Found => {}
     }
     let Some(opts) = db::parse_scan_object_options(s, c) else {
         return;
@@ -811,7 +791,7 @@ fn hrandfield_with_count_command(s: &mut Server, c: &mut Client, l: i64, withval
     match lookup_hash(s, c.db, &key, false) {
         Found::Missing => return c.add_reply_array_len(0),
         Found::WrongType => return wrongtype(s, c),
-        Found::Hash => {}
+        Found::Found => {}
     }
     let size = hash_at(s, c.db, &key).len() as u64;
     let (mut count, uniq) = if l >= 0 {
@@ -959,7 +939,7 @@ pub fn hrandfield_command(s: &mut Server, c: &mut Client) {
     match lookup_hash(s, c.db, &key, false) {
         Found::Missing => c.add_reply_null(),
         Found::WrongType => wrongtype(s, c),
-        Found::Hash => {
+        Found::Found => {
             let (f, _) = hash_at(s, c.db, &key).random_element();
             c.add_reply_bulk(&f);
         }

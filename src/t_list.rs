@@ -8,6 +8,7 @@
 //! pushes and pops at both ends.
 
 use crate::notify::{notify_keyspace_event, NOTIFY_GENERIC, NOTIFY_LIST};
+use crate::object::wrongtype;
 use std::collections::VecDeque;
 
 use bytes::Bytes;
@@ -140,10 +141,6 @@ fn list_at<'a>(s: &'a mut Server, dbid: usize, key: &[u8]) -> Option<&'a mut Lis
         Some(Value::List(l)) => Some(&mut **l),
         _ => None,
     }
-}
-
-fn wrongtype(s: &mut Server, c: &mut Client) {
-    add_reply_error(s, c, shared::WRONGTYPEERR);
 }
 
 /// object.c: getLongFromObjectOrReply (argv[idx], a 64-bit long)

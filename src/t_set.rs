@@ -8,6 +8,7 @@
 //! dict.rs) for good.
 
 use crate::notify::{notify_keyspace_event, NOTIFY_GENERIC, NOTIFY_SET};
+use crate::object::{lookup_key_typed, wrongtype, Found};
 use bytes::Bytes;
 
 use crate::db;
@@ -280,31 +281,9 @@ impl Set {
     }
 }
 
-/// server.c: checkType's reply
-fn wrongtype(s: &mut Server, c: &mut Client) {
-    add_reply_error(s, c, shared::WRONGTYPEERR);
-}
-
-/// What a lookup found at a key that should hold a set.
-#[derive(Clone, Copy, PartialEq)]
-enum Found {
-    Missing,
-    WrongType,
-    Set,
-}
-
-/// db.c: lookupKeyRead / lookupKeyWrite followed by server.c: checkType(OBJ_SET).
+/// db.c: lookupKeyRead / lookupKeyWrite followed by object.c: checkType(OBJ_SET).
 fn lookup_set(s: &mut Server, dbid: usize, key: &[u8], write: bool) -> Found {
-    let o = if write {
-        db::lookup_key_write(s, dbid, key)
-    } else {
-        db::lookup_key_read(s, dbid, key)
-    };
-    match o {
-        None => Found::Missing,
-        Some(o) if matches!(o.ptr, Value::Set(_)) => Found::Set,
-        Some(_) => Found::WrongType,
-    }
+    lookup_key_typed(s, dbid, key, write, |v| matches!(v, Value::Set(_)))
 }
 
 /// The set at a key a lookup just found.
@@ -342,7 +321,7 @@ pub fn sadd_command(s: &mut Server, c: &mut Client) {
             let o = create_set_object(s, Set::create(&c.argv[2]));
             db::db_add(s, c.db, create_string_object(&key), o);
         }
-        Found::Set => {}
+        Found::Found => {}
     }
     let max = s.config.set_max_intset_entries;
     let set = set_at(s, c.db, &key);
@@ -362,7 +341,7 @@ pub fn srem_command(s: &mut Server, c: &mut Client) {
     match lookup_set(s, c.db, &key, true) {
         Found::Missing => return c.add_reply(shared::CZERO),
         Found::WrongType => return wrongtype(s, c),
-        Found::Set => {}
+        Found::Found => {}
     }
     let set = set_at(s, c.db, &key);
     let mut deleted = 0;
@@ -438,7 +417,7 @@ pub fn sismember_command(s: &mut Server, c: &mut Client) {
     match lookup_set(s, c.db, &key, false) {
         Found::Missing => c.add_reply(shared::CZERO),
         Found::WrongType => wrongtype(s, c),
-        Found::Set => {
+        Found::Found => {
             let m = set_at(s, c.db, &key).is_member(&c.argv[2]);
             c.add_reply(if m { shared::CONE } else { shared::CZERO });
         }
@@ -455,8 +434,8 @@ pub fn smismember_command(s: &mut Server, c: &mut Client) {
     let n = c.argv.len() - 2;
     c.add_reply_array_len(n);
     for j in 2..c.argv.len() {
-        let m =
-            found == Found::Set && set_ref(s, c.db, &key).is_some_and(|x| x.is_member(&c.argv[j]));
+        let m = found == Found::Found
+            && set_ref(s, c.db, &key).is_some_and(|x| x.is_member(&c.argv[j]));
         c.add_reply(if m { shared::CONE } else { shared::CZERO });
     }
 }
@@ -467,7 +446,7 @@ pub fn scard_command(s: &mut Server, c: &mut Client) {
     match lookup_set(s, c.db, &key, false) {
         Found::Missing => c.add_reply(shared::CZERO),
         Found::WrongType => wrongtype(s, c),
-        Found::Set => {
+        Found::Found => {
             let n = set_at(s, c.db, &key).len();
             c.add_reply_long_long(n as i64);
         }
@@ -524,7 +503,7 @@ fn spop_with_count_command(s: &mut Server, c: &mut Client) {
     match lookup_set(s, c.db, &key, true) {
         Found::Missing => return c.add_reply_set_len(0),
         Found::WrongType => return wrongtype(s, c),
-        Found::Set => {}
+        Found::Found => {}
     }
     if count == 0 {
         c.add_reply_set_len(0);
@@ -596,7 +575,7 @@ pub fn spop_command(s: &mut Server, c: &mut Client) {
     match lookup_set(s, c.db, &key, true) {
         Found::Missing => return c.add_reply_null(),
         Found::WrongType => return wrongtype(s, c),
-        Found::Set => {}
+        Found::Found => {}
     }
     let set = set_at(s, c.db, &key);
     let m = set.random_element();
@@ -632,7 +611,7 @@ fn srandmember_with_count_command(s: &mut Server, c: &mut Client) {
     match lookup_set(s, c.db, &key, false) {
         Found::Missing => return c.add_reply_array_len(0),
         Found::WrongType => return wrongtype(s, c),
-        Found::Set => {}
+        Found::Found => {}
     }
     let size = set_at(s, c.db, &key).len() as u64;
     if count == 0 {
@@ -709,7 +688,7 @@ pub fn srandmember_command(s: &mut Server, c: &mut Client) {
     match lookup_set(s, c.db, &key, false) {
         Found::Missing => c.add_reply_null(),
         Found::WrongType => wrongtype(s, c),
-        Found::Set => {
+        Found::Found => {
             let m = set_at(s, c.db, &key).random_element();
             c.add_reply_bulk(&m);
         }
@@ -726,7 +705,7 @@ fn lookup_sets(s: &mut Server, c: &mut Client, keys: &[Bytes]) -> Option<Vec<boo
                 wrongtype(s, c);
                 return None;
             }
-            f => found.push(f == Found::Set),
+            f => found.push(f == Found::Found),
         }
     }
     Some(found)
@@ -1032,7 +1011,7 @@ pub fn sscan_command(s: &mut Server, c: &mut Client) {
     match lookup_set(s, c.db, &key, false) {
         Found::Missing => return c.add_reply(db::EMPTYSCAN),
         Found::WrongType => return wrongtype(s, c),
-        Found::Set => {}
+        Found::Found => {}
     }
     let Some(opts) = db::parse_scan_object_options(s, c) else {
         return;

@@ -2,6 +2,7 @@
 //! ranges, APPEND, LCS). The bitmap commands live in bitops.rs, as in Redis.
 
 use crate::notify::{notify_keyspace_event, NOTIFY_GENERIC, NOTIFY_STRING};
+use crate::object::wrongtype;
 use bytes::Bytes;
 
 use crate::db::{self, SETKEY_ALREADY_EXIST, SETKEY_DOESNT_EXIST, SETKEY_KEEPTTL};
@@ -290,11 +291,6 @@ pub fn psetex_command(s: &mut Server, c: &mut Client) {
         None,
         None,
     );
-}
-
-/// server.c: checkType's reply, for a value that is not a string
-fn wrongtype(s: &mut Server, c: &mut Client) {
-    add_reply_error(s, c, shared::WRONGTYPEERR);
 }
 
 /// t_string.c: getGenericCommand

@@ -10,6 +10,7 @@
 //! no reference counting.
 
 use crate::notify::{notify_keyspace_event, NOTIFY_GENERIC, NOTIFY_ZSET};
+use crate::object::{lookup_key_typed, wrongtype, Found};
 use std::cmp::Ordering;
 
 use bytes::Bytes;
@@ -1581,28 +1582,9 @@ enum RangeArg {
  * Lookups shared by the commands
  *----------------------------------------------------------------------------*/
 
-/// What a key holds, for a command that wants a sorted set.
-enum Found {
-    Missing,
-    ZSet,
-    WrongType,
-}
-
 /// lookupKeyRead/lookupKeyWrite followed by checkType(OBJ_ZSET).
 fn lookup_zset(s: &mut Server, dbid: usize, key: &[u8], write: bool) -> Found {
-    let o = if write {
-        db::lookup_key_write(s, dbid, key)
-    } else {
-        db::lookup_key_read(s, dbid, key)
-    };
-    match o {
-        None => Found::Missing,
-        Some(RObj {
-            ptr: Value::ZSet(_),
-            ..
-        }) => Found::ZSet,
-        Some(_) => Found::WrongType,
-    }
+    lookup_key_typed(s, dbid, key, write, |v| matches!(v, Value::ZSet(_)))
 }
 
 /// The sorted set at a key already looked up (no statistics, no rehash step).
@@ -1627,10 +1609,6 @@ fn create_zset_robj(s: &Server, z: ZSet) -> RObj {
         shared: false,
         ptr: Value::ZSet(Box::new(z)),
     }
-}
-
-fn wrongtype(s: &mut Server, c: &mut Client) {
-    add_reply_error(s, c, shared::WRONGTYPEERR);
 }
 
 /// object.c: getDoubleFromObjectOrReply
@@ -1838,7 +1816,7 @@ pub fn zrem_command(s: &mut Server, c: &mut Client) {
     match lookup_zset(s, c.db, &key, true) {
         Found::Missing => return c.add_reply(shared::CZERO),
         Found::WrongType => return wrongtype(s, c),
-        Found::ZSet => {}
+        Found::Found => {}
     }
     let mut deleted: i64 = 0;
     let mut keyremoved = false;
@@ -1906,7 +1884,7 @@ fn zremrange_generic_command(s: &mut Server, c: &mut Client, rangetype: ZRangeTy
     match lookup_zset(s, c.db, &key, true) {
         Found::Missing => return c.add_reply(shared::CZERO),
         Found::WrongType => return wrongtype(s, c),
-        Found::ZSet => {}
+        Found::Found => {}
     }
     let zobj = zset_mut(s, c.db, &key);
     let arg = match arg {
@@ -2785,7 +2763,7 @@ pub fn zrange_generic_command(
             return;
         }
         Found::WrongType => return wrongtype(s, c),
-        Found::ZSet => {}
+        Found::Found => {}
     }
     let count = {
         let zobj = zset_ref(s, c.db, &key);
@@ -2849,7 +2827,7 @@ pub fn zcount_command(s: &mut Server, c: &mut Client) {
     match lookup_zset(s, c.db, &key, false) {
         Found::Missing => return c.add_reply(shared::CZERO),
         Found::WrongType => return wrongtype(s, c),
-        Found::ZSet => {}
+        Found::Found => {}
     }
     let zobj = zset_ref(s, c.db, &key);
     let (first, last) = (zobj.first_in_range(&range), zobj.last_in_range(&range));
@@ -2866,7 +2844,7 @@ pub fn zlexcount_command(s: &mut Server, c: &mut Client) {
     match lookup_zset(s, c.db, &key, false) {
         Found::Missing => return c.add_reply(shared::CZERO),
         Found::WrongType => return wrongtype(s, c),
-        Found::ZSet => {}
+        Found::Found => {}
     }
     let zobj = zset_ref(s, c.db, &key);
     let (first, last) = (
@@ -2883,7 +2861,7 @@ pub fn zcard_command(s: &mut Server, c: &mut Client) {
     match lookup_zset(s, c.db, &key, false) {
         Found::Missing => c.add_reply(shared::CZERO),
         Found::WrongType => wrongtype(s, c),
-        Found::ZSet => {
+        Found::Found => {
             let n = zset_ref(s, c.db, &key).length();
             c.add_reply_long_long(n as i64);
         }
@@ -2896,7 +2874,7 @@ pub fn zscore_command(s: &mut Server, c: &mut Client) {
     match lookup_zset(s, c.db, &key, false) {
         Found::Missing => c.add_reply_null(),
         Found::WrongType => wrongtype(s, c),
-        Found::ZSet => match zset_ref(s, c.db, &key).score(&c.argv[2]) {
+        Found::Found => match zset_ref(s, c.db, &key).score(&c.argv[2]) {
             Some(score) => c.add_reply_double(score),
             None => c.add_reply_null(),
         },
@@ -2911,7 +2889,7 @@ pub fn zmscore_command(s: &mut Server, c: &mut Client) {
         return wrongtype(s, c);
     }
     let zobj = match found {
-        Found::ZSet => Some(zset_ref(s, c.db, &key)),
+        Found::Found => Some(zset_ref(s, c.db, &key)),
         _ => None,
     };
     let n = c.argv.len() - 2;
@@ -2930,7 +2908,7 @@ fn zrank_generic_command(s: &mut Server, c: &mut Client, reverse: bool) {
     match lookup_zset(s, c.db, &key, false) {
         Found::Missing => c.add_reply_null(),
         Found::WrongType => wrongtype(s, c),
-        Found::ZSet => match zset_ref(s, c.db, &key).rank(&c.argv[2], reverse) {
+        Found::Found => match zset_ref(s, c.db, &key).rank(&c.argv[2], reverse) {
             Some(r) => c.add_reply_long_long(r as i64),
             None => c.add_reply_null(),
         },
@@ -2959,7 +2937,7 @@ pub fn zscan_command(s: &mut Server, c: &mut Client) {
     match lookup_zset(s, c.db, &key, false) {
         Found::Missing => return c.add_reply(b"*2\r\n$1\r\n0\r\n*0\r\n"),
         Found::WrongType => return wrongtype(s, c),
-        Found::ZSet => {}
+        Found::Found => {}
     }
     let mut count: i64 = 10;
     let mut pat: Option<Bytes> = None;
@@ -3051,7 +3029,7 @@ pub fn generic_zpop_command(
         match lookup_zset(s, c.db, k, true) {
             Found::Missing => continue,
             Found::WrongType => return wrongtype(s, c),
-            Found::ZSet => {
+            Found::Found => {
                 key = Some(k.clone());
                 break;
             }
@@ -3210,7 +3188,7 @@ fn zrandmember_with_count_command(s: &mut Server, c: &mut Client, l: i64, withsc
     match lookup_zset(s, c.db, &key, false) {
         Found::Missing => return c.add_reply(b"*0\r\n"),
         Found::WrongType => return wrongtype(s, c),
-        Found::ZSet => {}
+        Found::Found => {}
     }
     let (mut count, uniq) = if l >= 0 {
         (l as u64, true)
@@ -3364,7 +3342,7 @@ pub fn zrandmember_command(s: &mut Server, c: &mut Client) {
     match lookup_zset(s, c.db, &key, false) {
         Found::Missing => c.add_reply_null(),
         Found::WrongType => wrongtype(s, c),
-        Found::ZSet => {
+        Found::Found => {
             let z = zset_mut(s, c.db, &key);
             match z {
                 ZSet::Skiplist { dict, .. } => {
@@ -3479,7 +3457,7 @@ fn blocking_generic_zpop_command(
         match lookup_zset(s, c.db, key, true) {
             Found::Missing => continue,
             Found::WrongType => return wrongtype(s, c),
-            Found::ZSet => {}
+            Found::Found => {}
         }
         let llen = zset_ref(s, c.db, key).length() as i64;
         if llen == 0 {
