@@ -4,26 +4,7 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::Server;
-
-/// Runs a redis-py program against the server; it prints "ok" when its asserts pass.
-fn run_python(port: u16, body: &str) {
-    let script = format!("import redis, time, threading\nPORT = {port}\n{body}\nprint('ok')\n");
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "redis-py failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
-}
 
 /// Seed 002's lock (SETNX, then EXPIRE, TTL repairing a lock left without one) as a
 /// function library: the two steps that the seed sends separately run as one function,
@@ -33,7 +14,7 @@ fn run_python(port: u16, body: &str) {
 #[test]
 fn seed_002_lock_as_a_function_library() {
     let srv = Server::ferredis(common::io_mode_args());
-    run_python(
+    common::run_python(
         srv.port,
         r##"
 r = redis.Redis(host='127.0.0.1', port=PORT)

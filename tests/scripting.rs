@@ -129,29 +129,11 @@ fn deep_reply_hits_the_lua_stack_limit() {
     assert_eq!(pong, "PONG");
 }
 
-/// Runs a redis-py program against the server; it prints "ok" when its asserts pass.
-fn run_python(port: u16, body: &str) {
-    let script =
-        format!("import redis, time, uuid, threading\nPORT = {port}\n{body}\nprint('ok')\n");
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "redis-py failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
-}
-
 /// Seed 002's lock: SETNX, then EXPIRE, with TTL repairing a lock left without one.
 #[test]
 fn seed_002_setnx_lock() {
     let srv = Server::ferredis(common::io_mode_args());
-    run_python(
+    common::run_python(
         srv.port,
         r#"
 redis_client = redis.Redis(host='127.0.0.1', port=PORT, db=0)
@@ -184,7 +166,7 @@ release_lock('resource_lock')
 #[test]
 fn seed_003_set_nx_and_lua_unlock() {
     let srv = Server::ferredis(common::io_mode_args());
-    run_python(
+    common::run_python(
         srv.port,
         r#"
 r = redis.Redis(host='127.0.0.1', port=PORT)
@@ -213,7 +195,7 @@ assert r.eval(UNLOCK, 1, 'resource', mine) == 0
 #[test]
 fn seed_003_reentrant_lock() {
     let srv = Server::ferredis(common::io_mode_args());
-    run_python(
+    common::run_python(
         srv.port,
         r#"
 class RedisReentrantLock:
@@ -287,7 +269,7 @@ assert r.exists('lock_counter:res') == 0
 #[test]
 fn redis_py_lock_class() {
     let srv = Server::ferredis(common::io_mode_args());
-    run_python(
+    common::run_python(
         srv.port,
         r#"
 r = redis.Redis(host='127.0.0.1', port=PORT)

@@ -342,3 +342,22 @@ pub fn reply_len(b: &[u8]) -> Option<usize> {
     }
     one(b, 0)
 }
+
+/// Runs a redis-py program against the server on `port` (with `redis`, `time`, `uuid`
+/// and `threading` imported and `PORT` set); it must print "ok" when its asserts pass.
+pub fn run_python(port: u16, body: &str) {
+    let script =
+        format!("import redis, time, uuid, threading\nPORT = {port}\n{body}\nprint('ok')\n");
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "redis-py failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+}
