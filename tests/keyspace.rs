@@ -281,9 +281,11 @@ fn eviction_keeps_memory_under_limit_and_hot_keys_resident() {
             std::thread::sleep(rest);
         }
     }
+    // Eviction runs before each command; the command itself (here INFO building its
+    // reply) then allocates a little, so Redis's own maxmemory tests allow 4096 bytes.
     assert!(
-        worst <= limit,
-        "used_memory reached {worst}, above maxmemory {limit}"
+        worst < limit + 4096,
+        "used_memory reached {worst}, above maxmemory {limit} + 4096"
     );
     let evicted = info_u64(&mut con, "stats", "evicted_keys");
     assert!(evicted > 50_000, "only {evicted} keys evicted");
