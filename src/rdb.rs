@@ -513,7 +513,7 @@ fn hash_from_pairs(s: &Server, items: Vec<Bytes>, check_len: bool) -> LoadResult
         pairs.push((f, v));
     }
     let h = if n > s.config.hash_max_listpack_entries || too_long {
-        Hash::HashTable(d)
+        Hash::HashTable(Box::new(d))
     } else {
         Hash::Listpack(pairs)
     };
