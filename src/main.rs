@@ -86,6 +86,7 @@ fn main() {
         std::process::exit(1);
     }
     ferredis::log::init(&config.logfile, &config.trace_timeline);
+    ferredis::log::set_logfile(&config.logfile);
     let mut s = match Server::new(config) {
         Ok(s) => s,
         Err(e) => {
@@ -113,6 +114,8 @@ fn main() {
         s.config.port,
         addrs.join(", ")
     );
+    server_log!(s, LL_NOTICE, "Server initialized");
+    server::load_data_from_disk(&mut s);
     server::run(&mut s);
 }
 
