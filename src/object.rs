@@ -7,6 +7,8 @@
 
 use bytes::Bytes;
 
+use crate::util::{ld2string, string2ld, LdStrMode, LongDouble, MAX_LONG_DOUBLE_CHARS};
+
 use crate::networking::Client;
 use crate::resp::{add_reply_error, add_reply_help, add_reply_subcommand_syntax_error};
 use crate::server::Server;
@@ -202,9 +204,29 @@ pub fn create_string_object_from_long_long(s: &Server, value: i64, for_value: bo
 }
 
 /// object.c: createStringObjectFromLongDouble (INCRBYFLOAT's result)
-pub fn create_string_object_from_long_double(s: &Server, value: f64, humanfriendly: bool) -> RObj {
-    let text = crate::util::ld2string(value, humanfriendly);
+pub fn create_string_object_from_long_double(
+    s: &Server,
+    value: LongDouble,
+    humanfriendly: bool,
+) -> RObj {
+    let mode = if humanfriendly {
+        LdStrMode::Human
+    } else {
+        LdStrMode::Auto
+    };
+    // A text too long for Redis's buffer becomes an empty string there too.
+    let text = ld2string(value, MAX_LONG_DOUBLE_CHARS, mode).unwrap_or_default();
     create_string_object_value(s, text.as_bytes())
+}
+
+/// object.c: getLongDoubleFromObject (a string value; an int-encoded one converts)
+pub fn get_long_double_from_object(o: &RObj) -> Option<LongDouble> {
+    match &o.ptr {
+        Value::Int(v) => Some(LongDouble::from_i64(*v)),
+        Value::EmbStr(b) => string2ld(b),
+        Value::Raw(b) => string2ld(b),
+        _ => None,
+    }
 }
 
 // ANCHOR: try_object_encoding

@@ -17,6 +17,7 @@ use crate::networking::{Client, CLIENT_CLOSE_ASAP};
 use crate::object::{create_string_object, get_long_long_from_object_or_reply, RObj, Value};
 use crate::resp::{add_reply_error, add_reply_error_arity, shared};
 use crate::server::Server;
+use crate::util::{ld2string, string2ld, LdStrMode, LongDouble, MAX_LONG_DOUBLE_CHARS};
 
 /// listpack.h: LISTPACK_MAX_SAFETY_SIZE (a listpack is kept under 1 GiB)
 pub const LISTPACK_MAX_SAFETY_SIZE: usize = 1 << 30;
@@ -474,16 +475,6 @@ pub fn hincrby_command(s: &mut Server, c: &mut Client) {
     s.dirty += 1;
 }
 
-/// object.c: getLongDoubleFromObject (util.c: string2ld), as f64: no leading blank,
-/// nothing after the number, no NaN; an overflow only when "inf" is spelled out.
-fn string2ld(b: &[u8]) -> Option<f64> {
-    let v = crate::util::string2d(b)?;
-    if v.is_infinite() && !b.iter().any(|x| x.eq_ignore_ascii_case(&b'i')) {
-        return None;
-    }
-    Some(v)
-}
-
 // ANCHOR: hincrbyfloat_command
 /// t_hash.c: hincrbyfloatCommand
 ///
@@ -515,14 +506,17 @@ pub fn hincrbyfloat_command(s: &mut Server, c: &mut Client) {
                 return;
             }
         },
-        None => 0.0,
+        None => LongDouble::from_i64(0),
     };
     let value = value + incr;
     if value.is_nan() || value.is_infinite() {
         add_reply_error(s, c, "increment would produce NaN or Infinity");
         return;
     }
-    let text = Bytes::from(crate::util::ld2string(value, true));
+    // t_hash.c formats into a MAX_LONG_DOUBLE_CHARS buffer, which every finite
+    // long double fits.
+    let text = ld2string(value, MAX_LONG_DOUBLE_CHARS, LdStrMode::Human).unwrap_or_default();
+    let text = Bytes::from(text);
     let h = hash_at(s, c.db, &key);
     h.set(&c.argv[2], text.clone(), max_entries, max_value);
     c.add_reply_bulk(&text);

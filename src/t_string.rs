@@ -643,15 +643,6 @@ pub fn decrby_command(s: &mut Server, c: &mut Client) {
 }
 
 /// object.c: getLongDoubleFromObject, for text
-fn parse_long_double(b: &[u8]) -> Option<f64> {
-    let v = crate::util::string2d(b)?;
-    // strtold reports overflow as an error; "inf" spelled out is accepted.
-    if v.is_infinite() && !b.iter().any(|x| x.eq_ignore_ascii_case(&b'i')) {
-        return None;
-    }
-    Some(v)
-}
-
 /// t_string.c: incrbyfloatCommand
 ///
 /// Propagated as SET with the result and KEEPTTL, so replicas store the exact same
@@ -659,22 +650,14 @@ fn parse_long_double(b: &[u8]) -> Option<f64> {
 pub fn incrbyfloat_command(s: &mut Server, c: &mut Client) {
     let key = c.argv[1].clone();
     let (exists, value) = match db::lookup_key_write(s, c.db, &key) {
-        None => (false, Some(0.0)),
+        None => (false, Some(crate::util::LongDouble::from_i64(0))),
         Some(o) if !o.is_string() => {
             wrongtype(s, c);
             return;
         }
-        Some(o) => (
-            true,
-            match &o.ptr {
-                Value::Int(v) => Some(*v as f64),
-                Value::EmbStr(b) => parse_long_double(b),
-                Value::Raw(b) => parse_long_double(b),
-                _ => None,
-            },
-        ),
+        Some(o) => (true, crate::object::get_long_double_from_object(o)),
     };
-    let (Some(value), Some(incr)) = (value, parse_long_double(&c.argv[2])) else {
+    let (Some(value), Some(incr)) = (value, crate::util::string2ld(&c.argv[2])) else {
         add_reply_error(s, c, "value is not a valid float");
         return;
     };

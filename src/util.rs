@@ -167,7 +167,7 @@ pub fn ll2string(buf: &mut itoa::Buffer, v: i64) -> &str {
     buf.format(v)
 }
 
-/// util.c: string2ld (strict long double parse, as used by INCRBYFLOAT and timeouts)
+/// A strict double parse: no blank at either end, no NaN (Rust's float syntax).
 pub fn string2d(s: &[u8]) -> Option<f64> {
     if s.is_empty() || s[0].is_ascii_whitespace() || s[s.len() - 1].is_ascii_whitespace() {
         return None;
@@ -201,34 +201,157 @@ pub fn d2string(v: f64) -> String {
     fmt_g(v, 17)
 }
 
-/// util.c: ld2string
+// ANCHOR: long_double
+/// A C `long double` (the x87 80-bit extended type on x86-64), kept as its storage.
 ///
-/// Redis formats INCRBYFLOAT's long double with `%.17Lf` (human mode) or `%.17Lg`.
-/// Rust has no 80-bit long double, so the f64 result is first rounded to the 15
-/// significant digits a double keeps exactly, then to 17 decimals, and printed in
-/// shortest form: 10.5 + 0.1 prints "10.6" and 0.1 + 0.2 prints "0.3", as Redis's
-/// wider type does. Values that need more than 15 significant digits may differ in
-/// the last ones.
-pub fn ld2string(v: f64, human: bool) -> String {
-    if v.is_infinite() {
-        return if v > 0.0 { "inf".into() } else { "-inf".into() };
+/// Redis does INCRBYFLOAT, HINCRBYFLOAT and blocking timeouts in long double and
+/// prints them with `%.17Lf`; no Rust float rounds or prints the same way, so the
+/// arithmetic, strtold and printf are C's (csrc/long_double.c, built by build.rs).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct LongDouble {
+    bytes: [u8; 16],
+}
+
+extern "C" {
+    fn ferredis_ld_strtold(
+        buf: *const libc::c_char,
+        out: *mut LongDouble,
+        consumed: *mut usize,
+        err: *mut libc::c_int,
+    );
+    fn ferredis_ld_from_ll(v: libc::c_longlong, out: *mut LongDouble);
+    fn ferredis_ld_add(a: *const LongDouble, b: *const LongDouble, out: *mut LongDouble);
+    fn ferredis_ld_class(x: *const LongDouble, negative: *mut libc::c_int) -> libc::c_int;
+    fn ferredis_ld_ceil_ms(x: *const LongDouble) -> libc::c_longlong;
+    fn ferredis_ld_snprintf(
+        buf: *mut libc::c_char,
+        len: usize,
+        x: *const LongDouble,
+        mode: libc::c_int,
+    ) -> libc::c_int;
+}
+
+/// util.h: MAX_LONG_DOUBLE_CHARS
+pub const MAX_LONG_DOUBLE_CHARS: usize = 5 * 1024;
+
+/// util.h: ld2string_mode
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum LdStrMode {
+    /// `%.17Lg`
+    Auto = 0,
+    /// `%.17Lf` with trailing zeros trimmed
+    Human = 1,
+    /// `%La`
+    Hex = 2,
+}
+
+impl LongDouble {
+    const ZERO: LongDouble = LongDouble { bytes: [0; 16] };
+
+    /// (long double) of a long long
+    pub fn from_i64(v: i64) -> LongDouble {
+        let mut out = LongDouble::ZERO;
+        // SAFETY: `out` is 16 writable bytes, the storage the C side expects.
+        unsafe { ferredis_ld_from_ll(v, &mut out) };
+        out
     }
-    if !human {
-        return if v == 0.0 { "0".into() } else { fmt_g(v, 17) };
+
+    fn class(&self) -> (i32, bool) {
+        let mut negative = 0;
+        // SAFETY: reads the 16 bytes of `self`, writes one int.
+        let class = unsafe { ferredis_ld_class(self, &mut negative) };
+        (class, negative != 0)
     }
-    let rounded: f64 = if v == 0.0 {
-        0.0
-    } else {
-        format!("{:.14e}", v).parse().unwrap_or(v)
-    };
-    let rounded: f64 = format!("{:.17}", rounded).parse().unwrap_or(rounded);
-    let out = format!("{}", rounded);
-    if out == "-0" {
-        "0".into()
-    } else {
+
+    /// isnan()
+    pub fn is_nan(&self) -> bool {
+        self.class().0 == 1
+    }
+
+    /// isinf()
+    pub fn is_infinite(&self) -> bool {
+        self.class().0 == 2
+    }
+
+    /// `(long long) ceill(v * 1000.0)` (timeout.c: a timeout in seconds, in ms)
+    pub fn ceil_ms(&self) -> i64 {
+        // SAFETY: reads the 16 bytes of `self`.
+        unsafe { ferredis_ld_ceil_ms(self) }
+    }
+}
+
+/// a + b, rounded as the C compiler's long double addition rounds
+impl std::ops::Add for LongDouble {
+    type Output = LongDouble;
+    fn add(self, other: LongDouble) -> LongDouble {
+        let mut out = LongDouble::ZERO;
+        // SAFETY: three distinct 16-byte values; C reads two and writes one.
+        unsafe { ferredis_ld_add(&self, &other, &mut out) };
         out
     }
 }
+
+/// util.c: string2ld
+pub fn string2ld(s: &[u8]) -> Option<LongDouble> {
+    if s.is_empty() || s.len() >= MAX_LONG_DOUBLE_CHARS {
+        return None;
+    }
+    let mut buf = Vec::with_capacity(s.len() + 1);
+    buf.extend_from_slice(s);
+    buf.push(0);
+    let (mut value, mut consumed, mut err) = (LongDouble::ZERO, 0usize, 0);
+    // SAFETY: `buf` is NUL-terminated and outlives the call; C writes the value,
+    // the count of bytes strtold consumed and errno into our three locals.
+    unsafe { ferredis_ld_strtold(buf.as_ptr().cast(), &mut value, &mut consumed, &mut err) };
+    let (class, _) = value.class();
+    // strtold stops at an embedded NUL, so `consumed` also catches those.
+    let range_error = err == libc::ERANGE && (class == 2 || class == 3);
+    if is_c_space(s[0]) || consumed != s.len() || range_error || err == libc::EINVAL || class == 1 {
+        return None;
+    }
+    Some(value)
+}
+
+/// C's isspace() in the "C" locale
+fn is_c_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+/// util.c: ld2string. None when the text would not fit in `len` bytes (with its NUL).
+pub fn ld2string(value: LongDouble, len: usize, mode: LdStrMode) -> Option<String> {
+    let (class, negative) = value.class();
+    if class == 2 {
+        if len < 5 {
+            return None;
+        }
+        return Some(if negative { "-inf" } else { "inf" }.to_string());
+    }
+    let mut buf = vec![0u8; len];
+    // SAFETY: `buf` has `len` writable bytes; snprintf writes at most that many.
+    let l = unsafe { ferredis_ld_snprintf(buf.as_mut_ptr().cast(), len, &value, mode as i32) };
+    let mut l = usize::try_from(l).ok()?;
+    if l + 1 > len {
+        return None;
+    }
+    if mode == LdStrMode::Human {
+        if buf[..l].contains(&b'.') {
+            while buf[l - 1] == b'0' {
+                l -= 1;
+            }
+            if buf[l - 1] == b'.' {
+                l -= 1;
+            }
+        }
+        if l == 2 && buf[0] == b'-' && buf[1] == b'0' {
+            buf[0] = b'0';
+            l = 1;
+        }
+    }
+    buf.truncate(l);
+    String::from_utf8(buf).ok()
+}
+// ANCHOR_END: long_double
 
 /// C's `%.<prec>g` for finite, non-zero values.
 pub fn fmt_g(v: f64, prec: usize) -> String {
@@ -341,6 +464,28 @@ mod tests {
         assert_eq!(string2ll(b" 1"), None);
         assert_eq!(string2ll(b"-0"), None);
         assert_eq!(string2ll(b""), None);
+    }
+
+    /// The long double path keeps the digits a double would lose, and the range a
+    /// double would overflow: what INCRBYFLOAT shows on Redis.
+    #[test]
+    fn long_double_sums_print_as_redis_prints_them() {
+        let ld = |t: &[u8]| string2ld(t).unwrap();
+        let human = |v| ld2string(v, MAX_LONG_DOUBLE_CHARS, LdStrMode::Human).unwrap();
+        assert_eq!(human(ld(b"10.5") + ld(b"0.1")), "10.6");
+        assert_eq!(human(ld(b"5.6") + ld(b"3000")), "3005.60000000000000009");
+        let big = ld(b"1.7976931348623157e308");
+        assert!(!(big + big).is_infinite());
+        assert_eq!(human(big + big).len(), 309);
+        assert_eq!(
+            ld2string(ld(b"0.1"), MAX_LONG_DOUBLE_CHARS, LdStrMode::Auto).unwrap(),
+            "0.1"
+        );
+        assert!(string2ld(b" 1").is_none() && string2ld(b"1 ").is_none());
+        assert!(string2ld(b"nan").is_none() && string2ld(b"1e5000").is_none());
+        assert!(ld(b"-inf").is_infinite());
+        assert_eq!(ld(b"inf").ceil_ms(), i64::MIN);
+        assert_eq!(ld(b"0.0001").ceil_ms(), 1);
     }
 
     #[test]
