@@ -206,7 +206,7 @@ pub fn d2string(v: f64) -> String {
 ///
 /// Redis does INCRBYFLOAT, HINCRBYFLOAT and blocking timeouts in long double and
 /// prints them with `%.17Lf`; no Rust float rounds or prints the same way, so the
-/// arithmetic, strtold and printf are C's (csrc/long_double.c, built by build.rs).
+/// arithmetic, strtold and printf are C's (src/long_double.c, built by build.rs).
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct LongDouble {
