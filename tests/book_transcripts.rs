@@ -603,3 +603,41 @@ fn transcript_usecase_leaderboard() {
     );
     check("usecase-leaderboard.txt", &t.out);
 }
+
+/// The locks chapter: acquire with SET NX PX, a refused second client, the Lua
+/// unlock refusing the wrong token, a fencing token from INCR.
+#[test]
+fn transcript_usecase_locks() {
+    let srv = Server::ferredis(&[]);
+    let (mut a, mut b) = (srv.raw(), srv.raw());
+    let unlock: &[u8] = b"if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+    let mut t = CliSession::new();
+    t.run(
+        "A",
+        &mut a,
+        &[b"SET", b"lock:order:42", b"token-a", b"NX", b"PX", b"30000"],
+    );
+    t.run("A", &mut a, &[b"INCR", b"fence:order:42"]);
+    t.run(
+        "B",
+        &mut b,
+        &[b"SET", b"lock:order:42", b"token-b", b"NX", b"PX", b"30000"],
+    );
+    t.run(
+        "B",
+        &mut b,
+        &[b"EVAL", unlock, b"1", b"lock:order:42", b"token-b"],
+    );
+    t.run(
+        "A",
+        &mut a,
+        &[b"EVAL", unlock, b"1", b"lock:order:42", b"token-a"],
+    );
+    t.run(
+        "B",
+        &mut b,
+        &[b"SET", b"lock:order:42", b"token-b", b"NX", b"PX", b"30000"],
+    );
+    t.run("B", &mut b, &[b"INCR", b"fence:order:42"]);
+    check("usecase-locks.txt", &t.out);
+}
