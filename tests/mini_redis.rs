@@ -165,6 +165,9 @@ fn transcript_ferredis_beside_mini_redis() {
     }
 }
 
+/// Opens a connection to one of the servers.
+type Connect<'a> = dyn Fn() -> redis::Connection + Sync + 'a;
+
 /// One command at a time, both servers are atomic: 8 writers SET a 4 KiB value
 /// made of one repeated byte while 4 readers GET it; no reader ever sees a value
 /// mixing two writers' bytes. A mutex around the map guarantees this much.
@@ -174,7 +177,7 @@ fn single_commands_are_atomic_on_both() {
         return;
     };
     let fer = Server::ferredis(&[]);
-    let conns: [(&str, Box<dyn Fn() -> redis::Connection + Sync>); 2] = [
+    let conns: [(&str, Box<Connect>); 2] = [
         ("ferredis", Box::new(|| fer.client())),
         ("mini-redis", Box::new(|| mini.client())),
     ];
