@@ -137,6 +137,7 @@ fn string_buf<'a>(s: &'a mut Server, c: &Client) -> &'a mut Vec<u8> {
         .unshare_string_value()
 }
 
+// ANCHOR: setbit_command
 /// bitops.c: setbitCommand
 pub fn setbit_command(s: &mut Server, c: &mut Client) {
     let err = "bit is not an integer or out of range";
@@ -171,6 +172,7 @@ pub fn setbit_command(s: &mut Server, c: &mut Client) {
         shared::CZERO
     });
 }
+// ANCHOR_END: setbit_command
 
 /// The value of a string as bytes, for the read-only bit commands
 /// (bitops.c: getObjectReadOnlyString).

@@ -778,6 +778,7 @@ fn list_position_name(where_: u8) -> Bytes {
     })
 }
 
+// ANCHOR: lmove_generic_command
 /// t_list.c: lmoveGenericCommand
 fn lmove_generic_command(s: &mut Server, c: &mut Client, wherefrom: u8, whereto: u8) {
     let src = c.argv[1].clone();
@@ -817,6 +818,7 @@ fn lmove_generic_command(s: &mut Server, c: &mut Client, wherefrom: u8, whereto:
         s.propagate_argv = Some(vec![Bytes::from_static(b"RPOPLPUSH"), src, dst]);
     }
 }
+// ANCHOR_END: lmove_generic_command
 
 /// t_list.c: lmoveCommand
 pub fn lmove_command(s: &mut Server, c: &mut Client) {

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{encode, Raw, Server};
+use common::{encode, CliSession, Raw, Server};
 
 fn escape(b: &[u8]) -> String {
     let mut s = String::new();
@@ -394,4 +394,250 @@ fn transcript_small_encodings() {
         t.exchange("A", &mut a, args);
     }
     check("small-encodings.txt", &t.out);
+}
+
+// ------------------------------------------------- "What people use Redis for"
+
+/// Run `steps` on one connection as a redis-cli session.
+fn cli_steps(t: &mut CliSession, conn: &mut Raw, steps: &[&[&[u8]]]) {
+    for args in steps {
+        t.run("", conn, args);
+    }
+}
+
+/// The cache chapter: a miss, the fill with its TTL, a hit, the invalidation,
+/// and the pitfall of a plain SET dropping the TTL.
+#[test]
+fn transcript_usecase_cache() {
+    let srv = Server::ferredis(&[]);
+    let mut c = srv.raw();
+    let mut t = CliSession::new();
+    cli_steps(
+        &mut t,
+        &mut c,
+        &[
+            &[b"GET", b"user:7"],
+            &[b"SET", b"user:7", b"player-7", b"EX", b"60"],
+            &[b"GET", b"user:7"],
+            &[b"TTL", b"user:7"],
+            &[b"SET", b"user:7", b"renamed"],
+            &[b"TTL", b"user:7"],
+            &[b"SET", b"user:7", b"player-7", b"EX", b"60"],
+            &[b"SET", b"user:7", b"renamed", b"KEEPTTL"],
+            &[b"TTL", b"user:7"],
+            &[b"DEL", b"user:7"],
+            &[b"GET", b"user:7"],
+        ],
+    );
+    check("usecase-cache.txt", &t.out);
+}
+
+/// The counters chapter: the INCR family, its errors, and the rate limiter's
+/// transaction.
+#[test]
+fn transcript_usecase_counters() {
+    let srv = Server::ferredis(&[]);
+    let mut c = srv.raw();
+    let mut t = CliSession::new();
+    cli_steps(
+        &mut t,
+        &mut c,
+        &[
+            &[b"INCR", b"page_views"],
+            &[b"INCR", b"page_views"],
+            &[b"INCRBY", b"page_views", b"10"],
+            &[b"DECR", b"page_views"],
+            &[b"GET", b"page_views"],
+            &[b"OBJECT", b"ENCODING", b"page_views"],
+            &[b"INCRBYFLOAT", b"balance", b"0.1"],
+            &[b"INCRBYFLOAT", b"balance", b"0.2"],
+            &[b"HINCRBY", b"player:1", b"gold", b"5"],
+            &[b"SET", b"name", b"ann"],
+            &[b"INCR", b"name"],
+            &[b"SET", b"big", b"9223372036854775807"],
+            &[b"INCR", b"big"],
+            &[b"MULTI"],
+            &[b"INCR", b"rate:alice:42"],
+            &[b"EXPIRE", b"rate:alice:42", b"60", b"NX"],
+            &[b"EXEC"],
+            &[b"TTL", b"rate:alice:42"],
+        ],
+    );
+    check("usecase-counters.txt", &t.out);
+}
+
+/// The queue chapter: FIFO with LPUSH/BRPOP, the reliable move into a
+/// processing list, the acknowledgement, and a worker woken by a producer.
+#[test]
+fn transcript_usecase_queue() {
+    let srv = Server::ferredis(&[]);
+    let (mut a, mut b) = (srv.raw(), srv.raw());
+    let mut t = CliSession::new();
+    t.run(
+        "producer",
+        &mut b,
+        &[b"LPUSH", b"jobs", b"j1", b"j2", b"j3"],
+    );
+    t.run("worker", &mut a, &[b"BRPOP", b"jobs", b"1"]);
+    t.run(
+        "worker",
+        &mut a,
+        &[b"BLMOVE", b"jobs", b"processing", b"RIGHT", b"LEFT", b"1"],
+    );
+    t.run("worker", &mut a, &[b"LRANGE", b"jobs", b"0", b"-1"]);
+    t.run("worker", &mut a, &[b"LRANGE", b"processing", b"0", b"-1"]);
+    t.run("worker", &mut a, &[b"LREM", b"processing", b"1", b"j2"]);
+    t.run(
+        "worker",
+        &mut a,
+        &[b"BLMOVE", b"jobs", b"processing", b"RIGHT", b"LEFT", b"1"],
+    );
+    t.note("the queue is empty: the next BLMOVE waits for a producer");
+    t.send(
+        "worker",
+        &mut a,
+        &[b"BLMOVE", b"jobs", b"processing", b"RIGHT", b"LEFT", b"0"],
+    );
+    // Let the worker's command reach the server and block before the producer.
+    std::thread::sleep(Duration::from_millis(200));
+    t.run("producer", &mut b, &[b"LPUSH", b"jobs", b"j4"]);
+    t.receive("worker", &mut a);
+    t.run("worker", &mut a, &[b"LRANGE", b"processing", b"0", b"-1"]);
+    check("usecase-queue.txt", &t.out);
+}
+
+/// The online-status chapter: presence keys with a TTL and MGET, then the
+/// bitmap and the set versions.
+#[test]
+fn transcript_usecase_online() {
+    let srv = Server::ferredis(&[]);
+    let mut c = srv.raw();
+    let mut t = CliSession::new();
+    cli_steps(
+        &mut t,
+        &mut c,
+        &[
+            &[b"SET", b"online:42", b"game-a", b"EX", b"30"],
+            &[b"SET", b"online:7", b"game-b", b"EX", b"30"],
+            &[b"MGET", b"online:42", b"online:7", b"online:1000"],
+            &[b"DEL", b"online:7"],
+            &[b"MGET", b"online:42", b"online:7", b"online:1000"],
+            &[b"SETBIT", b"online:bits", b"42", b"1"],
+            &[b"SETBIT", b"online:bits", b"7", b"1"],
+            &[b"SETBIT", b"online:bits", b"7", b"0"],
+            &[b"GETBIT", b"online:bits", b"42"],
+            &[b"BITCOUNT", b"online:bits"],
+            &[b"STRLEN", b"online:bits"],
+            &[b"SADD", b"online", b"42", b"7"],
+            &[b"SREM", b"online", b"7"],
+            &[b"SMISMEMBER", b"online", b"42", b"7", b"1000"],
+            &[b"SCARD", b"online"],
+        ],
+    );
+    check("usecase-online.txt", &t.out);
+}
+
+/// The bullet-comments chapter: comments appended, a batch moved in one
+/// transaction, the period's lock.
+#[test]
+fn transcript_usecase_danmu() {
+    let srv = Server::ferredis(&[]);
+    let (mut a, mut b) = (srv.raw(), srv.raw());
+    let mut t = CliSession::new();
+    t.run(
+        "game-1",
+        &mut a,
+        &[b"RPUSH", b"netease:danmu:list", b"gg", b"nice shot", b"lol"],
+    );
+    t.run(
+        "game-1",
+        &mut a,
+        &[b"SET", b"netease:danmu:lock", b"1", b"NX", b"PX", b"7000"],
+    );
+    t.run(
+        "game-2",
+        &mut b,
+        &[b"SET", b"netease:danmu:lock", b"2", b"NX", b"PX", b"7000"],
+    );
+    let steps: &[&[&[u8]]] = &[
+        &[b"MULTI"],
+        &[b"LRANGE", b"netease:danmu:list", b"0", b"1"],
+        &[b"LTRIM", b"netease:danmu:list", b"2", b"-1"],
+        &[b"DEL", b"netease:danmu:latest"],
+        &[b"EXEC"],
+        &[b"RPUSH", b"netease:danmu:latest", b"gg", b"nice shot"],
+        &[b"LRANGE", b"netease:danmu:list", b"0", b"-1"],
+    ];
+    for args in steps {
+        t.run("game-1", &mut a, args);
+    }
+    t.run(
+        "game-2",
+        &mut b,
+        &[b"LRANGE", b"netease:danmu:latest", b"0", b"-1"],
+    );
+    check("usecase-danmu.txt", &t.out);
+}
+
+/// The leaderboard chapter: ZINCRBY, the top with scores, a rank, ties.
+#[test]
+fn transcript_usecase_leaderboard() {
+    let srv = Server::ferredis(&[]);
+    let mut c = srv.raw();
+    let mut t = CliSession::new();
+    cli_steps(
+        &mut t,
+        &mut c,
+        &[
+            &[b"ZINCRBY", b"leaderboard", b"10", b"ann"],
+            &[b"ZINCRBY", b"leaderboard", b"25", b"bob"],
+            &[b"ZINCRBY", b"leaderboard", b"15", b"cy"],
+            &[b"ZINCRBY", b"leaderboard", b"5", b"ann"],
+            &[b"ZREVRANGE", b"leaderboard", b"0", b"2", b"WITHSCORES"],
+            &[b"ZREVRANK", b"leaderboard", b"ann"],
+            &[b"ZREVRANK", b"leaderboard", b"cy"],
+            &[b"ZSCORE", b"leaderboard", b"bob"],
+            &[b"ZCOUNT", b"leaderboard", b"15", b"+inf"],
+            &[b"OBJECT", b"ENCODING", b"leaderboard"],
+        ],
+    );
+    check("usecase-leaderboard.txt", &t.out);
+}
+
+/// The locks chapter: acquire with SET NX PX, a refused second client, the Lua
+/// unlock refusing the wrong token, a fencing token from INCR.
+#[test]
+fn transcript_usecase_locks() {
+    let srv = Server::ferredis(&[]);
+    let (mut a, mut b) = (srv.raw(), srv.raw());
+    let unlock: &[u8] = b"if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+    let mut t = CliSession::new();
+    t.run(
+        "A",
+        &mut a,
+        &[b"SET", b"lock:order:42", b"token-a", b"NX", b"PX", b"30000"],
+    );
+    t.run("A", &mut a, &[b"INCR", b"fence:order:42"]);
+    t.run(
+        "B",
+        &mut b,
+        &[b"SET", b"lock:order:42", b"token-b", b"NX", b"PX", b"30000"],
+    );
+    t.run(
+        "B",
+        &mut b,
+        &[b"EVAL", unlock, b"1", b"lock:order:42", b"token-b"],
+    );
+    t.run(
+        "A",
+        &mut a,
+        &[b"EVAL", unlock, b"1", b"lock:order:42", b"token-a"],
+    );
+    t.run(
+        "B",
+        &mut b,
+        &[b"SET", b"lock:order:42", b"token-b", b"NX", b"PX", b"30000"],
+    );
+    t.run("B", &mut b, &[b"INCR", b"fence:order:42"]);
+    check("usecase-locks.txt", &t.out);
 }

@@ -62,6 +62,7 @@ fn setnx_then_expire_can_leave_a_lock_forever() {
     assert!(pttl > 0 && pttl <= 100);
 }
 
+// ANCHOR: get_then_del
 /// GET-then-DEL: A reads its token, its lock expires (a pause, a slow network), B
 /// takes the lock, A deletes it believing it is its own, and C takes it too: B and C
 /// both hold the lock. The Lua unlock makes the check and the delete one command.
@@ -106,6 +107,7 @@ fn get_then_del_unlock_deletes_someone_elses_lock() {
         .unwrap();
     assert_eq!(released, 1);
 }
+// ANCHOR_END: get_then_del
 
 /// Seed 003's reentrant lock with its one-line fix: the lock script tests the hash it
 /// writes (`exists KEYS[2]`), not KEYS[1], which it never writes. Then the same

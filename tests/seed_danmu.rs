@@ -19,6 +19,7 @@ const PLAYERS: usize = 2;
 const PERIOD_MS: u64 = 100;
 const BATCH: isize = 50;
 
+// ANCHOR: try_move
 /// One mover's turn: take the lock for a period (never released early: the lock
 /// is what spaces the moves), then move the oldest batch atomically and publish it.
 /// Returns whether this server moved anything.
@@ -66,6 +67,7 @@ fn try_move(con: &mut redis::Connection, me: usize) -> bool {
         .unwrap();
     true
 }
+// ANCHOR_END: try_move
 
 #[test]
 fn bullet_comments_reach_every_player_once_in_order() {

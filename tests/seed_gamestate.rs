@@ -38,13 +38,20 @@ impl Lcg {
 /// The "SQL" side of the write-behind: the last snapshot flushed for each player.
 type Sql = HashMap<String, HashMap<String, String>>;
 
+// ANCHOR: flush
 /// One flush pass: take the dirty set's members one by one with SPOP, then
 /// snapshot each player with HGETALL. A player updated after its SPOP is marked
 /// dirty again, so the next pass takes a newer snapshot: nothing is lost as long as
 /// HINCRBY and SADD are each atomic and a final pass runs after the last update.
 fn flush(con: &mut redis::Connection, sql: &mut Sql) -> usize {
+    flush_at_most(con, sql, usize::MAX)
+}
+
+/// A flush pass that stops after `limit` players (the scheduled pass takes the
+/// players dirty when it starts, not those dirtied again while it runs).
+fn flush_at_most(con: &mut redis::Connection, sql: &mut Sql, limit: usize) -> usize {
     let mut flushed = 0;
-    loop {
+    while flushed < limit {
         let player: Option<String> = redis::cmd("SPOP").arg("dirty").query(con).unwrap();
         let Some(player) = player else {
             return flushed;
@@ -53,7 +60,9 @@ fn flush(con: &mut redis::Connection, sql: &mut Sql) -> usize {
         sql.insert(player, row);
         flushed += 1;
     }
+    flushed
 }
+// ANCHOR_END: flush
 
 /// Every increment a game server made reaches "SQL", although the write-behind
 /// task flushed concurrently with the updates and the hashes changed encoding
@@ -289,4 +298,169 @@ fn online_status_sets_match_the_last_event_of_each_player() {
         .query(&mut con)
         .unwrap();
     assert_eq!(n, want.len());
+}
+
+// ANCHOR: schedule
+/// The seed's write-behind periods: a game process folds its players' progress
+/// into its own memory and sends it to Redis every 4 s; Redis is copied to SQL
+/// every 444 s.
+struct Schedule {
+    memory_to_redis: Duration,
+    redis_to_sql: Duration,
+}
+
+const SEED_SCHEDULE: Schedule = Schedule {
+    memory_to_redis: Duration::from_secs(4),
+    redis_to_sql: Duration::from_secs(444),
+};
+
+impl Schedule {
+    /// The same schedule, both periods divided by `by` (the test runs it 1000
+    /// times faster; WRITE_BEHIND_SCALE=1 runs it at the seed's real pace).
+    fn scaled_down(&self, by: u32) -> Schedule {
+        Schedule {
+            memory_to_redis: self.memory_to_redis / by,
+            redis_to_sql: self.redis_to_sql / by,
+        }
+    }
+}
+
+/// Memory to Redis: one pipeline with an HINCRBY per (player, quest) changed
+/// since the last flush, and the dirty marks. Returns the commands sent.
+fn flush_memory(con: &mut redis::Connection, memory: &mut HashMap<(usize, String), i64>) -> usize {
+    if memory.is_empty() {
+        return 0;
+    }
+    let mut p = redis::pipe();
+    for ((player, quest), by) in memory.iter() {
+        let key = format!("player:{player}");
+        p.cmd("HINCRBY").arg(&key).arg(quest).arg(*by).ignore();
+        p.cmd("SADD").arg("dirty").arg(&key).ignore();
+    }
+    let _: () = p.query(con).unwrap();
+    let n = memory.len();
+    memory.clear();
+    n
+}
+// ANCHOR_END: schedule
+
+/// What one game process did: the totals it sent to Redis, what was still only
+/// in its memory when it stopped, and how often it wrote.
+struct GameRun {
+    flushed: HashMap<(usize, String), i64>,
+    unflushed: usize,
+    updates: usize,
+    redis_writes: usize,
+}
+
+/// The whole write-behind chain on the seed's schedule (scaled down, see
+/// `Schedule::scaled_down`): two game processes, each with its memory flushed to
+/// Redis every `memory_to_redis`, and one SQL writer copying dirty players every
+/// `redis_to_sql`. The processes then stop without a last flush, as a crash
+/// would: SQL holds exactly what reached Redis, and SQL saw a small fraction of
+/// the writes the game made.
+#[test]
+fn write_behind_on_the_seeds_schedule() {
+    let scale: u32 = std::env::var("WRITE_BEHIND_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1000);
+    let schedule = Arc::new(SEED_SCHEDULE.scaled_down(scale));
+    // Three SQL periods of game.
+    let game_time = schedule.redis_to_sql * 3;
+    let srv = Server::ferredis(&[]);
+    let done = Arc::new(AtomicBool::new(false));
+    let sql_writer = {
+        let (mut con, done, schedule) = (srv.client(), done.clone(), schedule.clone());
+        thread::spawn(move || {
+            let mut sql = Sql::new();
+            let (mut passes, mut rows) = (0, 0);
+            while !done.load(Ordering::SeqCst) {
+                thread::sleep(schedule.redis_to_sql);
+                let dirty: usize = redis::cmd("SCARD").arg("dirty").query(&mut con).unwrap();
+                rows += flush_at_most(&mut con, &mut sql, dirty);
+                passes += 1;
+            }
+            rows += flush(&mut con, &mut sql);
+            (sql, passes + 1, rows)
+        })
+    };
+    let games: Vec<_> = (0..2)
+        .map(|g| {
+            let (mut con, schedule) = (srv.client(), schedule.clone());
+            thread::spawn(move || {
+                let mut rng = Lcg(7 + g);
+                let mut memory: HashMap<(usize, String), i64> = HashMap::new();
+                let mut run = GameRun {
+                    flushed: HashMap::new(),
+                    unflushed: 0,
+                    updates: 0,
+                    redis_writes: 0,
+                };
+                let started = std::time::Instant::now();
+                let mut last_flush = started;
+                while started.elapsed() < game_time {
+                    // A burst of quest progress, into memory only.
+                    for _ in 0..10 {
+                        let player = rng.next() as usize % PLAYERS;
+                        let quest = format!("quest:{}", rng.next() % 3);
+                        *memory.entry((player, quest)).or_default() += 1;
+                        run.updates += 1;
+                    }
+                    if last_flush.elapsed() >= schedule.memory_to_redis {
+                        for (k, v) in &memory {
+                            *run.flushed.entry(k.clone()).or_default() += v;
+                        }
+                        run.redis_writes += flush_memory(&mut con, &mut memory);
+                        last_flush = std::time::Instant::now();
+                    }
+                    thread::sleep(Duration::from_micros(500));
+                }
+                // The crash comes after some more progress since the last flush;
+                // the process stops without flushing: what memory holds is lost.
+                for quest in ["quest:0", "quest:1"] {
+                    *memory.entry((g as usize, quest.to_string())).or_default() += 1;
+                    run.updates += 1;
+                }
+                run.unflushed = memory.values().sum::<i64>() as usize;
+                run
+            })
+        })
+        .collect();
+    let runs: Vec<GameRun> = games.into_iter().map(|g| g.join().unwrap()).collect();
+    done.store(true, Ordering::SeqCst);
+    let (sql, passes, sql_rows) = sql_writer.join().unwrap();
+
+    let mut expected: HashMap<(usize, String), i64> = HashMap::new();
+    for r in &runs {
+        for (k, v) in &r.flushed {
+            *expected.entry(k.clone()).or_default() += v;
+        }
+    }
+    for ((p, quest), total) in &expected {
+        let got: i64 = sql[&format!("player:{p}")][quest].parse().unwrap();
+        assert_eq!(got, *total, "player:{p} {quest}");
+    }
+    let fields: usize = sql.values().map(|r| r.len()).sum();
+    assert_eq!(fields, expected.len(), "SQL has only what reached Redis");
+    let updates: usize = runs.iter().map(|r| r.updates).sum();
+    let redis_writes: usize = runs.iter().map(|r| r.redis_writes).sum();
+    let lost: usize = runs.iter().map(|r| r.unflushed).sum();
+    let kept: i64 = expected.values().sum();
+    assert_eq!(kept as usize + lost, updates);
+    eprintln!(
+        "{updates} updates in memory, {redis_writes} HINCRBYs to Redis, \
+         {passes} SQL passes writing {sql_rows} rows; {lost} updates lost at the stop"
+    );
+    assert!(lost > 0, "the stop lost what memory held");
+    assert!(passes >= 2, "the SQL writer ran during the game");
+    assert!(redis_writes <= updates);
+    assert!(
+        sql_rows <= passes * PLAYERS,
+        "at most one row per player and pass"
+    );
+    assert!(
+        sql_rows < redis_writes,
+        "SQL is written less often than Redis"
+    );
 }

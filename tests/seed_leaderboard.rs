@@ -37,6 +37,7 @@ fn concurrent_zincrby_loses_nothing() {
     let url = srv.url();
     let start = Arc::new(Barrier::new(CLIENTS + 2));
     let mut handles = Vec::new();
+    // ANCHOR: zincrby_race
     for id in 0..CLIENTS {
         let (start, url) = (start.clone(), url.clone());
         handles.push(std::thread::spawn(move || {
@@ -53,6 +54,7 @@ fn concurrent_zincrby_loses_nothing() {
             }
         }));
     }
+    // ANCHOR_END: zincrby_race
     // A reader: the board it sees is always sorted, and ranks match it.
     let reader = {
         let (start, url) = (start.clone(), url.clone());

@@ -361,3 +361,147 @@ pub fn run_python(port: u16, body: &str) {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
 }
+
+/// A RESP2 reply as `redis-cli` prints it on a terminal (its cliFormatReplyTTY):
+/// `(integer) 1`, quoted strings, `(nil)`, `(error) ...`, numbered arrays.
+pub fn cli_format(reply: &[u8]) -> String {
+    fn repr(s: &[u8]) -> String {
+        let mut out = String::from("\"");
+        for &c in s {
+            match c {
+                b'\\' => out.push_str("\\\\"),
+                b'"' => out.push_str("\\\""),
+                b'\n' => out.push_str("\\n"),
+                b'\r' => out.push_str("\\r"),
+                b'\t' => out.push_str("\\t"),
+                7 => out.push_str("\\a"),
+                8 => out.push_str("\\b"),
+                0x20..=0x7e => out.push(c as char),
+                _ => out.push_str(&format!("\\x{c:02x}")),
+            }
+        }
+        out.push('"');
+        out
+    }
+    fn one(b: &[u8], at: usize, prefix: &str, out: &mut String) -> usize {
+        let end = at + b[at..].windows(2).position(|w| w == b"\r\n").unwrap();
+        let head = &b[at + 1..end];
+        let text = String::from_utf8_lossy(head);
+        let next = end + 2;
+        match b[at] {
+            b'+' => {
+                out.push_str(&text);
+                out.push('\n');
+                next
+            }
+            b'-' => {
+                out.push_str(&format!("(error) {text}\n"));
+                next
+            }
+            b':' => {
+                out.push_str(&format!("(integer) {text}\n"));
+                next
+            }
+            b'$' => {
+                let n: i64 = text.parse().unwrap();
+                if n < 0 {
+                    out.push_str("(nil)\n");
+                    return next;
+                }
+                out.push_str(&repr(&b[next..next + n as usize]));
+                out.push('\n');
+                next + n as usize + 2
+            }
+            b'*' => {
+                let n: i64 = text.parse().unwrap();
+                if n < 0 {
+                    out.push_str("(nil)\n");
+                    return next;
+                }
+                if n == 0 {
+                    out.push_str("(empty array)\n");
+                    return next;
+                }
+                let width = n.to_string().len();
+                let inner = format!("{prefix}{}", " ".repeat(width + 2));
+                let mut pos = next;
+                for i in 0..n {
+                    let p = if i == 0 { "" } else { prefix };
+                    out.push_str(&format!("{p}{:>width$}) ", i + 1));
+                    pos = one(b, pos, &inner, out);
+                }
+                pos
+            }
+            other => panic!("cli_format: RESP2 only, got {:?}", other as char),
+        }
+    }
+    let mut out = String::new();
+    one(reply, 0, "", &mut out);
+    out
+}
+
+/// A command line as typed at the redis-cli prompt (arguments with spaces or
+/// quotes are quoted).
+pub fn cli_line(args: &[&[u8]]) -> String {
+    args.iter()
+        .map(|a| {
+            let s = String::from_utf8_lossy(a);
+            if s.is_empty() || s.contains([' ', '"', '\'', '\n']) {
+                format!("{:?}", s)
+            } else {
+                s.into_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A redis-cli-style session built from real exchanges: what is shown is what
+/// the server answered. `who` names the client when there are several.
+pub struct CliSession {
+    pub out: String,
+}
+
+impl CliSession {
+    pub fn new() -> Self {
+        CliSession { out: String::new() }
+    }
+
+    fn prompt(who: &str) -> String {
+        if who.is_empty() {
+            "127.0.0.1:6379> ".to_string()
+        } else {
+            format!("{who} 127.0.0.1:6379> ")
+        }
+    }
+
+    /// Send a command and show it with its reply.
+    pub fn run(&mut self, who: &str, conn: &mut Raw, args: &[&[u8]]) -> Vec<u8> {
+        let reply = conn.cmd(args);
+        self.out.push_str(&Self::prompt(who));
+        self.out.push_str(&cli_line(args));
+        self.out.push('\n');
+        self.out.push_str(&cli_format(&reply));
+        reply
+    }
+
+    /// Send a command whose reply comes later (a blocking pop): shown now.
+    pub fn send(&mut self, who: &str, conn: &mut Raw, args: &[&[u8]]) {
+        conn.send(&encode(args));
+        self.out.push_str(&Self::prompt(who));
+        self.out.push_str(&cli_line(args));
+        self.out.push_str("    (blocks)\n");
+    }
+
+    /// The reply of an earlier `send`, shown where it arrives.
+    pub fn receive(&mut self, who: &str, conn: &mut Raw) {
+        let reply = conn.read_reply();
+        self.out.push_str(&format!("{who} answered: "));
+        self.out.push_str(&cli_format(&reply));
+    }
+
+    /// A comment line in the transcript.
+    pub fn note(&mut self, text: &str) {
+        self.out.push_str(&format!("# {text}\n"));
+    }
+}
