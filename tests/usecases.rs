@@ -503,14 +503,16 @@ fn presence_keys_expire_when_a_game_server_dies() {
     let (mut a, mut b, mut friend) = (srv.client(), srv.client(), srv.client());
     let on_a: Vec<u32> = (0..10).collect();
     let on_b: Vec<u32> = (10..20).collect();
-    heartbeat(&mut a, &on_a, "game-a", 2_000);
-    heartbeat(&mut b, &on_b, "game-b", 400);
+    // Lifetimes long enough that a loaded machine cannot expire them before the
+    // first look; game-b's short enough to see it go.
+    heartbeat(&mut a, &on_a, "game-a", 5_000);
+    heartbeat(&mut b, &on_b, "game-b", 1_500);
     let all: Vec<u32> = (0..20).step_by(2).collect();
     assert_eq!(friends_online(&mut friend, &all), all);
     // game-a keeps beating; game-b has crashed. Wait until its players are gone.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        heartbeat(&mut a, &on_a, "game-a", 2_000);
+        heartbeat(&mut a, &on_a, "game-a", 5_000);
         let seen = friends_online(&mut friend, &all);
         if seen.iter().all(|id| *id < 10) {
             assert_eq!(seen, vec![0, 2, 4, 6, 8]);
