@@ -5,8 +5,9 @@
 //!
 //! mini-redis is not a dependency: `scripts/bench --mini-redis` installs it once
 //! (`cargo install mini-redis --version 0.4.1 --root $CARGO_TARGET_DIR/mini-redis`).
-//! These tests look for it there, under `target/mini-redis`, or at `MINI_REDIS_BIN`,
-//! and are skipped, saying so, when it is not installed.
+//! These tests look for it at `MINI_REDIS_BIN` (which `scripts/test` sets after
+//! installing it, and which must then exist), there, or under `target/mini-redis`,
+//! and are skipped, saying so, when none is found outside scripts/test.
 //!
 //! Run: `cargo test --test mini_redis -- --nocapture`.
 
@@ -26,7 +27,11 @@ fn mini_redis_bin() -> Option<PathBuf> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut candidates = Vec::new();
     if let Ok(p) = std::env::var("MINI_REDIS_BIN") {
-        candidates.push(PathBuf::from(p));
+        // scripts/test sets it after installing mini-redis: there, a missing binary
+        // is a failure, not a reason to skip.
+        let p = PathBuf::from(p);
+        assert!(p.exists(), "MINI_REDIS_BIN={} does not exist", p.display());
+        return Some(p);
     }
     if let Ok(t) = std::env::var("CARGO_TARGET_DIR") {
         candidates.push(PathBuf::from(t).join("mini-redis/bin/mini-redis-server"));
