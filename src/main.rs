@@ -113,6 +113,8 @@ fn main() {
         s.config.port,
         addrs.join(", ")
     );
+    // server.c: main, around loadDataFromDisk.
+    ferredis::aof::aof_init_on_server_start(&mut s);
     server::run(&mut s);
 }
 

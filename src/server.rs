@@ -185,6 +185,11 @@ pub struct Server {
     /// The event loop is being turned from inside a command (networking.c:
     /// ProcessingEventsWhileBlocked): before_sleep does I/O only.
     pub processing_events_while_blocked: bool,
+    /// The dataset is being loaded from disk (server.h: loading): keys do not expire
+    /// and nothing is propagated meanwhile.
+    pub loading: bool,
+    /// The append-only file's state (server.h: the aof_* fields; aof.rs).
+    pub aof: crate::aof::AofState,
     inst_ops: InstMetric,
     inst_in: InstMetric,
     inst_out: InstMetric,
@@ -247,6 +252,7 @@ impl Server {
         let commands = CommandTable::new();
         let stats_len = commands.stats_len();
         let now = util::ustime();
+        let config_appendonly = config.appendonly;
         let mut s = Server {
             el: EventLoop::new(config.maxclients as usize + 128)?,
             db: (0..config.databases).map(Db::new).collect(),
@@ -335,6 +341,8 @@ impl Server {
             lctx: crate::eval::LuaCtx::new(now / 1000),
             functions: crate::functions::FunctionsCtx::new(now / 1000),
             processing_events_while_blocked: false,
+            loading: false,
+            aof: crate::aof::AofState::new(config_appendonly),
             inst_ops: InstMetric::default(),
             inst_in: InstMetric::default(),
             inst_out: InstMetric::default(),
@@ -531,6 +539,9 @@ impl Server {
                     return Err((name.into(), e.to_string()));
                 }
             }
+        }
+        if self.config.appendonly != before.appendonly {
+            crate::aof::update_appendonly(self).map_err(|e| ("appendonly".to_string(), e))?;
         }
         Ok(())
     }
@@ -738,6 +749,17 @@ pub fn process_command(s: &mut Server, c: &mut Client) -> bool {
     if s.tracking.clients > 0 {
         crate::tracking::tracking_limit_used_slots(s);
     }
+    // ANCHOR: process_command_misconf
+    // Writes (and PING, so monitoring notices) are refused while the AOF cannot be
+    // written: accepting them would acknowledge what may not survive.
+    let is_write_command = cmd_flags & CMD_WRITE != 0;
+    if is_write_command || cmd.declared_name == "ping" {
+        if let Some(err) = crate::aof::write_commands_denied_by_aof_error(s) {
+            reject_command(s, c, err);
+            return true;
+        }
+    }
+    // ANCHOR_END: process_command_misconf
     // A script past busy-reply-threshold lets the loop turn, but only commands flagged
     // allow-busy (SCRIPT KILL, SHUTDOWN NOSAVE, ...) may run meanwhile.
     if s.lctx.script_timedout && cmd.flags & crate::commands::CMD_ALLOW_BUSY == 0 {
@@ -943,7 +965,7 @@ pub fn call(s: &mut Server, c: &mut Client, flags: u32) {
         && cmd.declared_name != "exec"
     {
         let argv = s.propagate_argv.take();
-        if s.propagated.is_some() {
+        if should_propagate(s) {
             let argv = argv.unwrap_or_else(|| c.argv.clone());
             s.also_propagate.push(RedisOp { dbid: c.db, argv });
         }
@@ -998,60 +1020,70 @@ pub fn call(s: &mut Server, c: &mut Client, flags: u32) {
 // ANCHOR: propagate_pending_commands
 /// server.c: propagatePendingCommands
 ///
-/// Hands the operations the last command (or cron job) produced to the propagation
-/// stream, wrapped in MULTI/EXEC when there are several so a replica applies them
-/// atomically; a SELECT goes first when the database changes (replication.c:
-/// replicationFeedSlaves). Persistence and replication will consume this stream;
-/// for now it is recorded when a test asks for it.
+/// Hands the operations the last command (or cron job) produced to the AOF (and
+/// the `DEBUG PROPAGATED` test log, where replicas will listen), wrapped in
+/// MULTI/EXEC when there are several so they are replayed atomically.
 pub fn propagate_pending_commands(s: &mut Server) {
     if s.also_propagate.is_empty() {
         return;
     }
     let ops = std::mem::take(&mut s.also_propagate);
-    let Some(log) = s.propagated.as_mut() else {
-        return;
-    };
     let transaction = ops.len() > 1;
-    let mut feed = |seldb: &mut i64, dbid: usize, argv: Vec<Bytes>| {
-        if *seldb != dbid as i64 {
-            log.push(vec![
-                Bytes::from_static(b"SELECT"),
-                Bytes::from(dbid.to_string()),
-            ]);
-            *seldb = dbid as i64;
-        }
-        log.push(argv);
-    };
     let first_db = ops[0].dbid;
+    let last_db = ops[ops.len() - 1].dbid;
+    // MULTI takes the first command's db so its SELECT comes before it; EXEC the
+    // last one's so that no SELECT is injected before it.
     if transaction {
-        feed(
-            &mut s.propagated_seldb,
-            first_db,
-            vec![Bytes::from_static(b"MULTI")],
-        );
+        propagate_now(s, first_db, vec![Bytes::from_static(b"MULTI")]);
     }
-    let mut last_db = first_db;
     for op in ops {
-        last_db = op.dbid;
-        feed(&mut s.propagated_seldb, op.dbid, op.argv);
+        propagate_now(s, op.dbid, op.argv);
     }
     if transaction {
-        feed(
-            &mut s.propagated_seldb,
-            last_db,
-            vec![Bytes::from_static(b"EXEC")],
-        );
-    }
-    // Keep the recording bounded: a test reads a few hundred entries at most.
-    if log.len() > 100_000 {
-        log.drain(..50_000);
+        propagate_now(s, last_db, vec![Bytes::from_static(b"EXEC")]);
     }
 }
 // ANCHOR_END: propagate_pending_commands
 
+/// server.c: shouldPropagate
+///
+/// Nothing is propagated while loading; the AOF listens when it is on, the test
+/// log when DEBUG PROPAGATED asked for it.
+pub fn should_propagate(s: &Server) -> bool {
+    !s.loading && (s.aof.state != crate::aof::AOF_OFF || s.propagated.is_some())
+}
+
+// ANCHOR: propagate_now
+/// server.c: propagateNow
+pub fn propagate_now(s: &mut Server, dbid: usize, argv: Vec<Bytes>) {
+    if !should_propagate(s) {
+        return;
+    }
+    if s.aof.state != crate::aof::AOF_OFF {
+        crate::aof::feed_append_only_file(s, dbid, &argv);
+    }
+    if let Some(log) = s.propagated.as_mut() {
+        // The test log stands where replicationFeedSlaves will: SELECT when the
+        // stream's db changes.
+        if s.propagated_seldb != dbid as i64 {
+            log.push(vec![
+                Bytes::from_static(b"SELECT"),
+                Bytes::from(dbid.to_string()),
+            ]);
+            s.propagated_seldb = dbid as i64;
+        }
+        log.push(argv);
+        // Keep the recording bounded: a test reads a few hundred entries at most.
+        if log.len() > 100_000 {
+            log.drain(..50_000);
+        }
+    }
+}
+// ANCHOR_END: propagate_now
+
 /// server.c: alsoPropagate
 pub fn also_propagate(s: &mut Server, dbid: usize, argv: Vec<Bytes>) {
-    if s.propagated.is_none() {
+    if !should_propagate(s) {
         return;
     }
     s.also_propagate.push(RedisOp { dbid, argv });
@@ -1120,6 +1152,7 @@ pub fn server_cron(s: &mut Server, _id: i64) -> i64 {
     crate::zmalloc::used_memory();
     clients_cron(s);
     databases_cron(s);
+    crate::aof::aof_cron(s);
     if s.client_pause_type != PauseType::Off && s.client_pause_end_time <= s.mstime {
         unpause_clients(s);
     }
@@ -1192,6 +1225,7 @@ pub fn before_sleep(s: &mut Server) {
     // Inside a busy script: only move bytes; no expiry, nothing that changes data.
     if s.processing_events_while_blocked {
         crate::io_threads::handle_clients_with_pending_reads_using_threads(s);
+        crate::aof::aof_before_sleep(s);
         crate::io_threads::handle_clients_with_pending_writes_using_threads(s);
         networking::free_clients_in_async_free_queue(s);
         return;
@@ -1211,6 +1245,11 @@ pub fn before_sleep(s: &mut Server) {
         crate::blocked::process_unblocked_clients(s);
     }
     crate::blocked::handle_clients_blocked_on_keys(s);
+    // ANCHOR: before_sleep_aof
+    // The AOF is written (and under appendfsync always, fsynced) before any reply
+    // of this turn is sent.
+    crate::aof::aof_before_sleep(s);
+    // ANCHOR_END: before_sleep_aof
     networking::free_clients_in_async_free_queue(s);
     crate::io_threads::handle_clients_with_pending_writes_using_threads(s);
     networking::free_clients_in_async_free_queue(s);
@@ -1225,6 +1264,7 @@ pub fn after_sleep(s: &mut Server) {
 /// server.c: prepareForShutdown, then exit
 pub fn prepare_for_shutdown_and_exit(s: &mut Server) {
     server_log!(s, LL_WARNING, "User requested shutdown...");
+    crate::aof::aof_prepare_for_shutdown(s);
     // Flush what is already queued so clients see their last replies.
     networking::handle_clients_with_pending_writes(s);
     server_log!(s, LL_WARNING, "Redis is now ready to exit, bye bye...");
@@ -1450,8 +1490,11 @@ pub fn gen_redis_info_string(s: &Server, sections: &[String], current: Option<&C
     if has("persistence") {
         nl(&mut out);
         out.push_str(&format!(
-            "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\n",
-            s.dirty, s.start_time
+            "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\n{}{}",
+            s.dirty,
+            s.start_time,
+            crate::aof::info_persistence_aof(s),
+            crate::aof::info_persistence_aof_enabled(s)
         ));
     }
     if has("stats") {
