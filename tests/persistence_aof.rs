@@ -729,3 +729,48 @@ fn config_set_appendonly_and_info_fields() {
     cmd(&mut r, &["SET", "off", "1"]);
     assert_eq!(p.read_aof("appendonly.aof.1.incr.aof"), before);
 }
+
+/// The AOF excerpt the book's AOF chapter shows, generated from the real server
+/// (absolute times masked). Stale when the server writes something else; run with
+/// `UPDATE_BOOK=1` to rewrite it.
+#[test]
+fn transcript_aof_incr_file() {
+    let dir = Proc::new_dir("book");
+    let p = Proc::start(Kind::Ferredis, &dir, &[], &[]);
+    let mut r = p.raw();
+    let mut text = String::new();
+    for c in [
+        &["SET", "session:42", "alice", "EX", "3600"][..],
+        &["INCRBYFLOAT", "balance", "2.5"],
+        &["EXPIRE", "balance", "60"],
+        &["MULTI"],
+        &["LPUSH", "queue", "job1"],
+        &["INCR", "jobs"],
+        &["EXEC"],
+        &["SELECT", "1"],
+        &["DEL", "nothing-here"],
+        &["SET", "k", "v"],
+    ] {
+        text.push_str(&format!("> {}\n", c.join(" ")));
+        cmd(&mut r, c);
+    }
+    text.push_str("\nappendonlydir/appendonly.aof.1.incr.aof:\n");
+    let aof = String::from_utf8(p.read_aof("appendonly.aof.1.incr.aof")).unwrap();
+    let masked = normalise(aof.as_bytes());
+    for l in masked.lines() {
+        text.push_str(l);
+        text.push('\n');
+    }
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("book/src/generated/aof-incr.txt");
+    if std::env::var("UPDATE_BOOK").is_ok() {
+        std::fs::write(&path, &text).unwrap();
+        return;
+    }
+    let old = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(
+        old,
+        text,
+        "{} is stale: run UPDATE_BOOK=1 cargo test --test persistence_aof transcript",
+        path.display()
+    );
+}
