@@ -399,6 +399,11 @@ fn crash_round(p: &mut Proc, env: &[(&str, &str)], run_ms: u64) -> (u64, u64) {
         }));
     }
     std::thread::sleep(Duration::from_millis(run_ms));
+    // On a loaded machine make sure some writes were acknowledged before the kill.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while acked_sets.lock().unwrap().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     p.kill();
     stop.store(true, Ordering::Relaxed);
     for h in handles {
