@@ -1073,13 +1073,10 @@ pub fn flush_append_only_file(s: &mut Server, force: bool) {
         // Nothing new, but an everysec fsync may still be owed for data written
         // before the writes stopped, or the policy just became always.
         let owed = s.aof.last_incr_fsync_offset != s.aof.last_incr_size;
-        if fsync == AOF_FSYNC_EVERYSEC
-            && owed
+        let everysec_due = fsync == AOF_FSYNC_EVERYSEC
             && s.unixtime > s.aof.last_fsync
-            && !aof_fsync_in_progress(s)
-        {
-            try_fsync(s, &fd, false);
-        } else if fsync == AOF_FSYNC_ALWAYS && owed {
+            && !aof_fsync_in_progress(s);
+        if owed && (everysec_due || fsync == AOF_FSYNC_ALWAYS) {
             try_fsync(s, &fd, false);
         }
         return;
@@ -1530,11 +1527,7 @@ pub fn load_single_append_only_file(s: &mut Server, filename: &str) -> i32 {
             }
         }
     }
-    if ret == AOF_OK || ret == AOF_TRUNCATED {
-        s.aof.state = old_aof_state;
-    } else {
-        s.aof.state = old_aof_state;
-    }
+    s.aof.state = old_aof_state;
     s.current_client = old_client;
     ret
 }
@@ -2083,7 +2076,7 @@ pub fn aof_cron(s: &mut Server) {
         flush_append_only_file(s, false);
     }
     // After a write error, retry once a second so writes can resume.
-    if !s.aof.last_write_ok && s.cronloops % (s.hz.max(1) as u64) == 0 {
+    if !s.aof.last_write_ok && s.cronloops.is_multiple_of(s.hz.max(1) as u64) {
         flush_append_only_file(s, false);
     }
 }

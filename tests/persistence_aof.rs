@@ -320,6 +320,7 @@ fn aof_content_equals_redis_for_the_same_commands() {
 /// and redis-server's into ferredis.
 #[test]
 fn appendonlydir_moves_between_ferredis_and_redis() {
+    #[allow(clippy::single_element_loop)] // "yes" joins when the RDB base lands.
     for preamble in ["no"] {
         let args = ["--aof-use-rdb-preamble", preamble];
         let fdir = Proc::new_dir("interop-f");
@@ -369,7 +370,7 @@ fn crash_round(p: &mut Proc, env: &[(&str, &str)], run_ms: u64) -> (u64, u64) {
                 i += 1;
                 let key = format!("w{w}:k{i}");
                 let val = format!("v{i}");
-                let (req, is_incr) = if i % 2 == 0 {
+                let (req, is_incr) = if i.is_multiple_of(2) {
                     (encode(&[b"SET", key.as_bytes(), val.as_bytes()]), false)
                 } else {
                     (encode(&[b"INCR", b"counter"]), true)
