@@ -957,12 +957,7 @@ pub fn aof_bio_fsync_ok(s: &Server) -> bool {
     s.aof.bio.shared.aof_fsync_ok.load(Ordering::SeqCst)
 }
 
-/// server.c: hasActiveChildProcess
-///
-/// Until the fork machinery lands every save runs in the foreground: no child.
-pub fn has_active_child_process(_s: &Server) -> bool {
-    false
-}
+use crate::server::{has_active_child_process, ChildType};
 
 /// aof.c: stopAppendOnly
 pub fn stop_append_only(s: &mut Server) {
@@ -988,19 +983,67 @@ pub fn stop_append_only(s: &mut Server) {
 }
 
 /// aof.c: killAppendOnlyChild
-pub fn kill_append_only_child(_s: &mut Server) {}
+pub fn kill_append_only_child(s: &mut Server) {
+    if !is_aof_child(s) {
+        return;
+    }
+    server_log!(
+        s,
+        LL_NOTICE,
+        "Killing running AOF rewrite child: {}",
+        s.child_pid
+    );
+    let pid = s.child_pid;
+    // SAFETY: signalling and reaping our own child.
+    unsafe {
+        if libc::kill(pid, libc::SIGUSR1) != -1 {
+            let mut statloc = 0;
+            while libc::waitpid(-1, &mut statloc, 0) != pid {}
+        }
+    }
+    aof_remove_temp_file(s, pid);
+    crate::server::reset_child_state(s);
+    s.aof.rewrite_time_start = -1;
+}
+
+/// aof.c: aofRemoveTempFile
+pub fn aof_remove_temp_file(s: &mut Server, childpid: libc::pid_t) {
+    let _ = bg_unlink(
+        s,
+        Path::new(&format!("temp-rewriteaof-bg-{}.aof", childpid)),
+    );
+    let _ = bg_unlink(s, Path::new(&format!("temp-rewriteaof-{}.aof", childpid)));
+}
 
 /// aof.c: startAppendOnly
 pub fn start_append_only(s: &mut Server) -> bool {
     s.aof.state = AOF_WAIT_REWRITE;
-    if s.in_exec {
+    if has_active_child_process(s) && !is_aof_child(s) {
+        s.aof.rewrite_scheduled = true;
+        server_log!(
+            s,
+            LL_WARNING,
+            "AOF was enabled but there is already another background operation. An AOF background was scheduled to start when possible."
+        );
+    } else if s.in_exec {
         s.aof.rewrite_scheduled = true;
         server_log!(
             s,
             LL_WARNING,
             "AOF was enabled during a transaction. An AOF background was scheduled to start when possible."
         );
-    } else if !rewrite_append_only_file_background(s) {
+    } else if {
+        // A rewrite already running does not accumulate the new incr file: restart it.
+        if is_aof_child(s) {
+            server_log!(
+                s,
+                LL_WARNING,
+                "AOF was enabled but there is already an AOF rewriting in background. Stopping background AOF and starting a rewrite now."
+            );
+            kill_append_only_child(s);
+        }
+        !rewrite_append_only_file_background(s)
+    } {
         s.aof.state = AOF_OFF;
         server_log!(
             s,
@@ -1269,8 +1312,8 @@ pub fn feed_append_only_file(s: &mut Server, dictid: usize, argv: &[Bytes]) {
 // ANCHOR_END: feed_append_only_file
 
 /// server.child_type == CHILD_TYPE_AOF
-fn is_aof_child(_s: &Server) -> bool {
-    false
+fn is_aof_child(s: &Server) -> bool {
+    s.child_type == ChildType::Aof
 }
 
 /// aof.c: createAOFClient
@@ -1538,8 +1581,9 @@ pub fn load_single_append_only_file(s: &mut Server, filename: &str) -> i32 {
 fn load_rdb_part(s: &mut Server, file: &mut File) -> Result<u64, String> {
     let mut data = Vec::new();
     file.read_to_end(&mut data).map_err(|e| e.to_string())?;
-    let _ = s;
-    Err("loading an RDB base needs rdb::rdb_load_rio".into())
+    let mut r = crate::rdb::Rio::new(&data);
+    crate::rdb::rdb_load_rio(s, &mut r, crate::rdb::RDBFLAGS_AOF_PREAMBLE)?;
+    Ok(r.pos as u64)
 }
 
 /// The command loop of loadSingleAppendOnlyFile.
@@ -1861,8 +1905,12 @@ fn rewrite_items<'a, I>(
 /// The dataset as commands: FUNCTION LOAD per library, then per database a SELECT
 /// and for each key the fewest commands that rebuild it (variadic RPUSH/SADD/ZADD/
 /// HMSET of up to 64 items), then PEXPIREAT for keys with a TTL.
-pub fn rewrite_append_only_file_rio(s: &mut Server, out: &mut Vec<u8>) {
+pub fn rewrite_append_only_file_rio<W: Write>(s: &mut Server, w: &mut W) -> io::Result<()> {
     use crate::object::Value;
+    // Built in pieces and handed to the writer every 64 KiB: a forked child must
+    // not hold a second copy of the dataset.
+    let mut buf = Vec::with_capacity(2 * REWRITE_CHUNK);
+    let out = &mut buf;
     if s.config.aof_timestamp_enabled {
         if let Some(ts) = gen_aof_timestamp_annotation_if_needed(s, true) {
             out.extend_from_slice(ts.as_bytes());
@@ -1980,28 +2028,68 @@ pub fn rewrite_append_only_file_rio(s: &mut Server, out: &mut Vec<u8>) {
                 write_bulk_string(out, key);
                 write_bulk_long_long(out, when.val);
             }
+            if out.len() >= REWRITE_CHUNK {
+                w.write_all(out)?;
+                out.clear();
+            }
         }
+    }
+    w.write_all(out)
+}
+
+/// How much of the rewrite is buffered before it is written.
+const REWRITE_CHUNK: usize = 64 * 1024;
+/// rio.h: REDIS_AUTOSYNC_BYTES (aof-rewrite-incremental-fsync's step)
+const REDIS_AUTOSYNC_BYTES: usize = 4 * 1024 * 1024;
+
+/// rio.c: rioSetAutoSync: a file that fsyncs every few MB, so the final fsync does
+/// not have gigabytes of dirty pages to push at once.
+struct AutoSyncFile {
+    f: File,
+    unsynced: usize,
+    autosync: usize,
+}
+
+impl Write for AutoSyncFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.f.write_all(buf)?;
+        self.unsynced += buf.len();
+        if self.autosync > 0 && self.unsynced >= self.autosync {
+            self.f.sync_data()?;
+            self.unsynced = 0;
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 // ANCHOR_END: rewrite_append_only_file_rio
 
 /// aof.c: rewriteAppendOnlyFile
 ///
-/// Writes a whole base (RDB or commands) to a temp file, fsyncs it and renames it
-/// into place.
+/// Writes a whole base (an RDB stream with the aof-base AUX field, or commands when
+/// aof-use-rdb-preamble is no) to a temp file, fsyncs it and renames it into place.
 pub fn rewrite_append_only_file(s: &mut Server, filename: &Path) -> bool {
+    // Not the name the background child's parent looks for.
     let tmpfile = format!("temp-rewriteaof-{}.aof", std::process::id());
-    let mut out = Vec::new();
-    if s.config.aof_use_rdb_preamble {
-        base_rdb_stream(s, &mut out);
-    } else {
-        rewrite_append_only_file_rio(s, &mut out);
-    }
     let r = (|| -> io::Result<()> {
-        let mut f = File::create(&tmpfile)?;
-        f.write_all(&out)?;
-        f.sync_all()?;
-        Ok(())
+        let f = File::create(&tmpfile)?;
+        let mut w = AutoSyncFile {
+            f,
+            unsynced: 0,
+            autosync: if s.config.aof_rewrite_incremental_fsync {
+                REDIS_AUTOSYNC_BYTES
+            } else {
+                0
+            },
+        };
+        if s.config.aof_use_rdb_preamble {
+            crate::rdb::rdb_save_rio_to(s, &mut w, crate::rdb::RDBFLAGS_AOF_PREAMBLE)?;
+        } else {
+            rewrite_append_only_file_rio(s, &mut w)?;
+        }
+        w.f.sync_all()
     })();
     if let Err(e) = r {
         server_log!(
@@ -2026,21 +2114,246 @@ pub fn rewrite_append_only_file(s: &mut Server, filename: &Path) -> bool {
     true
 }
 
-/// An RDB stream with the aof-base AUX field (rdbSaveRio with RDBFLAGS_AOF_PREAMBLE).
-fn base_rdb_stream(s: &mut Server, out: &mut Vec<u8>) {
-    // Until rdb_save_rio lands, the base is written as commands.
-    rewrite_append_only_file_rio(s, out);
+// ANCHOR: rewrite_append_only_file_background
+/// aof.c: rewriteAppendOnlyFileBackground
+///
+/// The parent switches to a new incr file and forks; the child writes the dataset
+/// as of the fork into a temp base file. Nothing is copied: the child's view is the
+/// parent's memory at the fork, copy-on-write, while the parent keeps serving and
+/// appending to the new incr file.
+pub fn rewrite_append_only_file_background(s: &mut Server) -> bool {
+    if has_active_child_process(s) {
+        return false;
+    }
+    let dir = s.config.appenddirname.clone();
+    if let Err(e) = dir_create_if_missing(&dir) {
+        server_log!(
+            s,
+            LL_WARNING,
+            "Can't open or create append-only dir {}: {}",
+            dir,
+            strerror_io(&e)
+        );
+        s.aof.lastbgrewrite_ok = false;
+        return false;
+    }
+    // The new incr file starts with a SELECT.
+    s.aof.selected_db = -1;
+    flush_append_only_file(s, true);
+    if !open_new_incr_aof_for_append(s) {
+        s.aof.lastbgrewrite_ok = false;
+        return false;
+    }
+    s.aof.stat_aof_rewrites += 1;
+    match crate::server::redis_fork(s, ChildType::Aof) {
+        Ok(0) => {
+            let tmpfile = format!("temp-rewriteaof-bg-{}.aof", std::process::id());
+            if rewrite_append_only_file(s, Path::new(&tmpfile)) {
+                server_log!(
+                    s,
+                    LL_NOTICE,
+                    "Successfully created the temporary AOF base file {}",
+                    tmpfile
+                );
+                crate::server::exit_from_child(0);
+            }
+            crate::server::exit_from_child(1);
+        }
+        Ok(childpid) => {
+            server_log!(
+                s,
+                LL_NOTICE,
+                "Background append only file rewriting started by pid {}",
+                childpid
+            );
+            s.aof.rewrite_scheduled = false;
+            s.aof.rewrite_time_start = crate::util::mstime() / 1000;
+            true
+        }
+        Err(e) => {
+            s.aof.lastbgrewrite_ok = false;
+            server_log!(
+                s,
+                LL_WARNING,
+                "Can't rewrite append only file in background: fork: {}",
+                e
+            );
+            false
+        }
+    }
+}
+// ANCHOR_END: rewrite_append_only_file_background
+
+// ANCHOR: background_rewrite_done_handler
+/// aof.c: backgroundRewriteDoneHandler
+///
+/// The child is done: its temp file becomes the new base, the incr files it covers
+/// become history, and the manifest saying so is persisted before anything is
+/// deleted. A failure at any step leaves the old manifest, which still describes a
+/// complete dataset.
+pub fn background_rewrite_done_handler(s: &mut Server, exitcode: i32, bysignal: i32) {
+    if bysignal == 0 && exitcode == 0 {
+        let start = std::time::Instant::now();
+        server_log!(
+            s,
+            LL_NOTICE,
+            "Background AOF rewrite terminated with success"
+        );
+        let tmpfile = format!("temp-rewriteaof-bg-{}.aof", s.child_pid);
+        let dir = s.config.appenddirname.clone();
+        let mut temp_am = s.aof.manifest.clone();
+        let new_base_filename = get_new_base_file_name_and_mark_pre_as_history(s, &mut temp_am);
+        let new_base_filepath = make_path(&dir, &new_base_filename);
+        if let Err(e) = std::fs::rename(&tmpfile, &new_base_filepath) {
+            server_log!(
+                s,
+                LL_WARNING,
+                "Error trying to rename the temporary AOF base file {} into {}: {}",
+                tmpfile,
+                new_base_filepath.display(),
+                strerror_io(&e)
+            );
+            rewrite_failed(s);
+            return background_rewrite_cleanup(s);
+        }
+        server_log!(
+            s,
+            LL_NOTICE,
+            "Successfully renamed the temporary AOF base file {} into {}",
+            tmpfile,
+            new_base_filename
+        );
+        let mut new_incr_filepath = None;
+        if s.aof.state == AOF_WAIT_REWRITE {
+            // AOF just turned on: the writes buffered since go to the first incr file.
+            let temp_incr_aof_name = get_temp_incr_aof_name(s);
+            let temp_incr_filepath = make_path(&dir, &temp_incr_aof_name);
+            let new_incr_filename = get_new_incr_aof_name(s, &mut temp_am);
+            let p = make_path(&dir, &new_incr_filename);
+            if let Err(e) = std::fs::rename(&temp_incr_filepath, &p) {
+                server_log!(
+                    s,
+                    LL_WARNING,
+                    "Error trying to rename the temporary AOF incr file {} into {}: {}",
+                    temp_incr_filepath.display(),
+                    p.display(),
+                    strerror_io(&e)
+                );
+                let _ = bg_unlink(s, &new_base_filepath);
+                rewrite_failed(s);
+                return background_rewrite_cleanup(s);
+            }
+            server_log!(
+                s,
+                LL_NOTICE,
+                "Successfully renamed the temporary AOF incr file {} into {}",
+                temp_incr_aof_name,
+                new_incr_filename
+            );
+            new_incr_filepath = Some(p);
+        }
+        mark_rewritten_incr_aof_as_history(s, &mut temp_am);
+        if !persist_aof_manifest(s, &mut temp_am) {
+            let _ = bg_unlink(s, &new_base_filepath);
+            if let Some(p) = new_incr_filepath {
+                let _ = bg_unlink(s, &p);
+            }
+            rewrite_failed(s);
+            return background_rewrite_cleanup(s);
+        }
+        s.aof.manifest = temp_am;
+        if s.aof.state != AOF_OFF {
+            s.aof.current_size =
+                get_append_only_file_size(s, &new_base_filename, None) + s.aof.last_incr_size;
+            s.aof.rewrite_base_size = s.aof.current_size;
+        }
+        aof_del_history_files(s);
+        s.aof.lastbgrewrite_ok = true;
+        s.aof.stat_aofrw_consecutive_failures = 0;
+        server_log!(s, LL_NOTICE, "Background AOF rewrite finished successfully");
+        if s.aof.state == AOF_WAIT_REWRITE {
+            s.aof.state = AOF_ON;
+        }
+        server_log!(
+            s,
+            LL_VERBOSE,
+            "Background AOF rewrite signal handler took {}us",
+            start.elapsed().as_micros()
+        );
+    } else if bysignal == 0 {
+        rewrite_failed(s);
+        server_log!(
+            s,
+            LL_WARNING,
+            "Background AOF rewrite terminated with error"
+        );
+    } else {
+        // SIGUSR1 is how a child is stopped on purpose: not a failure.
+        if bysignal != libc::SIGUSR1 {
+            rewrite_failed(s);
+        }
+        server_log!(
+            s,
+            LL_WARNING,
+            "Background AOF rewrite terminated by signal {}",
+            bysignal
+        );
+    }
+    background_rewrite_cleanup(s);
+}
+// ANCHOR_END: background_rewrite_done_handler
+
+fn rewrite_failed(s: &mut Server) {
+    s.aof.lastbgrewrite_ok = false;
+    s.aof.stat_aofrw_consecutive_failures += 1;
 }
 
-/// aof.c: rewriteAppendOnlyFileBackground
-pub fn rewrite_append_only_file_background(s: &mut Server) -> bool {
-    server_log!(
-        s,
-        LL_WARNING,
-        "Can't rewrite append only file in background: fork: not supported yet"
-    );
-    s.aof.lastbgrewrite_ok = false;
-    false
+/// The `cleanup:` tail of backgroundRewriteDoneHandler.
+fn background_rewrite_cleanup(s: &mut Server) {
+    let pid = s.child_pid;
+    aof_remove_temp_file(s, pid);
+    if s.aof.state == AOF_WAIT_REWRITE {
+        s.aof.buf = Vec::new();
+        aof_del_temp_incr_aof_file(s);
+    }
+    s.aof.rewrite_time_last = crate::util::mstime() / 1000 - s.aof.rewrite_time_start;
+    s.aof.rewrite_time_start = -1;
+    // Still waiting to switch the AOF on: try again.
+    if s.aof.state == AOF_WAIT_REWRITE {
+        s.aof.rewrite_scheduled = true;
+    }
+}
+
+/// server.c: serverCron, the scheduled rewrite (BGREWRITEAOF while another child ran)
+pub fn aof_cron_scheduled_rewrite(s: &mut Server) {
+    if !has_active_child_process(s) && s.aof.rewrite_scheduled && !aof_rewrite_limited(s) {
+        rewrite_append_only_file_background(s);
+    }
+}
+
+/// server.c: serverCron, the automatic rewrite (auto-aof-rewrite-percentage/min-size)
+pub fn aof_cron_auto_rewrite(s: &mut Server) {
+    if s.aof.state == AOF_ON
+        && !has_active_child_process(s)
+        && s.config.auto_aof_rewrite_percentage > 0
+        && s.aof.current_size > s.config.auto_aof_rewrite_min_size
+    {
+        let base = if s.aof.rewrite_base_size > 0 {
+            s.aof.rewrite_base_size
+        } else {
+            1
+        };
+        let growth = (s.aof.current_size * 100 / base) - 100;
+        if growth >= s.config.auto_aof_rewrite_percentage && !aof_rewrite_limited(s) {
+            server_log!(
+                s,
+                LL_NOTICE,
+                "Starting automatic rewriting of AOF on {}% growth",
+                growth
+            );
+            rewrite_append_only_file_background(s);
+        }
+    }
 }
 
 /// aof.c: bgrewriteaofCommand
@@ -2091,6 +2404,19 @@ pub fn aof_before_sleep(s: &mut Server) {
 
 /// server.c: the AOF part of prepareForShutdown
 pub fn aof_prepare_for_shutdown(s: &mut Server) {
+    if is_aof_child(s) {
+        // Ferredis's shutdown cannot be refused yet, so a first AOF still being
+        // written is abandoned as Redis's SHUTDOWN FORCE would.
+        if s.aof.state == AOF_WAIT_REWRITE {
+            server_log!(s, LL_WARNING, "Writing initial AOF. Exit anyway.");
+        }
+        server_log!(
+            s,
+            LL_WARNING,
+            "There is a child rewriting the AOF. Killing it!"
+        );
+        kill_append_only_child(s);
+    }
     if s.aof.state != AOF_OFF {
         server_log!(s, LL_NOTICE, "Calling fsync() on the AOF file.");
         flush_append_only_file(s, true);
@@ -2107,22 +2433,19 @@ pub fn aof_prepare_for_shutdown(s: &mut Server) {
     }
 }
 
-/// server.c: writeCommandsDeniedByDiskError (AOF half) + writeCommandsGetDiskErrorMessage:
-/// the -MISCONF error while the AOF cannot be written, None when writes are fine.
-pub fn write_commands_denied_by_aof_error(s: &mut Server) -> Option<String> {
+/// server.c: writeCommandsDeniedByDiskError, the AOF half: the errno to report while
+/// the last AOF write or background fsync failed, None when writes are fine.
+pub fn aof_disk_error_errno(s: &Server) -> Option<i32> {
     if s.aof.state == AOF_OFF {
         return None;
     }
-    if s.aof.last_write_ok {
-        if aof_bio_fsync_ok(s) {
-            return None;
-        }
-        s.aof.last_write_errno = s.aof.bio.shared.aof_fsync_errno.load(Ordering::SeqCst);
+    if !s.aof.last_write_ok {
+        return Some(s.aof.last_write_errno);
     }
-    Some(format!(
-        "-MISCONF Errors writing to the AOF file: {}",
-        strerror(s.aof.last_write_errno)
-    ))
+    if !aof_bio_fsync_ok(s) {
+        return Some(s.aof.bio.shared.aof_fsync_errno.load(Ordering::SeqCst));
+    }
+    None
 }
 
 /// server.c: genRedisInfoString, the aof_* lines of # Persistence from aof_enabled

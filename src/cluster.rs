@@ -57,7 +57,13 @@ pub fn dump_command(s: &mut Server, c: &mut Client) {
 
 /// object.c: objectSetLRUOrLFU (RESTORE's IDLETIME or FREQ, whichever the policy
 /// tracks; the other is ignored)
-fn object_set_lru_or_lfu(s: &Server, o: &mut RObj, lfu_freq: i64, lru_idle: i64, lru_clock: i64) {
+pub(crate) fn object_set_lru_or_lfu(
+    s: &Server,
+    o: &mut RObj,
+    lfu_freq: i64,
+    lru_idle: i64,
+    lru_clock: i64,
+) {
     if s.maxmemory_policy_is_lfu() {
         if lfu_freq >= 0 {
             o.lru = ((crate::evict::lfu_get_time_in_minutes(s) as u32) << 8) | lfu_freq as u32;

@@ -79,6 +79,14 @@ pub struct Config {
     pub dbfilename: String,
     /// LZF-compress strings over 20 bytes in RDB and DUMP (rdbcompression).
     pub rdbcompression: bool,
+    /// Write (and verify on load) the CRC64 trailer of RDB files (rdbchecksum).
+    pub rdbchecksum: bool,
+    /// Refuse writes while the last background save failed (stop-writes-on-bgsave-error).
+    pub stop_writes_on_bgsave_error: bool,
+    /// Microseconds to sleep after each key saved, for tests (rdb-key-save-delay).
+    pub rdb_key_save_delay: i64,
+    /// Microseconds to sleep after each key loaded, for tests (key-load-delay).
+    pub key_load_delay: i64,
     /// Deep validation of RESTORE payloads: 0 no, 1 yes, 2 clients (server.h:
     /// SANITIZE_DUMP_*). Ferredis always validates fully; the setting is kept for
     /// CONFIG.
@@ -167,6 +175,10 @@ impl Default for Config {
             aof_rewrite_incremental_fsync: true,
             dbfilename: "dump.rdb".into(),
             rdbcompression: true,
+            rdbchecksum: true,
+            stop_writes_on_bgsave_error: true,
+            rdb_key_save_delay: 0,
+            key_load_delay: 0,
             sanitize_dump_payload: 0,
             list_max_listpack_size: -2,
             list_compress_depth: 0,
@@ -858,6 +870,42 @@ static CONFIGS: &[StandardConfig] = &[
         get: |c| yesno(c.rdbcompression),
         set: |c, v| {
             c.rdbcompression = parse_bool(v)?;
+            Ok(())
+        },
+    },
+    StandardConfig {
+        name: "rdbchecksum",
+        flags: IMMUTABLE_CONFIG,
+        get: |c| yesno(c.rdbchecksum),
+        set: |c, v| {
+            c.rdbchecksum = parse_bool(v)?;
+            Ok(())
+        },
+    },
+    StandardConfig {
+        name: "stop-writes-on-bgsave-error",
+        flags: 0,
+        get: |c| yesno(c.stop_writes_on_bgsave_error),
+        set: |c, v| {
+            c.stop_writes_on_bgsave_error = parse_bool(v)?;
+            Ok(())
+        },
+    },
+    StandardConfig {
+        name: "rdb-key-save-delay",
+        flags: HIDDEN_CONFIG,
+        get: |c| c.rdb_key_save_delay.to_string(),
+        set: |c, v| {
+            c.rdb_key_save_delay = parse_num(v, i32::MIN as i64, i32::MAX as i64, false)?;
+            Ok(())
+        },
+    },
+    StandardConfig {
+        name: "key-load-delay",
+        flags: HIDDEN_CONFIG,
+        get: |c| c.key_load_delay.to_string(),
+        set: |c, v| {
+            c.key_load_delay = parse_num(v, i32::MIN as i64, i32::MAX as i64, false)?;
             Ok(())
         },
     },

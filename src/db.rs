@@ -462,6 +462,12 @@ pub fn flushdb_command(s: &mut Server, c: &mut Client) {
     c.add_reply(shared::OK);
 }
 
+/// db.c: lastsaveCommand
+pub fn lastsave_command(s: &mut Server, c: &mut Client) {
+    let lastsave = s.lastsave;
+    c.add_reply_long_long(lastsave);
+}
+
 /// db.c: flushallCommand
 pub fn flushall_command(s: &mut Server, c: &mut Client) {
     if !get_flush_command_flags(s, c) {

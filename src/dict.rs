@@ -18,6 +18,37 @@ pub const DICT_HT_INITIAL_EXP: u32 = 2;
 pub const DICT_HT_INITIAL_SIZE: usize = 1 << DICT_HT_INITIAL_EXP;
 /// dict.c: dict_force_resize_ratio (grow even when resizing is discouraged past 5:1)
 pub const DICT_FORCE_RESIZE_RATIO: usize = 5;
+/// dict.h: dictResizeEnable. Whether tables may grow, shrink and rehash: a fork child
+/// shares the parent's pages, and every page a rehash touches gets copied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum DictResizeEnable {
+    /// No child: resize freely.
+    Enable = 0,
+    /// A child is alive (the parent): grow only past 5:1, rehash only big jumps.
+    Avoid = 1,
+    /// We are the child: never touch the tables' layout.
+    Forbid = 2,
+}
+
+/// dict.c: dict_can_resize. One process-wide switch, as in Redis: every dict obeys
+/// the same fork, and the dicts have no pointer back to the server to ask.
+static DICT_CAN_RESIZE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// dict.c: dictSetResizeEnabled
+pub fn dict_set_resize_enabled(enable: DictResizeEnable) {
+    DICT_CAN_RESIZE.store(enable as u8, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The current policy (dict.c reads dict_can_resize directly).
+pub fn dict_can_resize() -> DictResizeEnable {
+    match DICT_CAN_RESIZE.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => DictResizeEnable::Enable,
+        1 => DictResizeEnable::Avoid,
+        _ => DictResizeEnable::Forbid,
+    }
+}
+
 /// dict.c: GETFAIR_NUM_ENTRIES
 const GETFAIR_NUM_ENTRIES: usize = 15;
 /// dict.c: DICT_STATS_VECTLEN
@@ -206,7 +237,7 @@ impl<K: DictKey, V> Dict<K, V> {
 
     /// dict.c: dictResize (shrink to the smallest power of two holding every element)
     pub fn resize(&mut self) -> bool {
-        if self.is_rehashing() {
+        if dict_can_resize() != DictResizeEnable::Enable || self.is_rehashing() {
             return false;
         }
         let minimal = self.ht_used[0].max(DICT_HT_INITIAL_SIZE);
@@ -220,7 +251,17 @@ impl<K: DictKey, V> Dict<K, V> {
     /// buckets so a sparse table cannot make one step slow. Returns true while there
     /// is more to move.
     pub fn rehash(&mut self, n: usize) -> bool {
-        if !self.is_rehashing() {
+        let policy = dict_can_resize();
+        if policy == DictResizeEnable::Forbid || !self.is_rehashing() {
+            return false;
+        }
+        // While a child lives, only a rehash that changes the size a lot is worth
+        // the copied pages.
+        let (s0, s1) = (self.ht_table[0].len(), self.ht_table[1].len());
+        if policy == DictResizeEnable::Avoid
+            && ((s1 > s0 && s1 / s0 < DICT_FORCE_RESIZE_RATIO)
+                || (s1 < s0 && s0 / s1 < DICT_FORCE_RESIZE_RATIO))
+        {
             return false;
         }
         let mut empty_visits = n * 10;
@@ -292,10 +333,13 @@ impl<K: DictKey, V> Dict<K, V> {
             self.expand(DICT_HT_INITIAL_SIZE);
             return;
         }
-        // Grow at a 1:1 ratio. Redis discourages resizing while a fork is alive (copy
-        // on write) and then grows only past 5:1; Ferredis forks no children yet, so
-        // resizing is always allowed.
-        if self.ht_used[0] >= size {
+        // Grow at a 1:1 ratio; while a fork child is alive (copy on write) only past
+        // 5:1, and never inside the child.
+        let policy = dict_can_resize();
+        if (policy == DictResizeEnable::Enable && self.ht_used[0] >= size)
+            || (policy != DictResizeEnable::Forbid
+                && self.ht_used[0] / size > DICT_FORCE_RESIZE_RATIO)
+        {
             self.expand(self.ht_used[0] + 1);
         }
     }

@@ -668,10 +668,7 @@ pub fn function_help_command(_s: &mut Server, c: &mut Client) {
 // The DUMP payload: RDB opcodes and strings, the RDB version, a CRC64.
 // ---------------------------------------------------------------------------------------
 
-/// rdb.h: RDB_OPCODE_FUNCTION2
-const RDB_OPCODE_FUNCTION2: u8 = 245;
-/// rdb.h: RDB_OPCODE_FUNCTION (7.0 release candidates' format)
-const RDB_OPCODE_FUNCTION: u8 = 246;
+use crate::rdb::{RDB_OPCODE_FUNCTION, RDB_OPCODE_FUNCTION2};
 
 /// functions.c: functionDumpCommand (rdb.c: rdbSaveFunctions for the body)
 pub fn function_dump_command(s: &mut Server, c: &mut Client) {
@@ -693,12 +690,13 @@ fn load_string(rdb: &mut Rio) -> Option<Vec<u8>> {
         .map(|b| b.to_vec())
 }
 
-/// rdb.c: rdbFunctionLoad
-fn rdb_function_load(
+/// rdb.c: rdbFunctionLoad (`replace`: RDBFLAGS_ALLOW_DUP, a library may replace one)
+pub(crate) fn rdb_function_load(
     lua: *mut lua_State,
     rdb: &mut Rio,
     lib_ctx: &mut FunctionsLibCtx,
     opcode: u8,
+    replace: bool,
 ) -> Result<(), String> {
     let payload = if opcode == RDB_OPCODE_FUNCTION {
         // 7.0 release candidates saved name, engine and description beside the code.
@@ -721,7 +719,7 @@ fn rdb_function_load(
     } else {
         load_string(rdb).ok_or("Failed loading library payload")?
     };
-    functions_create_with_library_ctx(lua, &Bytes::from(payload), false, lib_ctx, 0)?;
+    functions_create_with_library_ctx(lua, &Bytes::from(payload), replace, lib_ctx, 0)?;
     Ok(())
 }
 
@@ -774,7 +772,7 @@ pub fn function_restore_command(s: &mut Server, c: &mut Client) {
             result = Err("given type is not a function".to_string());
             break;
         }
-        if let Err(e) = rdb_function_load(lua, &mut rdb, &mut lib_ctx, t) {
+        if let Err(e) = rdb_function_load(lua, &mut rdb, &mut lib_ctx, t, false) {
             result = Err(e);
             break;
         }

@@ -159,3 +159,98 @@ where
 pub fn flush_timeline() {
     TIMELINE_GUARD.lock().unwrap().take();
 }
+
+// ANCHOR: child_log
+// Logging from a fork child. After fork() only the forking thread exists in the
+// child; a lock another thread held at that instant (the tracing writer's, stdout's,
+// glibc's time zone lock behind localtime) stays locked forever there. So the child
+// formats its lines by hand and writes them with write(2): no lock on the way.
+
+/// The log file (empty for stdout), remembered for the child.
+static LOGFILE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+/// Local time's offset from UTC in seconds, measured by the parent before forking.
+static UTC_OFFSET: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+/// Set in a fork child: log lines take the lock-free path.
+static IN_FORK_CHILD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Remember where the log goes (called by `init`'s caller, before any fork).
+pub fn set_logfile(logfile: &str) {
+    let _ = LOGFILE.set(logfile.to_string());
+}
+
+/// Called by the parent just before fork(): measure the time zone offset while
+/// taking glibc's lock is still safe.
+pub fn prepare_fork() {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs() as libc::time_t;
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: localtime_r writes only into `tm`.
+    unsafe { libc::localtime_r(&secs, &mut tm) };
+    UTC_OFFSET.store(tm.tm_gmtoff, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Called first thing in the child.
+pub fn set_in_fork_child() {
+    IN_FORK_CHILD.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Are we a fork child (server.in_fork_child != CHILD_TYPE_NONE)?
+pub fn in_fork_child() -> bool {
+    IN_FORK_CHILD.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// server.c: serverLogRaw as a fork child writes it: `pid:C date level message`.
+pub fn child_log_raw(level: u8, msg: &str) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let local = now.as_secs() as i64 + UTC_OFFSET.load(std::sync::atomic::Ordering::Relaxed);
+    let (days, sod) = (local.div_euclid(86400), local.rem_euclid(86400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + (month <= 2) as i64;
+    const MON: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let mark = ['.', '-', '*', '#'][level.min(3) as usize];
+    let line = format!(
+        "{}:C {:02} {} {} {:02}:{:02}:{:02}.{:03} {} {}\n",
+        std::process::id(),
+        day,
+        MON[(month - 1) as usize],
+        year,
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60,
+        now.subsec_millis(),
+        mark,
+        msg
+    );
+    let logfile = LOGFILE.get().map(String::as_str).unwrap_or("");
+    // SAFETY: plain system calls on a buffer we own.
+    unsafe {
+        if logfile.is_empty() {
+            libc::write(1, line.as_ptr().cast(), line.len());
+        } else if let Ok(path) = std::ffi::CString::new(logfile) {
+            let fd = libc::open(
+                path.as_ptr(),
+                libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT,
+                0o644,
+            );
+            if fd >= 0 {
+                libc::write(fd, line.as_ptr().cast(), line.len());
+                libc::close(fd);
+            }
+        }
+    }
+}
+// ANCHOR_END: child_log

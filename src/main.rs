@@ -86,6 +86,7 @@ fn main() {
         std::process::exit(1);
     }
     ferredis::log::init(&config.logfile, &config.trace_timeline);
+    ferredis::log::set_logfile(&config.logfile);
     let mut s = match Server::new(config) {
         Ok(s) => s,
         Err(e) => {
@@ -113,8 +114,12 @@ fn main() {
         s.config.port,
         addrs.join(", ")
     );
+    server_log!(s, LL_NOTICE, "Server initialized");
     // server.c: main, around loadDataFromDisk.
-    ferredis::aof::aof_init_on_server_start(&mut s);
+    ferredis::aof::aof_load_manifest_from_disk(&mut s);
+    server::load_data_from_disk(&mut s);
+    ferredis::aof::aof_open_if_needed_on_server_start(&mut s);
+    ferredis::aof::aof_del_history_files(&mut s);
     server::run(&mut s);
 }
 

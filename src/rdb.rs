@@ -1,4 +1,5 @@
-//! Port of rdb.c: the RDB serialization of values (what DUMP sends and RESTORE reads).
+//! Port of rdb.c: the RDB format: values (what DUMP sends and RESTORE reads), whole
+//! files (SAVE, BGSAVE in a forked child, loading at start-up), and save points.
 //!
 //! Saving writes exactly Redis 7.0.15's bytes for every type and encoding: strings
 //! with their integer and LZF forms, lists as quicklist nodes of listpacks, small
@@ -54,6 +55,42 @@ pub const RDB_TYPE_HASH_LISTPACK: u8 = 16;
 pub const RDB_TYPE_ZSET_LISTPACK: u8 = 17;
 pub const RDB_TYPE_LIST_QUICKLIST_2: u8 = 18;
 pub const RDB_TYPE_STREAM_LISTPACKS_2: u8 = 19;
+
+// rdb.h: special opcodes (before a key, or in place of one)
+/// rdb.h: RDB_OPCODE_FUNCTION2
+pub const RDB_OPCODE_FUNCTION2: u8 = 245;
+/// rdb.h: RDB_OPCODE_FUNCTION (7.0 release candidates)
+pub const RDB_OPCODE_FUNCTION: u8 = 246;
+/// rdb.h: RDB_OPCODE_MODULE_AUX
+pub const RDB_OPCODE_MODULE_AUX: u8 = 247;
+/// rdb.h: RDB_OPCODE_IDLE
+pub const RDB_OPCODE_IDLE: u8 = 248;
+/// rdb.h: RDB_OPCODE_FREQ
+pub const RDB_OPCODE_FREQ: u8 = 249;
+/// rdb.h: RDB_OPCODE_AUX
+pub const RDB_OPCODE_AUX: u8 = 250;
+/// rdb.h: RDB_OPCODE_RESIZEDB
+pub const RDB_OPCODE_RESIZEDB: u8 = 251;
+/// rdb.h: RDB_OPCODE_EXPIRETIME_MS
+pub const RDB_OPCODE_EXPIRETIME_MS: u8 = 252;
+/// rdb.h: RDB_OPCODE_EXPIRETIME
+pub const RDB_OPCODE_EXPIRETIME: u8 = 253;
+/// rdb.h: RDB_OPCODE_SELECTDB
+pub const RDB_OPCODE_SELECTDB: u8 = 254;
+/// rdb.h: RDB_OPCODE_EOF
+pub const RDB_OPCODE_EOF: u8 = 255;
+
+// rdb.h: RDBFLAGS_* (how a whole stream is saved or loaded)
+/// rdb.h: RDBFLAGS_NONE
+pub const RDBFLAGS_NONE: i32 = 0;
+/// rdb.h: RDBFLAGS_AOF_PREAMBLE (the base of an AOF: aof-base 1, expired keys kept)
+pub const RDBFLAGS_AOF_PREAMBLE: i32 = 1 << 0;
+/// rdb.h: RDBFLAGS_REPLICATION
+pub const RDBFLAGS_REPLICATION: i32 = 1 << 1;
+/// rdb.h: RDBFLAGS_ALLOW_DUP (a loaded key replaces an existing one)
+pub const RDBFLAGS_ALLOW_DUP: i32 = 1 << 2;
+/// rdb.h: RDBFLAGS_FEED_REPL
+pub const RDBFLAGS_FEED_REPL: i32 = 1 << 3;
 
 /// quicklist.h: QUICKLIST_NODE_CONTAINER_PLAIN / _PACKED
 const QUICKLIST_NODE_CONTAINER_PLAIN: u64 = 1;
@@ -513,7 +550,7 @@ fn hash_from_pairs(s: &Server, items: Vec<Bytes>, check_len: bool) -> LoadResult
         pairs.push((f, v));
     }
     let h = if n > s.config.hash_max_listpack_entries || too_long {
-        Hash::HashTable(d)
+        Hash::HashTable(Box::new(d))
     } else {
         Hash::Listpack(pairs)
     };
@@ -738,6 +775,766 @@ pub fn rdb_load_object(s: &Server, rdbtype: u8, r: &mut Rio) -> LoadResult<RObj>
     }
 }
 
+// ---------------------------------------------------------------- whole files
+
+/// Bytes gathered before a streaming save hands them to its writer.
+const RDB_SAVE_CHUNK: usize = 64 * 1024;
+
+/// rio.c's checksumming writer: what a save writes goes through the CRC64 (when
+/// `rdbchecksum` is on) on its way to the real target.
+struct RdbWriter<'w, W: std::io::Write> {
+    out: &'w mut W,
+    buf: Vec<u8>,
+    cksum: u64,
+    checksum: bool,
+}
+
+impl<W: std::io::Write> RdbWriter<'_, W> {
+    /// Pass the buffered bytes on once there are enough of them.
+    fn flush_if_full(&mut self) -> std::io::Result<()> {
+        if self.buf.len() >= RDB_SAVE_CHUNK {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.checksum {
+            self.cksum = crate::crc64::crc64(self.cksum, &self.buf);
+        }
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
+        Ok(())
+    }
+}
+
+/// rdb.c: rdbSaveAuxField
+fn rdb_save_aux_field(out: &mut Vec<u8>, key: &[u8], val: &[u8]) {
+    // Short fields: LZF (over 20 bytes only) never applies to 7.0's own.
+    rdb_save_type(out, RDB_OPCODE_AUX);
+    rdb_save_raw_string(out, key, false);
+    rdb_save_raw_string(out, val, false);
+}
+
+/// rdb.c: rdbSaveInfoAuxFields
+///
+/// A master with no replica has no replication backlog, so 7.0 writes no repl-*
+/// fields (rdbPopulateSaveInfo returns NULL), and neither do we.
+fn rdb_save_info_aux_fields(out: &mut Vec<u8>, rdbflags: i32) {
+    let aof_base = (rdbflags & RDBFLAGS_AOF_PREAMBLE != 0) as i64;
+    let ctime = crate::util::mstime() / 1000;
+    let used_mem = crate::zmalloc::used_memory() as i64;
+    rdb_save_aux_field(out, b"redis-ver", crate::server::REDIS_VERSION.as_bytes());
+    rdb_save_aux_field(out, b"redis-bits", b"64");
+    rdb_save_aux_field(out, b"ctime", ctime.to_string().as_bytes());
+    rdb_save_aux_field(out, b"used-mem", used_mem.to_string().as_bytes());
+    rdb_save_aux_field(out, b"aof-base", aof_base.to_string().as_bytes());
+}
+
+/// rdb.c: rdbSaveFunctions
+fn rdb_save_functions(s: &Server, out: &mut Vec<u8>) {
+    for li in s.functions.lib_ctx.libraries.values() {
+        rdb_save_type(out, RDB_OPCODE_FUNCTION2);
+        rdb_save_raw_string(out, &li.code, s.config.rdbcompression);
+    }
+}
+
+/// rdb.c: rdbSaveMillisecondTime
+fn rdb_save_millisecond_time(out: &mut Vec<u8>, t: i64) {
+    out.extend_from_slice(&t.to_le_bytes());
+}
+
+/// rdb.c: rdbSaveKeyValuePair: expiry, then LRU idle time or LFU counter (only when
+/// the eviction policy uses one), then type, key and value.
+pub fn rdb_save_key_value_pair(
+    s: &Server,
+    out: &mut Vec<u8>,
+    key: &[u8],
+    val: &RObj,
+    expiretime: Option<i64>,
+) {
+    use crate::evict::{MAXMEMORY_FLAG_LFU, MAXMEMORY_FLAG_LRU};
+    if let Some(when) = expiretime {
+        rdb_save_type(out, RDB_OPCODE_EXPIRETIME_MS);
+        rdb_save_millisecond_time(out, when);
+    }
+    if s.config.maxmemory_policy & MAXMEMORY_FLAG_LRU != 0 {
+        // Seconds are precise enough, and smaller.
+        let idle = crate::object::estimate_object_idle_time(s.lru_clock(), val.lru) / 1000;
+        rdb_save_type(out, RDB_OPCODE_IDLE);
+        rdb_save_len(out, idle);
+    }
+    if s.config.maxmemory_policy & MAXMEMORY_FLAG_LFU != 0 {
+        rdb_save_type(out, RDB_OPCODE_FREQ);
+        out.push(crate::evict::lfu_decr_and_return(s, val.lru) as u8);
+    }
+    rdb_save_object_type(out, val);
+    rdb_save_raw_string(out, key, s.config.rdbcompression);
+    rdb_save_object(s, out, val);
+    let delay = s.config.rdb_key_save_delay;
+    if delay > 0 {
+        // debug.c: debugDelay, for tests that need a slow save.
+        std::thread::sleep(std::time::Duration::from_micros(delay as u64));
+    }
+}
+
+/// rdb.c: rdbSaveDb (nothing at all for an empty database)
+fn rdb_save_db<W: std::io::Write>(
+    s: &Server,
+    w: &mut RdbWriter<'_, W>,
+    dbid: usize,
+) -> std::io::Result<()> {
+    let db = &s.db[dbid];
+    if db.dict.is_empty() {
+        return Ok(());
+    }
+    rdb_save_type(&mut w.buf, RDB_OPCODE_SELECTDB);
+    rdb_save_len(&mut w.buf, dbid as u64);
+    rdb_save_type(&mut w.buf, RDB_OPCODE_RESIZEDB);
+    rdb_save_len(&mut w.buf, db.dict.len() as u64);
+    rdb_save_len(&mut w.buf, db.expires.len() as u64);
+    for de in db.dict.iter() {
+        let expire = if db.expires.is_empty() {
+            None
+        } else {
+            db.expires.get(&de.key).map(|e| e.val)
+        };
+        rdb_save_key_value_pair(s, &mut w.buf, &de.key, &de.val, expire);
+        w.flush_if_full()?;
+    }
+    Ok(())
+}
+
+// ANCHOR: rdb_save_rio
+/// rdb.c: rdbSaveRio, into any writer: the magic, the AUX fields, the function
+/// libraries, every non-empty database, EOF and the CRC64 of all that came before
+/// (eight zero bytes with `rdbchecksum no`). The bytes are streamed in 64 KiB
+/// pieces, so a forked child does not hold a second copy of the dataset.
+pub fn rdb_save_rio_to<W: std::io::Write>(
+    s: &Server,
+    out: &mut W,
+    rdbflags: i32,
+) -> std::io::Result<()> {
+    let mut w = RdbWriter {
+        out,
+        buf: Vec::with_capacity(RDB_SAVE_CHUNK * 2),
+        cksum: 0,
+        checksum: s.config.rdbchecksum,
+    };
+    w.buf
+        .extend_from_slice(format!("REDIS{:04}", RDB_VERSION).as_bytes());
+    rdb_save_info_aux_fields(&mut w.buf, rdbflags);
+    rdb_save_functions(s, &mut w.buf);
+    for dbid in 0..s.db.len() {
+        rdb_save_db(s, &mut w, dbid)?;
+    }
+    rdb_save_type(&mut w.buf, RDB_OPCODE_EOF);
+    w.flush()?;
+    let cksum = w.cksum;
+    w.out.write_all(&cksum.to_le_bytes())
+}
+// ANCHOR_END: rdb_save_rio
+
+/// rdb.c: rdbSaveRio, into memory (what the AOF rewrite writes as its base).
+pub fn rdb_save_rio(s: &Server, out: &mut Vec<u8>, rdbflags: i32) {
+    // Writing to a Vec cannot fail.
+    let _ = rdb_save_rio_to(s, out, rdbflags);
+}
+
+/// How far into the stream loading got (server.loading_loaded_bytes in Redis).
+fn load_offset(r: &Rio, start: usize) -> usize {
+    r.pos - start
+}
+
+/// Counters of one load (server.rdb_last_load_keys_loaded / _expired).
+#[derive(Default, Debug, Clone, Copy)]
+pub struct LoadStats {
+    pub keys_loaded: u64,
+    pub keys_expired: u64,
+}
+
+// ANCHOR: rdb_load_rio
+/// rdb.c: rdbLoadRioWithLoadingCtx
+///
+/// Loads a whole stream starting at `r.pos` (which must point at "REDIS") into the
+/// server's databases and function libraries, and leaves `r.pos` just after the
+/// checksum. Errors are logged with Redis's phrases; the returned text is the reason
+/// rdbReportError would print ("Unexpected EOF reading RDB file", "RDB CRC error").
+pub fn rdb_load_rio(s: &mut Server, r: &mut Rio, rdbflags: i32) -> Result<(), String> {
+    let start = r.pos;
+    let eof = || {
+        crate::server::server_log_raw(
+            crate::server::LL_WARNING,
+            "Short read or OOM loading DB. Unrecoverable error, aborting now.",
+        );
+        "Unexpected EOF reading RDB file".to_string()
+    };
+    let Ok(magic) = r.read(9) else {
+        return Err(eof());
+    };
+    if &magic[..5] != b"REDIS" {
+        crate::server_log!(
+            s,
+            crate::server::LL_WARNING,
+            "Wrong signature trying to load DB from file"
+        );
+        return Err("Wrong signature trying to load DB from file".into());
+    }
+    // atoi: leading digits, anything else stops it.
+    let rdbver = magic[5..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .fold(0i64, |n, &b| n * 10 + (b - b'0') as i64);
+    if rdbver < 1 || rdbver > RDB_VERSION as i64 {
+        let msg = format!("Can't handle RDB format version {}", rdbver);
+        crate::server_log!(s, crate::server::LL_WARNING, "{}", msg);
+        return Err(msg);
+    }
+    let mut stats = LoadStats::default();
+    let mut empty_keys_skipped = 0u64;
+    let mut dbid = 0usize;
+    let (mut lru_idle, mut lfu_freq, mut expiretime) = (-1i64, -1i64, -1i64);
+    let now = crate::util::mstime();
+    let lru_clock = s.lru_clock() as i64;
+    loop {
+        let Ok(t) = rdb_load_type(r) else {
+            return Err(eof());
+        };
+        match t {
+            RDB_OPCODE_EXPIRETIME => {
+                let Ok(b) = r.read(4) else { return Err(eof()) };
+                expiretime = i32::from_le_bytes(b.try_into().unwrap()) as i64 * 1000;
+                continue;
+            }
+            RDB_OPCODE_EXPIRETIME_MS => {
+                let Ok(b) = r.read(8) else { return Err(eof()) };
+                expiretime = i64::from_le_bytes(b.try_into().unwrap());
+                continue;
+            }
+            RDB_OPCODE_FREQ => {
+                let Ok(b) = r.read(1) else { return Err(eof()) };
+                lfu_freq = b[0] as i64;
+                continue;
+            }
+            RDB_OPCODE_IDLE => {
+                let Ok(v) = rdb_load_len(r) else {
+                    return Err(eof());
+                };
+                lru_idle = v as i64;
+                continue;
+            }
+            RDB_OPCODE_EOF => break,
+            RDB_OPCODE_SELECTDB => {
+                let Ok(id) = rdb_load_len(r) else {
+                    return Err(eof());
+                };
+                if id >= s.db.len() as u64 {
+                    crate::server_log!(
+                        s,
+                        crate::server::LL_WARNING,
+                        "FATAL: Data file was created with a Redis server configured to handle more than {} databases. Exiting\n",
+                        s.db.len()
+                    );
+                    return Err("Too many databases".into());
+                }
+                dbid = id as usize;
+                continue;
+            }
+            RDB_OPCODE_RESIZEDB => {
+                let (Ok(db_size), Ok(expires_size)) = (rdb_load_len(r), rdb_load_len(r)) else {
+                    return Err(eof());
+                };
+                // A hint only: never presize past what the rest of the stream could hold.
+                let cap = r.remaining() as u64;
+                s.db[dbid].dict.expand(db_size.min(cap) as usize);
+                s.db[dbid].expires.expand(expires_size.min(cap) as usize);
+                continue;
+            }
+            RDB_OPCODE_AUX => {
+                let (Ok(k), Ok(v)) = (
+                    rdb_generic_load_string_object(r),
+                    rdb_generic_load_string_object(r),
+                ) else {
+                    return Err(eof());
+                };
+                rdb_load_aux_field(s, &k, &v);
+                continue;
+            }
+            RDB_OPCODE_MODULE_AUX => {
+                // No modules here: Redis exits when no module claims the data.
+                let id = rdb_load_len(r).unwrap_or(0);
+                let name = module_type_name_by_id(id);
+                crate::server_log!(
+                    s,
+                    crate::server::LL_WARNING,
+                    "The RDB file contains AUX module data I can't load: no matching module '{}'",
+                    name
+                );
+                return Err(format!("no matching module '{}'", name));
+            }
+            RDB_OPCODE_FUNCTION | RDB_OPCODE_FUNCTION2 => {
+                let lua = s.functions.lua;
+                let replace = rdbflags & RDBFLAGS_ALLOW_DUP != 0;
+                if let Err(e) = crate::functions::rdb_function_load(
+                    lua,
+                    r,
+                    &mut s.functions.lib_ctx,
+                    t,
+                    replace,
+                ) {
+                    crate::server_log!(
+                        s,
+                        crate::server::LL_WARNING,
+                        "Failed loading library, {}",
+                        e
+                    );
+                    return Err(eof());
+                }
+                continue;
+            }
+            _ => {}
+        }
+        // A value: its type byte was `t`.
+        if !((0..=7).contains(&t) || (9..=19).contains(&t)) {
+            return Err(eof());
+        }
+        let Ok(key) = rdb_generic_load_string_object(r) else {
+            return Err(eof());
+        };
+        match rdb_load_object(s, t, r) {
+            Err(LoadError::EmptyKey) => {
+                if empty_keys_skipped < 10 {
+                    crate::server_log!(
+                        s,
+                        crate::server::LL_WARNING,
+                        "rdbLoadObject skipping empty key: {}",
+                        String::from_utf8_lossy(&key)
+                    );
+                }
+                empty_keys_skipped += 1;
+            }
+            Err(LoadError::Other) => {
+                crate::server_log!(
+                    s,
+                    crate::server::LL_WARNING,
+                    "Internal error in RDB reading offset {}, function at rdb.c:0 -> Bad data format",
+                    load_offset(r, start)
+                );
+                return Err(eof());
+            }
+            // An expired key on a master is dropped, except in an AOF base: the log
+            // that follows it assumes the keyspace exactly as it was.
+            Ok(_)
+                if rdbflags & RDBFLAGS_AOF_PREAMBLE == 0
+                    && expiretime != -1
+                    && expiretime < now =>
+            {
+                stats.keys_expired += 1;
+            }
+            Ok(mut val) => {
+                crate::cluster::object_set_lru_or_lfu(s, &mut val, lfu_freq, lru_idle, lru_clock);
+                if s.db[dbid].dict.contains_key(&key) {
+                    if rdbflags & RDBFLAGS_ALLOW_DUP == 0 {
+                        crate::server_log!(
+                            s,
+                            crate::server::LL_WARNING,
+                            "RDB has duplicated key '{}' in DB {}",
+                            String::from_utf8_lossy(&key),
+                            dbid
+                        );
+                        return Err("Duplicated key found in RDB file".into());
+                    }
+                    // DEBUG RELOAD's modes: the loaded key replaces the one there.
+                    s.db[dbid].db_delete(&key);
+                }
+                let db = &mut s.db[dbid];
+                let _ = db.dict.add(key.clone(), val);
+                if expiretime != -1 {
+                    db.set_expire(&key, expiretime);
+                }
+                stats.keys_loaded += 1;
+            }
+        }
+        if s.config.key_load_delay > 0 {
+            std::thread::sleep(std::time::Duration::from_micros(
+                s.config.key_load_delay as u64,
+            ));
+        }
+        expiretime = -1;
+        lfu_freq = -1;
+        lru_idle = -1;
+    }
+    // Every byte from the magic to EOF is in the checksum (version 5 and later).
+    if rdbver >= 5 {
+        let expected = crate::crc64::crc64(0, &r.buf[start..r.pos]);
+        let Ok(b) = r.read(8) else {
+            return Err(eof());
+        };
+        let cksum = u64::from_le_bytes(b.try_into().unwrap());
+        if s.config.rdbchecksum {
+            if cksum == 0 {
+                crate::server_log!(
+                    s,
+                    crate::server::LL_WARNING,
+                    "RDB file was saved with checksum disabled: no check performed."
+                );
+            } else if cksum != expected {
+                crate::server_log!(
+                    s,
+                    crate::server::LL_WARNING,
+                    "Wrong RDB checksum expected: ({:x}) but got ({:x}). Aborting now.",
+                    expected,
+                    cksum
+                );
+                return Err("RDB CRC error".into());
+            }
+        }
+    }
+    s.rdb_last_load_keys_loaded = stats.keys_loaded;
+    s.rdb_last_load_keys_expired = stats.keys_expired;
+    if empty_keys_skipped > 0 {
+        crate::server_log!(
+            s,
+            crate::server::LL_WARNING,
+            "Done loading RDB, keys loaded: {}, keys expired: {}, empty keys skipped: {}.",
+            stats.keys_loaded,
+            stats.keys_expired,
+            empty_keys_skipped
+        );
+    } else {
+        crate::server_log!(
+            s,
+            crate::server::LL_NOTICE,
+            "Done loading RDB, keys loaded: {}, keys expired: {}.",
+            stats.keys_loaded,
+            stats.keys_expired
+        );
+    }
+    Ok(())
+}
+// ANCHOR_END: rdb_load_rio
+
+/// rdb.c: the AUX branch of rdbLoadRioWithLoadingCtx: log what is worth logging,
+/// ignore the rest (the AUX contract: unknown fields are skipped).
+fn rdb_load_aux_field(s: &mut Server, key: &[u8], val: &[u8]) {
+    use crate::server::{LL_DEBUG, LL_NOTICE};
+    let v = String::from_utf8_lossy(val);
+    let num = || crate::util::string2ll(val.trim_ascii()).unwrap_or(0);
+    if key.first() == Some(&b'%') {
+        crate::server_log!(
+            s,
+            LL_NOTICE,
+            "RDB '{}': {}",
+            String::from_utf8_lossy(key),
+            v
+        );
+    } else if key.eq_ignore_ascii_case(b"redis-ver") {
+        crate::server_log!(s, LL_NOTICE, "Loading RDB produced by version {}", v);
+    } else if key.eq_ignore_ascii_case(b"ctime") {
+        let age = (crate::util::mstime() / 1000 - num()).max(0);
+        crate::server_log!(s, LL_NOTICE, "RDB age {} seconds", age);
+    } else if key.eq_ignore_ascii_case(b"used-mem") {
+        crate::server_log!(
+            s,
+            LL_NOTICE,
+            "RDB memory usage when created {:.2} Mb",
+            num() as f64 / (1024.0 * 1024.0)
+        );
+    } else if key.eq_ignore_ascii_case(b"aof-preamble") {
+        if num() != 0 {
+            crate::server_log!(s, LL_NOTICE, "RDB has an AOF tail");
+        }
+    } else if key.eq_ignore_ascii_case(b"aof-base") {
+        if num() != 0 {
+            crate::server_log!(s, LL_NOTICE, "RDB is base AOF");
+        }
+    } else if [
+        &b"repl-stream-db"[..],
+        b"repl-id",
+        b"repl-offset",
+        b"lua",
+        b"redis-bits",
+    ]
+    .iter()
+    .any(|k| key.eq_ignore_ascii_case(k))
+    {
+        // Replication state (no replication here) and fields Redis ignores too.
+    } else {
+        crate::server_log!(
+            s,
+            LL_DEBUG,
+            "Unrecognized RDB AUX field: '{}'",
+            String::from_utf8_lossy(key)
+        );
+    }
+}
+
+/// module.c: moduleTypeNameByID (the 9-character name packed in a module id)
+fn module_type_name_by_id(id: u64) -> String {
+    const SYMBOLS: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let id = id >> 10;
+    (0..9)
+        .map(|j| SYMBOLS[((id >> (6 * (8 - j))) & 63) as usize] as char)
+        .collect()
+}
+
+// ---------------------------------------------------------------- saving to disk
+
+/// The `save` config as (seconds, changes) pairs (server.h: saveparams).
+pub fn save_params(save: &str) -> Vec<(i64, u64)> {
+    let nums: Vec<i64> = save
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    nums.chunks_exact(2)
+        .map(|p| (p[0], p[1].max(0) as u64))
+        .collect()
+}
+
+/// util.c: fsyncFileDir (make a rename durable)
+fn fsync_file_dir(filename: &str) -> std::io::Result<()> {
+    let dir = match std::path::Path::new(filename).parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    std::fs::File::open(dir)?.sync_all()
+}
+
+fn cwd_or_unknown() -> String {
+    std::env::current_dir()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+// ANCHOR: rdb_save
+/// rdb.c: rdbSave
+///
+/// Writes `temp-<pid>.rdb` in the working directory (`dir`), fsyncs it and renames
+/// it over `filename`, so the file on disk is always a whole snapshot.
+pub fn rdb_save(s: &mut Server, filename: &str) -> Result<(), String> {
+    use crate::server::{strerror, LL_NOTICE, LL_WARNING};
+    use std::io::Write;
+    let tmpfile = format!("temp-{}.rdb", std::process::id());
+    let mut fp = match std::fs::File::create(&tmpfile) {
+        Ok(f) => f,
+        Err(e) => {
+            crate::server_log!(
+                s,
+                LL_WARNING,
+                "Failed opening the temp RDB file {} (in server root dir {}) for saving: {}",
+                tmpfile,
+                cwd_or_unknown(),
+                strerror(&e)
+            );
+            return Err("open".into());
+        }
+    };
+    let written = rdb_save_rio_to(s, &mut fp, RDBFLAGS_NONE)
+        .map_err(|e| ("rdbSaveRio", e))
+        .and_then(|()| fp.flush().map_err(|e| ("fflush", e)))
+        .and_then(|()| fp.sync_all().map_err(|e| ("fsync", e)));
+    drop(fp);
+    if let Err((op, e)) = written {
+        crate::server_log!(
+            s,
+            LL_WARNING,
+            "Write error saving DB on disk({}): {}",
+            op,
+            strerror(&e)
+        );
+        let _ = std::fs::remove_file(&tmpfile);
+        return Err(op.into());
+    }
+    if let Err(e) = std::fs::rename(&tmpfile, filename) {
+        crate::server_log!(
+            s,
+            LL_WARNING,
+            "Error moving temp DB file {} on the final destination {} (in server root dir {}): {}",
+            tmpfile,
+            filename,
+            cwd_or_unknown(),
+            strerror(&e)
+        );
+        let _ = std::fs::remove_file(&tmpfile);
+        return Err("rename".into());
+    }
+    if let Err(e) = fsync_file_dir(filename) {
+        crate::server_log!(
+            s,
+            LL_WARNING,
+            "Write error saving DB on disk(fsyncFileDir): {}",
+            strerror(&e)
+        );
+        return Err("fsyncFileDir".into());
+    }
+    crate::server_log!(s, LL_NOTICE, "DB saved on disk");
+    s.dirty = 0;
+    s.lastsave = crate::util::mstime() / 1000;
+    s.lastbgsave_status_ok = true;
+    Ok(())
+}
+// ANCHOR_END: rdb_save
+
+// ANCHOR: rdb_save_background
+/// rdb.c: rdbSaveBackground
+///
+/// Forks; the child writes the snapshot with `rdb_save` and exits 0 or 1, the parent
+/// returns at once and learns the outcome in `check_children_done`.
+pub fn rdb_save_background(s: &mut Server, filename: &str) -> Result<(), String> {
+    use crate::server::{ChildType, LL_NOTICE, LL_WARNING};
+    if crate::server::has_active_child_process(s) {
+        return Err("a child is active".into());
+    }
+    s.stat_rdb_saves += 1;
+    s.dirty_before_bgsave = s.dirty;
+    s.lastbgsave_try = crate::util::mstime() / 1000;
+    match crate::server::redis_fork(s, ChildType::Rdb) {
+        Ok(0) => {
+            let retval = rdb_save(s, filename);
+            crate::server::exit_from_child(if retval.is_ok() { 0 } else { 1 });
+        }
+        Ok(childpid) => {
+            crate::server_log!(
+                s,
+                LL_NOTICE,
+                "Background saving started by pid {}",
+                childpid
+            );
+            s.rdb_save_time_start = crate::util::mstime() / 1000;
+            Ok(())
+        }
+        Err(e) => {
+            s.lastbgsave_status_ok = false;
+            crate::server_log!(s, LL_WARNING, "Can't save in background: fork: {}", e);
+            Err(e)
+        }
+    }
+}
+// ANCHOR_END: rdb_save_background
+
+/// rdb.c: rdbRemoveTempFile (the file a killed child left behind)
+pub fn rdb_remove_temp_file(childpid: libc::pid_t) {
+    let _ = std::fs::remove_file(format!("temp-{}.rdb", childpid));
+}
+
+// ANCHOR: background_save_done_handler
+/// rdb.c: backgroundSaveDoneHandler (backgroundSaveDoneHandlerDisk: no diskless
+/// replication here)
+pub fn background_save_done_handler(s: &mut Server, exitcode: i32, bysignal: i32) {
+    use crate::server::{LL_NOTICE, LL_WARNING};
+    if bysignal == 0 && exitcode == 0 {
+        crate::server_log!(s, LL_NOTICE, "Background saving terminated with success");
+        // Changes made while the child wrote are still unsaved.
+        s.dirty = s.dirty.saturating_sub(s.dirty_before_bgsave);
+        s.lastsave = crate::util::mstime() / 1000;
+        s.lastbgsave_status_ok = true;
+    } else if bysignal == 0 {
+        crate::server_log!(s, LL_WARNING, "Background saving error");
+        s.lastbgsave_status_ok = false;
+    } else {
+        crate::server_log!(
+            s,
+            LL_WARNING,
+            "Background saving terminated by signal {}",
+            bysignal
+        );
+        rdb_remove_temp_file(s.child_pid);
+        // SIGUSR1 is how we stop a child on purpose: not an error.
+        if bysignal != libc::SIGUSR1 {
+            s.lastbgsave_status_ok = false;
+        }
+    }
+    let now = crate::util::mstime() / 1000;
+    s.rdb_save_time_last = now - s.rdb_save_time_start;
+    s.rdb_save_time_start = -1;
+}
+// ANCHOR_END: background_save_done_handler
+
+/// rdb.c: killRDBChild (SIGUSR1; check_children_done reaps it and cleans up)
+pub fn kill_rdb_child(s: &mut Server) {
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(s.child_pid, libc::SIGUSR1) };
+}
+
+/// rdb.c: saveCommand
+pub fn save_command(s: &mut Server, c: &mut crate::networking::Client) {
+    if s.child_type == crate::server::ChildType::Rdb {
+        crate::resp::add_reply_error(s, c, "Background save already in progress");
+        return;
+    }
+    s.stat_rdb_saves += 1;
+    let filename = s.config.dbfilename.clone();
+    if rdb_save(s, &filename).is_ok() {
+        c.add_reply(crate::resp::shared::OK);
+    } else {
+        crate::resp::add_reply_error(s, c, "-ERR");
+    }
+}
+
+/// rdb.c: bgsaveCommand (BGSAVE [SCHEDULE])
+pub fn bgsave_command(s: &mut Server, c: &mut crate::networking::Client) {
+    let mut schedule = false;
+    if c.argv.len() > 1 {
+        if c.argv.len() == 2 && c.argv[1].eq_ignore_ascii_case(b"schedule") {
+            schedule = true;
+        } else {
+            crate::resp::add_reply_error(s, c, crate::resp::shared::SYNTAXERR);
+            return;
+        }
+    }
+    if s.child_type == crate::server::ChildType::Rdb {
+        crate::resp::add_reply_error(s, c, "Background save already in progress");
+    } else if crate::server::has_active_child_process(s) || s.in_exec {
+        // No fork inside a transaction: the snapshot waits for the cron.
+        if schedule || s.in_exec {
+            s.rdb_bgsave_scheduled = true;
+            c.add_reply_status("Background saving scheduled");
+        } else {
+            crate::resp::add_reply_error(
+                s,
+                c,
+                "Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.",
+            );
+        }
+    } else {
+        let filename = s.config.dbfilename.clone();
+        if rdb_save_background(s, &filename).is_ok() {
+            c.add_reply_status("Background saving started");
+        } else {
+            crate::resp::add_reply_error(s, c, "-ERR");
+        }
+    }
+}
+
+// ---------------------------------------------------------------- loading from disk
+
+/// Why `rdb_load` failed: no file at all (a fresh start), or a bad one.
+#[derive(Debug)]
+pub enum RdbLoadFileError {
+    NotFound(std::io::Error),
+    Bad(String),
+}
+
+// ANCHOR: rdb_load
+/// rdb.c: rdbLoad
+///
+/// Reads the whole file, then loads it. The file is read at once rather than
+/// streamed: the loader validates everything before it adds a key anyway.
+pub fn rdb_load(s: &mut Server, filename: &str, rdbflags: i32) -> Result<(), RdbLoadFileError> {
+    let data = std::fs::read(filename).map_err(RdbLoadFileError::NotFound)?;
+    s.loading = true;
+    let mut r = Rio::new(&data);
+    let res = rdb_load_rio(s, &mut r, rdbflags);
+    s.loading = false;
+    res.map_err(|e| {
+        RdbLoadFileError::Bad(format!(
+            "Internal error in RDB reading offset {}, function at rdb.c:0 -> {}",
+            r.pos, e
+        ))
+    })
+}
+// ANCHOR_END: rdb_load
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -864,5 +1661,132 @@ mod tests {
             }
         }
         assert!(loaded > 0 && failed > 0, "loaded {loaded}, failed {failed}");
+    }
+
+    /// A server with every sample value in db 0 and db 3, some with a TTL.
+    fn populated() -> Server {
+        let mut s = server();
+        let now = crate::util::mstime();
+        for (i, o) in samples(&s).into_iter().enumerate() {
+            for dbid in [0usize, 3] {
+                let key = b(&format!("k{i}"));
+                let _ = s.db[dbid].dict.add(key.clone(), o.clone());
+                if i % 3 == 0 {
+                    s.db[dbid].set_expire(&key, now + 100_000 + i as i64);
+                }
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn whole_stream_round_trip_and_position() {
+        let s = populated();
+        let mut out = Vec::new();
+        rdb_save_rio(&s, &mut out, RDBFLAGS_NONE);
+        assert!(out.starts_with(b"REDIS0010\xfa\x09redis-ver"));
+        // The trailer is the CRC64 of everything before it.
+        let n = out.len();
+        let crc = u64::from_le_bytes(out[n - 8..].try_into().unwrap());
+        assert_eq!(crc, crate::crc64::crc64(0, &out[..n - 8]));
+        assert_eq!(out[n - 9], RDB_OPCODE_EOF);
+        // What follows the stream (an AOF tail) is left for the caller.
+        let mut stream = b"junk".to_vec();
+        stream.extend_from_slice(&out);
+        stream.extend_from_slice(b"*1\r\n$4\r\nPING\r\n");
+        let mut t = server();
+        let mut r = Rio::new(&stream);
+        r.pos = 4;
+        rdb_load_rio(&mut t, &mut r, RDBFLAGS_NONE).unwrap();
+        assert_eq!(r.pos, 4 + out.len());
+        for dbid in 0..s.db.len() {
+            assert_eq!(s.db[dbid].dict.len(), t.db[dbid].dict.len(), "db {dbid}");
+            assert_eq!(s.db[dbid].expires.len(), t.db[dbid].expires.len());
+            for de in s.db[dbid].dict.iter() {
+                let back = t.db[dbid].dict.get(&de.key).expect("key loaded");
+                assert_eq!(back.val.ptr, de.val.ptr);
+                assert_eq!(
+                    s.db[dbid].expires.get(&de.key).map(|e| e.val),
+                    t.db[dbid].expires.get(&de.key).map(|e| e.val)
+                );
+            }
+        }
+        // Saving what was loaded gives a keys section of the same size: the same
+        // bytes, though hash tables may list them in another order.
+        let mut again = Vec::new();
+        rdb_save_rio(&t, &mut again, RDBFLAGS_NONE);
+        let keys = |v: &[u8]| v.len() - v.iter().position(|&b| b == RDB_OPCODE_SELECTDB).unwrap();
+        assert!(keys(&out) == keys(&again), "keys sections differ in size");
+    }
+
+    #[test]
+    fn aof_base_flag_and_checksum_off() {
+        let mut s = populated();
+        let mut out = Vec::new();
+        rdb_save_rio(&s, &mut out, RDBFLAGS_AOF_PREAMBLE);
+        let aux = b"\xfa\x08aof-base\xc0\x01";
+        assert!(out.windows(aux.len()).any(|w| w == aux));
+        s.config.rdbchecksum = false;
+        let mut out = Vec::new();
+        rdb_save_rio(&s, &mut out, RDBFLAGS_NONE);
+        assert_eq!(&out[out.len() - 8..], &[0u8; 8]);
+        // A zero checksum is "not computed": it loads.
+        let mut t = server();
+        rdb_load_rio(&mut t, &mut Rio::new(&out), RDBFLAGS_NONE).unwrap();
+    }
+
+    #[test]
+    fn expired_keys_skipped_unless_aof_preamble() {
+        let mut s = server();
+        let v = crate::object::try_object_encoding(&s, b("v"));
+        let _ = s.db[0].dict.add(b("gone"), v.clone());
+        s.db[0].set_expire(b"gone", 1000);
+        let _ = s.db[0].dict.add(b("kept"), v);
+        let mut out = Vec::new();
+        rdb_save_rio(&s, &mut out, RDBFLAGS_NONE);
+        let mut t = server();
+        rdb_load_rio(&mut t, &mut Rio::new(&out), RDBFLAGS_NONE).unwrap();
+        assert_eq!(t.db[0].dict.len(), 1);
+        assert_eq!(t.rdb_last_load_keys_expired, 1);
+        let mut t = server();
+        rdb_load_rio(&mut t, &mut Rio::new(&out), RDBFLAGS_AOF_PREAMBLE).unwrap();
+        assert_eq!(t.db[0].dict.len(), 2);
+    }
+
+    #[test]
+    fn bad_streams_fail_cleanly() {
+        let s = populated();
+        let mut out = Vec::new();
+        rdb_save_rio(&s, &mut out, RDBFLAGS_NONE);
+        // Every truncation fails; none panics.
+        for cut in (0..out.len()).step_by(7) {
+            let mut t = server();
+            assert!(rdb_load_rio(&mut t, &mut Rio::new(&out[..cut]), RDBFLAGS_NONE).is_err());
+        }
+        let mut bad = out.clone();
+        let n = bad.len();
+        bad[n - 1] ^= 1;
+        let mut t = server();
+        assert_eq!(
+            rdb_load_rio(&mut t, &mut Rio::new(&bad), RDBFLAGS_NONE).unwrap_err(),
+            "RDB CRC error"
+        );
+        let mut t = server();
+        assert!(
+            rdb_load_rio(&mut t, &mut Rio::new(b"REDIS0011\xff"), RDBFLAGS_NONE)
+                .unwrap_err()
+                .contains("version 11")
+        );
+        // Loading the same stream twice: duplicated keys, unless ALLOW_DUP.
+        let mut t = server();
+        rdb_load_rio(&mut t, &mut Rio::new(&out), RDBFLAGS_NONE).unwrap();
+        assert!(rdb_load_rio(&mut t, &mut Rio::new(&out), RDBFLAGS_NONE).is_err());
+        rdb_load_rio(&mut t, &mut Rio::new(&out), RDBFLAGS_ALLOW_DUP).unwrap();
+    }
+
+    #[test]
+    fn save_params_parse() {
+        assert_eq!(save_params("3600 1 300 100"), vec![(3600, 1), (300, 100)]);
+        assert!(save_params("").is_empty());
     }
 }

@@ -297,6 +297,7 @@ pub mod shared {
     pub const CZERO: &[u8] = b":0\r\n";
     pub const CONE: &[u8] = b":1\r\n";
     pub const SYNTAXERR: &str = "-ERR syntax error";
+    pub const BGSAVEERR: &str = "-MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
     pub const WRONGTYPEERR: &str =
         "-WRONGTYPE Operation against a key holding the wrong kind of value";
     pub const NOAUTHERR: &str = "-NOAUTH Authentication required.";

@@ -77,8 +77,20 @@ pub fn script_prepare_for_run(
     ro: bool,
 ) -> Option<ScriptRunCtx> {
     if script_flags & SCRIPT_FLAG_EVAL_COMPAT_MODE == 0 {
-        // No replication, no cluster, no persistence errors in this port: of the
-        // checks on a flagged script, the *_ro and OOM ones remain.
+        // No replication and no cluster in this port: of the checks on a flagged
+        // script, the disk-error, *_ro and OOM ones remain.
+        if script_flags & SCRIPT_FLAG_NO_WRITES == 0
+            && crate::server::write_commands_denied_by_disk_error(s)
+                == crate::server::DiskErrorType::Rdb
+        {
+            crate::resp::add_reply_error(
+                s,
+                caller,
+                "-MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Writable scripts are blocked. Use 'no-writes' flag for read only scripts.",
+            );
+            return None;
+        }
+        // AOF helper: the DiskErrorType::Aof message ("... AOF error: <strerror>").
         if script_flags & SCRIPT_FLAG_NO_WRITES == 0 && ro {
             crate::resp::add_reply_error(
                 s,
@@ -259,13 +271,27 @@ fn script_verify_command_arity(
 }
 
 /// script.c: scriptVerifyWriteCommandAllow
-fn script_verify_write_command_allow(run_ctx: &ScriptRunCtx, cmd_flags: u64) -> Result<(), String> {
+fn script_verify_write_command_allow(
+    s: &Server,
+    run_ctx: &ScriptRunCtx,
+    cmd_flags: u64,
+) -> Result<(), String> {
     // May-replicate commands count as writes, so read-only scripts can run during
     // CLIENT PAUSE WRITE.
     if run_ctx.flags & SCRIPT_READ_ONLY != 0 && cmd_flags & (CMD_WRITE | CMD_MAY_REPLICATE) != 0 {
         return Err("Write commands are not allowed from read-only scripts.".into());
     }
-    // Replica, disk-error and min-replicas checks have nothing to check in this port.
+    // Once the script has written, it cannot be stopped halfway.
+    if cmd_flags & CMD_WRITE == 0 || run_ctx.flags & SCRIPT_WRITE_DIRTY != 0 {
+        return Ok(());
+    }
+    let deny = crate::server::write_commands_denied_by_disk_error(s);
+    if deny != crate::server::DiskErrorType::None {
+        return Err(crate::server::write_commands_get_disk_error_message(
+            s, deny,
+        ));
+    }
+    // Replica and min-replicas checks have nothing to check in this port.
     Ok(())
 }
 
@@ -311,7 +337,7 @@ pub fn script_call(
                 Ok(())
             }
         })
-        .and_then(|()| script_verify_write_command_allow(run_ctx, cmd.map_or(0, |c| c.flags)))
+        .and_then(|()| script_verify_write_command_allow(s, run_ctx, cmd.map_or(0, |c| c.flags)))
         .and_then(|()| script_verify_oom(s, run_ctx, cmd.map_or(0, |c| c.flags)));
     if let Err(err) = checked {
         // scriptCall's error path: counted as an error reply and a rejected call.

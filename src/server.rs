@@ -185,15 +185,59 @@ pub struct Server {
     /// The event loop is being turned from inside a command (networking.c:
     /// ProcessingEventsWhileBlocked): before_sleep does I/O only.
     pub processing_events_while_blocked: bool,
-    /// The dataset is being loaded from disk (server.h: loading): keys do not expire
-    /// and nothing is propagated meanwhile.
+    // ANCHOR: server_persistence_fields
+    /// The one fork child alive (an RDB save or an AOF rewrite), -1 when none
+    /// (server.h: child_pid).
+    pub child_pid: libc::pid_t,
+    /// What that child does (server.h: child_type).
+    pub child_type: ChildType,
+    /// In a fork child, what it was forked for (server.h: in_fork_child).
+    pub in_fork_child: ChildType,
+    /// `dirty` when the last BGSAVE started: what a successful save can subtract.
+    pub dirty_before_bgsave: u64,
+    /// Unix time of the last successful save (server.h: lastsave).
+    pub lastsave: i64,
+    /// Unix time of the last BGSAVE attempt (server.h: lastbgsave_try).
+    pub lastbgsave_try: i64,
+    /// Did the last background save succeed (server.h: lastbgsave_status == C_OK).
+    pub lastbgsave_status_ok: bool,
+    /// Seconds the last BGSAVE took, -1 before any (server.h: rdb_save_time_last).
+    pub rdb_save_time_last: i64,
+    /// Unix time the current BGSAVE started, -1 when none (rdb_save_time_start).
+    pub rdb_save_time_start: i64,
+    /// BGSAVE SCHEDULE asked for a save once the running child ends.
+    pub rdb_bgsave_scheduled: bool,
+    /// What the last load found (server.h: rdb_last_load_keys_loaded/_expired).
+    pub rdb_last_load_keys_loaded: u64,
+    pub rdb_last_load_keys_expired: u64,
+    /// Saves started (server.h: stat_rdb_saves).
+    pub stat_rdb_saves: u64,
+    /// Microseconds the last fork took, and how many forks so far.
+    pub stat_fork_time: i64,
+    pub stat_total_forks: u64,
+    /// Loading a data file right now (server.h: loading): keys do not expire and
+    /// nothing is propagated meanwhile.
     pub loading: bool,
+    // ANCHOR_END: server_persistence_fields
     /// The append-only file's state (server.h: the aof_* fields; aof.rs).
     pub aof: crate::aof::AofState,
     inst_ops: InstMetric,
     inst_in: InstMetric,
     inst_out: InstMetric,
 }
+
+/// server.h: CHILD_TYPE_* (what a fork child is for)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChildType {
+    None,
+    Rdb,
+    Aof,
+}
+
+/// server.h: SERVER_CHILD_NOERROR_RETVAL (a child that stopped on request, not failed)
+pub const SERVER_CHILD_NOERROR_RETVAL: i32 = 255;
+/// server.h: CONFIG_BGSAVE_RETRY_DELAY (seconds before a failed save point retries)
+pub const CONFIG_BGSAVE_RETRY_DELAY: i64 = 5;
 
 /// A moving average sampled in serverCron (server.c: trackInstantaneousMetric).
 #[derive(Default)]
@@ -238,6 +282,10 @@ macro_rules! server_log {
 /// Every log line goes through `tracing`, so RUST_LOG can widen or narrow it; the
 /// formatter in main.rs prints it the way Redis does.
 pub fn server_log_raw(level: u8, msg: &str) {
+    if crate::log::in_fork_child() {
+        crate::log::child_log_raw(level, msg);
+        return;
+    }
     match level {
         LL_DEBUG => tracing::trace!(target: "ferredis::log", "{}", msg),
         LL_VERBOSE => tracing::debug!(target: "ferredis::log", "{}", msg),
@@ -341,6 +389,21 @@ impl Server {
             lctx: crate::eval::LuaCtx::new(now / 1000),
             functions: crate::functions::FunctionsCtx::new(now / 1000),
             processing_events_while_blocked: false,
+            child_pid: -1,
+            child_type: ChildType::None,
+            in_fork_child: ChildType::None,
+            dirty_before_bgsave: 0,
+            lastsave: now / 1_000_000,
+            lastbgsave_try: 0,
+            lastbgsave_status_ok: true,
+            rdb_save_time_last: -1,
+            rdb_save_time_start: -1,
+            rdb_bgsave_scheduled: false,
+            rdb_last_load_keys_loaded: 0,
+            rdb_last_load_keys_expired: 0,
+            stat_rdb_saves: 0,
+            stat_fork_time: 0,
+            stat_total_forks: 0,
             loading: false,
             aof: crate::aof::AofState::new(config_appendonly),
             inst_ops: InstMetric::default(),
@@ -750,14 +813,15 @@ pub fn process_command(s: &mut Server, c: &mut Client) -> bool {
         crate::tracking::tracking_limit_used_slots(s);
     }
     // ANCHOR: process_command_misconf
-    // Writes (and PING, so monitoring notices) are refused while the AOF cannot be
-    // written: accepting them would acknowledge what may not survive.
+    // Persistence is failing: refuse what would change data we cannot save (and
+    // PING, so a health check notices).
     let is_write_command = cmd_flags & CMD_WRITE != 0;
-    if is_write_command || cmd.declared_name == "ping" {
-        if let Some(err) = crate::aof::write_commands_denied_by_aof_error(s) {
-            reject_command(s, c, err);
-            return true;
-        }
+    if (is_write_command || cmd.declared_name == "ping")
+        && write_commands_denied_by_disk_error(s) != DiskErrorType::None
+    {
+        let err = write_commands_get_disk_error_message(s, write_commands_denied_by_disk_error(s));
+        reject_command(s, c, &err);
+        return true;
     }
     // ANCHOR_END: process_command_misconf
     // A script past busy-reply-threshold lets the loop turn, but only commands flagged
@@ -949,7 +1013,8 @@ pub fn call(s: &mut Server, c: &mut Client, flags: u32) {
     // A command that changed the dataset is propagated, after whatever it asked to
     // propagate itself (deletions of keys it found expired, for one). EXEC never is:
     // its commands were, one by one, and the outermost call wraps them.
-    let dirty = s.dirty - dirty_before;
+    // SAVE resets `dirty` to 0: a negative change counts as none.
+    let dirty = s.dirty.saturating_sub(dirty_before);
     // Ferredis has one stream for the AOF and replicas: a command goes into it unless
     // both destinations are refused, by the caller's flags or by the command.
     let mut to_aof =
@@ -1152,10 +1217,49 @@ pub fn server_cron(s: &mut Server, _id: i64) -> i64 {
     crate::zmalloc::used_memory();
     clients_cron(s);
     databases_cron(s);
-    crate::aof::aof_cron(s);
     if s.client_pause_type != PauseType::Off && s.client_pause_end_time <= s.mstime {
         unpause_clients(s);
     }
+    // A BGREWRITEAOF asked for while another child ran starts once none does.
+    crate::aof::aof_cron_scheduled_rewrite(s);
+    // ANCHOR: server_cron_children
+    // A child that ended is reaped here; with none alive, a save point may start one.
+    if has_active_child_process(s) {
+        check_children_done(s);
+    } else {
+        let now = s.unixtime;
+        for (seconds, changes) in crate::rdb::save_params(&s.config.save) {
+            // After a failed save, wait CONFIG_BGSAVE_RETRY_DELAY before retrying.
+            if s.dirty >= changes
+                && now - s.lastsave > seconds
+                && (now - s.lastbgsave_try > CONFIG_BGSAVE_RETRY_DELAY || s.lastbgsave_status_ok)
+            {
+                server_log!(
+                    s,
+                    LL_NOTICE,
+                    "{} changes in {} seconds. Saving...",
+                    changes,
+                    seconds
+                );
+                let filename = s.config.dbfilename.clone();
+                let _ = crate::rdb::rdb_save_background(s, &filename);
+                break;
+            }
+        }
+        crate::aof::aof_cron_auto_rewrite(s);
+    }
+    // BGSAVE SCHEDULE (or a BGSAVE inside MULTI) starts once no child is alive.
+    if !has_active_child_process(s)
+        && s.rdb_bgsave_scheduled
+        && (s.unixtime - s.lastbgsave_try > CONFIG_BGSAVE_RETRY_DELAY || s.lastbgsave_status_ok)
+    {
+        let filename = s.config.dbfilename.clone();
+        if crate::rdb::rdb_save_background(s, &filename).is_ok() {
+            s.rdb_bgsave_scheduled = false;
+        }
+    }
+    // ANCHOR_END: server_cron_children
+    crate::aof::aof_cron(s);
     if s.shutdown_asap {
         prepare_for_shutdown_and_exit(s);
     }
@@ -1171,6 +1275,11 @@ pub fn server_cron(s: &mut Server, _id: i64) -> i64 {
 fn databases_cron(s: &mut Server) {
     if s.active_expire_enabled {
         crate::expire::active_expire_cycle(s, crate::expire::ACTIVE_EXPIRE_CYCLE_SLOW);
+    }
+    // No resizing or rehashing while a child shares our pages: each page touched
+    // would be copied.
+    if has_active_child_process(s) {
+        return;
     }
     let dbs_per_call = CRON_DBS_PER_CALL.min(s.db.len());
     let n = s.db.len();
@@ -1191,6 +1300,233 @@ fn databases_cron(s: &mut Server) {
     }
 }
 // ANCHOR_END: databases_cron
+
+/// server.h: DISK_ERROR_TYPE_*
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiskErrorType {
+    None,
+    Aof,
+    Rdb,
+}
+
+/// server.c: writeCommandsDeniedByDiskError
+pub fn write_commands_denied_by_disk_error(s: &Server) -> DiskErrorType {
+    if s.config.stop_writes_on_bgsave_error
+        && !crate::rdb::save_params(&s.config.save).is_empty()
+        && !s.lastbgsave_status_ok
+    {
+        return DiskErrorType::Rdb;
+    }
+    if crate::aof::aof_disk_error_errno(s).is_some() {
+        return DiskErrorType::Aof;
+    }
+    DiskErrorType::None
+}
+
+/// server.c: writeCommandsGetDiskErrorMessage (without the trailing CRLF)
+pub fn write_commands_get_disk_error_message(s: &Server, t: DiskErrorType) -> String {
+    match t {
+        DiskErrorType::Rdb => shared::BGSAVEERR.to_string(),
+        _ => format!(
+            "-MISCONF Errors writing to the AOF file: {}",
+            crate::aof::strerror(crate::aof::aof_disk_error_errno(s).unwrap_or(0))
+        ),
+    }
+}
+
+// ANCHOR: redis_fork
+/// server.c: redisFork
+///
+/// Forks a child for `purpose`: `Ok(0)` in the child, `Ok(pid)` in the parent. Only
+/// one child at a time. The child gets a copy-on-write view of the whole process:
+/// the dataset as of this instant, for free, while the parent goes on serving.
+pub fn redis_fork(s: &mut Server, purpose: ChildType) -> Result<libc::pid_t, String> {
+    if has_active_child_process(s) {
+        return Err(io::Error::from_raw_os_error(libc::EEXIST).to_string());
+    }
+    crate::log::prepare_fork();
+    let start = util::ustime();
+    // SAFETY: the child only runs code that takes no lock another thread may hold
+    // (logging goes through log::child_log_raw; glibc's malloc resets its locks at
+    // fork), and it leaves with _exit, never unwinding into the parent's state.
+    let childpid = unsafe { libc::fork() };
+    if childpid == 0 {
+        crate::log::set_in_fork_child();
+        s.in_fork_child = purpose;
+        update_dict_resize_policy(s);
+        close_child_unused_resource_after_fork(s);
+        return Ok(0);
+    }
+    if childpid == -1 {
+        return Err(strerror(&io::Error::last_os_error()));
+    }
+    s.stat_total_forks += 1;
+    s.stat_fork_time = util::ustime() - start;
+    s.child_pid = childpid;
+    s.child_type = purpose;
+    update_dict_resize_policy(s);
+    Ok(childpid)
+}
+// ANCHOR_END: redis_fork
+
+/// An OS error as strerror() prints it (Rust adds " (os error N)").
+pub fn strerror(e: &io::Error) -> String {
+    let t = e.to_string();
+    match t.find(" (os error ") {
+        Some(i) => t[..i].to_string(),
+        None => t,
+    }
+}
+
+/// server.c: closeChildUnusedResourceAfterFork (the listening sockets: a child
+/// that outlives its parent must not keep the port)
+fn close_child_unused_resource_after_fork(s: &mut Server) {
+    use std::os::fd::AsRawFd;
+    for l in &s.listeners {
+        // SAFETY: closing our copy of the descriptor; the child never uses it again
+        // and leaves with _exit, so nothing closes it twice.
+        unsafe { libc::close(l.as_raw_fd()) };
+    }
+}
+
+/// server.c: exitFromChild (_exit: no destructors, no flushing the parent's buffers)
+pub fn exit_from_child(retcode: i32) -> ! {
+    // SAFETY: _exit ends the process at once.
+    unsafe { libc::_exit(retcode) }
+}
+
+/// server.c: hasActiveChildProcess
+pub fn has_active_child_process(s: &Server) -> bool {
+    s.child_pid != -1
+}
+
+/// server.c: updateDictResizePolicy
+pub fn update_dict_resize_policy(s: &Server) {
+    use crate::dict::{dict_set_resize_enabled, DictResizeEnable};
+    if s.in_fork_child != ChildType::None {
+        dict_set_resize_enabled(DictResizeEnable::Forbid);
+    } else if has_active_child_process(s) {
+        dict_set_resize_enabled(DictResizeEnable::Avoid);
+    } else {
+        dict_set_resize_enabled(DictResizeEnable::Enable);
+    }
+}
+
+/// server.c: resetChildState
+pub fn reset_child_state(s: &mut Server) {
+    s.child_type = ChildType::None;
+    s.child_pid = -1;
+    update_dict_resize_policy(s);
+}
+
+/// server.c: strChildType
+fn str_child_type(t: ChildType) -> &'static str {
+    match t {
+        ChildType::Rdb => "RDB",
+        ChildType::Aof => "AOF",
+        ChildType::None => "Unknown",
+    }
+}
+
+// ANCHOR: check_children_done
+/// server.c: checkChildrenDone
+///
+/// Reaps an ended child without waiting (WNOHANG) and hands its exit status to the
+/// handler of its kind.
+pub fn check_children_done(s: &mut Server) {
+    let mut statloc: libc::c_int = 0;
+    // SAFETY: waitpid only writes the status word.
+    let pid = unsafe { libc::waitpid(-1, &mut statloc, libc::WNOHANG) };
+    if pid == 0 {
+        return;
+    }
+    let mut exitcode = if libc::WIFEXITED(statloc) {
+        libc::WEXITSTATUS(statloc)
+    } else {
+        -1
+    };
+    let mut bysignal = if libc::WIFSIGNALED(statloc) {
+        libc::WTERMSIG(statloc)
+    } else {
+        0
+    };
+    // A child that stopped on request says so with this code: not a failure.
+    if exitcode == SERVER_CHILD_NOERROR_RETVAL {
+        bysignal = libc::SIGUSR1;
+        exitcode = 1;
+    }
+    if pid == -1 {
+        server_log!(
+            s,
+            LL_WARNING,
+            "waitpid() returned an error: {}. child_type: {}, child_pid = {}",
+            strerror(&io::Error::last_os_error()),
+            str_child_type(s.child_type),
+            s.child_pid
+        );
+    } else if pid == s.child_pid {
+        match s.child_type {
+            ChildType::Rdb => crate::rdb::background_save_done_handler(s, exitcode, bysignal),
+            ChildType::Aof => crate::aof::background_rewrite_done_handler(s, exitcode, bysignal),
+            ChildType::None => {}
+        }
+        reset_child_state(s);
+    } else {
+        server_log!(
+            s,
+            LL_WARNING,
+            "Warning, detected child with unmatched pid: {}",
+            pid
+        );
+    }
+}
+// ANCHOR_END: check_children_done
+
+// ANCHOR: load_data_from_disk
+/// server.c: loadDataFromDisk
+///
+/// At start-up: the RDB file in `dir` when AOF is off. No file is a fresh start; a
+/// bad file stops the server before it serves anything, so no client ever sees
+/// half a dataset.
+pub fn load_data_from_disk(s: &mut Server) {
+    let start = util::ustime();
+    if crate::aof::load_data_from_disk_aof(s) {
+        return;
+    }
+    let filename = s.config.dbfilename.clone();
+    match crate::rdb::rdb_load(s, &filename, crate::rdb::RDBFLAGS_NONE) {
+        Ok(()) => {
+            server_log!(
+                s,
+                LL_NOTICE,
+                "DB loaded from disk: {:.3} seconds",
+                (util::ustime() - start) as f64 / 1_000_000.0
+            );
+        }
+        Err(crate::rdb::RdbLoadFileError::NotFound(e)) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(crate::rdb::RdbLoadFileError::NotFound(e)) => {
+            server_log!(
+                s,
+                LL_WARNING,
+                "Fatal error loading the DB: {}. Exiting.",
+                strerror(&e)
+            );
+            crate::log::flush_timeline();
+            std::process::exit(1);
+        }
+        Err(crate::rdb::RdbLoadFileError::Bad(msg)) => {
+            server_log!(s, LL_WARNING, "{}", msg);
+            server_log!(
+                s,
+                LL_WARNING,
+                "Terminating server after rdb file reading failure."
+            );
+            crate::log::flush_timeline();
+            std::process::exit(1);
+        }
+    }
+}
+// ANCHOR_END: load_data_from_disk
 
 /// server.h: CRON_DBS_PER_CALL
 pub const CRON_DBS_PER_CALL: usize = 16;
@@ -1489,18 +1825,30 @@ pub fn gen_redis_info_string(s: &Server, sections: &[String], current: Option<&C
     }
     if has("persistence") {
         nl(&mut out);
+        // ANCHOR: info_persistence
+        let now = util::mstime() / 1000;
+        let rdb_child = s.child_type == ChildType::Rdb;
         out.push_str(&format!(
-            "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\n{}{}",
+            "# Persistence\r\nloading:{}\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n",
+            s.loading as i32,
             s.dirty,
-            s.start_time,
-            crate::aof::info_persistence_aof(s),
-            crate::aof::info_persistence_aof_enabled(s)
+            rdb_child as i32,
+            s.lastsave,
+            if s.lastbgsave_status_ok { "ok" } else { "err" },
+            s.rdb_save_time_last,
+            if rdb_child { now - s.rdb_save_time_start } else { -1 },
+            s.stat_rdb_saves,
+            s.rdb_last_load_keys_expired,
+            s.rdb_last_load_keys_loaded,
         ));
+        // ANCHOR_END: info_persistence
+        out.push_str(&crate::aof::info_persistence_aof(s));
+        out.push_str(&crate::aof::info_persistence_aof_enabled(s));
     }
     if has("stats") {
         nl(&mut out);
         out.push_str(&format!(
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nexpired_stale_perc:{:.2}\r\nexpired_time_cap_reached_count:{}\r\nexpire_cycle_cpu_milliseconds:{}\r\nevicted_keys:{}\r\nevicted_clients:{}\r\ntotal_eviction_exceeded_time:{}\r\ncurrent_eviction_exceeded_time:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\ntracking_total_keys:{}\r\ntracking_total_items:{}\r\ntracking_total_prefixes:{}\r\nunexpected_error_replies:{}\r\ntotal_error_replies:{}\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:{}\r\nio_threaded_reads_processed:{}\r\nio_threaded_writes_processed:{}\r\n",
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nexpired_stale_perc:{:.2}\r\nexpired_time_cap_reached_count:{}\r\nexpire_cycle_cpu_milliseconds:{}\r\nevicted_keys:{}\r\nevicted_clients:{}\r\ntotal_eviction_exceeded_time:{}\r\ncurrent_eviction_exceeded_time:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nlatest_fork_usec:{}\r\ntotal_forks:{}\r\ntracking_total_keys:{}\r\ntracking_total_items:{}\r\ntracking_total_prefixes:{}\r\nunexpected_error_replies:{}\r\ntotal_error_replies:{}\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:{}\r\nio_threaded_reads_processed:{}\r\nio_threaded_writes_processed:{}\r\n",
             s.stat_numconnections,
             s.stat_numcommands,
             s.inst_ops.get() as u64,
@@ -1524,6 +1872,8 @@ pub fn gen_redis_info_string(s: &Server, sections: &[String], current: Option<&C
             s.pubsub.channels.len(),
             s.pubsub.patterns.len(),
             s.pubsub.shard_channels.len(),
+            s.stat_fork_time,
+            s.stat_total_forks,
             s.tracking.table.len(),
             s.tracking.total_items,
             s.tracking.prefixes.len(),

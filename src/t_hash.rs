@@ -41,7 +41,8 @@ pub enum Hash {
     /// Field/value pairs in insertion order (Redis: one listpack, field then value).
     Listpack(Vec<(Bytes, Bytes)>),
     /// Fields to values in a dict, once the hash outgrew the listpack thresholds.
-    HashTable(Dict<Bytes, Bytes>),
+    /// Boxed so that the many small hashes pay for a Vec, not for a dict header.
+    HashTable(Box<Dict<Bytes, Bytes>>),
 }
 // ANCHOR_END: hash_type
 
@@ -71,7 +72,7 @@ impl Clone for Hash {
                 for e in d.iter() {
                     let _ = n.add(e.key.clone(), e.val.clone());
                 }
-                Hash::HashTable(n)
+                Hash::HashTable(Box::new(n))
             }
         }
     }
@@ -94,6 +95,15 @@ fn lp_entry_bytes(len: usize) -> usize {
         0..=63 => len + 2,
         64..=4095 => len + 4,
         _ => len + 10,
+    }
+}
+
+/// Makes room for one more entry in a small encoding's vector. Rust's own growth
+/// starts at four slots and doubles; a listpack grows by exactly what it appends, so
+/// growing by an eighth keeps a one-field hash at one slot and the cost amortized.
+pub fn lp_reserve<T>(v: &mut Vec<T>) {
+    if v.len() == v.capacity() {
+        v.reserve_exact((v.len() / 8).max(1));
     }
 }
 
@@ -228,7 +238,7 @@ impl Hash {
                 panic!("listpack with duplicate fields");
             }
         }
-        *self = Hash::HashTable(d);
+        *self = Hash::HashTable(Box::new(d));
     }
     // ANCHOR_END: hash_type_convert
 
@@ -257,6 +267,7 @@ impl Hash {
                         true
                     }
                     None => {
+                        lp_reserve(v);
                         v.push((Bytes::copy_from_slice(field), value));
                         false
                     }

@@ -320,8 +320,7 @@ fn aof_content_equals_redis_for_the_same_commands() {
 /// and redis-server's into ferredis.
 #[test]
 fn appendonlydir_moves_between_ferredis_and_redis() {
-    #[allow(clippy::single_element_loop)] // "yes" joins when the RDB base lands.
-    for preamble in ["no"] {
+    for preamble in ["yes", "no"] {
         let args = ["--aof-use-rdb-preamble", preamble];
         let fdir = Proc::new_dir("interop-f");
         let rdir = Proc::new_dir("interop-r");
