@@ -2032,6 +2032,14 @@ pub fn rewrite_append_only_file_rio<W: Write>(s: &mut Server, w: &mut W) -> io::
                 w.write_all(out)?;
                 out.clear();
             }
+            // rdb-key-save-delay slows the rewrite down for tests, as in Redis.
+            if s.config.rdb_key_save_delay > 0 {
+                w.write_all(out)?;
+                out.clear();
+                std::thread::sleep(std::time::Duration::from_micros(
+                    s.config.rdb_key_save_delay as u64,
+                ));
+            }
         }
     }
     w.write_all(out)

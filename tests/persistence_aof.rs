@@ -779,3 +779,214 @@ fn transcript_aof_incr_file() {
         path.display()
     );
 }
+
+fn info(c: &mut redis::Connection, field: &str) -> String {
+    let info: String = redis::cmd("INFO").arg("persistence").query(c).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in {info}"))
+        .to_string()
+}
+
+fn wait_rewrite_done(c: &mut redis::Connection) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while info(c, "aof_rewrite_in_progress") != "0" || info(c, "aof_rewrite_scheduled") != "0" {
+        assert!(Instant::now() < deadline, "the rewrite never ended");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// BGREWRITEAOF while 20 clients INCR one key 1000 times each: nothing is lost
+/// across the switch to the new base and incr files, before and after a restart.
+#[test]
+fn bgrewriteaof_while_20_clients_incr() {
+    for preamble in ["yes", "no"] {
+        let dir = Proc::new_dir("rewrite");
+        let args = ["--aof-use-rdb-preamble", preamble];
+        let mut p = Proc::start(Kind::Ferredis, &dir, &args, &[]);
+        let mut c = p.client();
+        let _: () = redis::cmd("SET")
+            .arg("big")
+            .arg("x".repeat(1000))
+            .query(&mut c)
+            .unwrap();
+        let port = p.port;
+        let writers: Vec<_> = (0..20)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    let mut r = Raw::connect(port);
+                    for _ in 0..1000 {
+                        let rep = r.cmd(&[b"INCR", b"counter"]);
+                        assert_eq!(rep[0], b':');
+                    }
+                })
+            })
+            .collect();
+        let mut rewrites = 0;
+        while writers.iter().any(|h| !h.is_finished()) {
+            let r: redis::RedisResult<String> = redis::cmd("BGREWRITEAOF").query(&mut c);
+            if r.is_ok() {
+                rewrites += 1;
+            }
+            // The event loop keeps answering while the child writes.
+            let t = Instant::now();
+            let _: String = redis::cmd("PING").query(&mut c).unwrap();
+            assert!(t.elapsed() < Duration::from_secs(2));
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        for h in writers {
+            h.join().unwrap();
+        }
+        wait_rewrite_done(&mut c);
+        assert!(rewrites >= 1);
+        assert_eq!(info(&mut c, "aof_last_bgrewrite_status"), "ok");
+        let n: i64 = redis::cmd("GET").arg("counter").query(&mut c).unwrap();
+        assert_eq!(n, 20000);
+        // One base, one incr, no history left behind.
+        let manifest = String::from_utf8(p.read_aof("appendonly.aof.manifest")).unwrap();
+        assert_eq!(
+            manifest.lines().filter(|l| l.ends_with("type b")).count(),
+            1
+        );
+        assert_eq!(
+            manifest.lines().filter(|l| l.ends_with("type i")).count(),
+            1
+        );
+        assert!(!manifest.contains("type h"), "{manifest}");
+        let suffix = if preamble == "yes" {
+            ".base.rdb"
+        } else {
+            ".base.aof"
+        };
+        assert!(manifest.contains(suffix), "{manifest}");
+        let files = std::fs::read_dir(p.aof_dir()).unwrap().count();
+        assert_eq!(
+            files, 3,
+            "only the manifest, the base and the incr file remain"
+        );
+        drop(c);
+        p.kill();
+        p.restart(&args, &[]);
+        let mut c = p.client();
+        let n: i64 = redis::cmd("GET").arg("counter").query(&mut c).unwrap();
+        assert_eq!(n, 20000, "after a restart (preamble {preamble})");
+    }
+}
+
+/// The replies of BGREWRITEAOF in each situation, as redis-server gives them.
+#[test]
+fn bgrewriteaof_replies_as_redis() {
+    for kind in [Kind::Ferredis, Kind::Redis] {
+        let dir = Proc::new_dir("rewrite-replies");
+        let p = Proc::start(kind, &dir, &["--rdb-key-save-delay", "2000"], &[]);
+        let mut r = p.raw();
+        for i in 0..500 {
+            cmd(&mut r, &["SET", &format!("k{i}"), "v"]);
+        }
+        assert_eq!(
+            cmd(&mut r, &["BGREWRITEAOF"]),
+            b"+Background append only file rewriting started\r\n",
+            "{kind:?}"
+        );
+        assert_eq!(
+            cmd(&mut r, &["BGREWRITEAOF"]),
+            b"-ERR Background append only file rewriting already in progress\r\n",
+            "{kind:?}"
+        );
+        assert_eq!(
+            cmd(&mut r, &["BGSAVE"]),
+            b"-ERR Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.\r\n",
+            "{kind:?}"
+        );
+        let mut c = p.client();
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("rdb-key-save-delay")
+            .arg("0")
+            .query(&mut c)
+            .unwrap();
+        // Stop the slow child; a new rewrite then runs at full speed.
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("appendonly")
+            .arg("no")
+            .query(&mut c)
+            .unwrap();
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("appendonly")
+            .arg("yes")
+            .query(&mut c)
+            .unwrap();
+        wait_rewrite_done(&mut c);
+        assert_eq!(info(&mut c, "aof_enabled"), "1");
+        assert_eq!(info(&mut c, "aof_last_bgrewrite_status"), "ok");
+        // While a BGSAVE runs the rewrite is scheduled.
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("rdb-key-save-delay")
+            .arg("2000")
+            .query(&mut c)
+            .unwrap();
+        let _: String = redis::cmd("BGSAVE").query(&mut c).unwrap();
+        assert_eq!(
+            cmd(&mut r, &["BGREWRITEAOF"]),
+            b"+Background append only file rewriting scheduled\r\n",
+            "{kind:?}"
+        );
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("rdb-key-save-delay")
+            .arg("0")
+            .query(&mut c)
+            .unwrap();
+    }
+}
+
+/// CONFIG SET appendonly yes at runtime writes a base of the current dataset in
+/// a child, then switches to appending: everything survives a restart.
+#[test]
+fn appendonly_turned_on_at_runtime_keeps_everything() {
+    let dir = Proc::new_dir("runtime");
+    let mut p = Proc::start(Kind::Ferredis, &dir, &["--appendonly", "no"], &[]);
+    let mut c = p.client();
+    for i in 0..100 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(i)
+            .query(&mut c)
+            .unwrap();
+    }
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("appendonly")
+        .arg("yes")
+        .query(&mut c)
+        .unwrap();
+    for i in 100..200 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(i)
+            .query(&mut c)
+            .unwrap();
+    }
+    wait_rewrite_done(&mut c);
+    for i in 200..300 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(i)
+            .query(&mut c)
+            .unwrap();
+    }
+    let d = digest(&p);
+    let manifest = String::from_utf8(p.read_aof("appendonly.aof.manifest")).unwrap();
+    assert!(manifest.contains("appendonly.aof.1.base.rdb"), "{manifest}");
+    assert!(manifest.contains("appendonly.aof.1.incr.aof"), "{manifest}");
+    drop(c);
+    p.kill();
+    p.restart(&[], &[]);
+    assert_eq!(digest(&p), d);
+    let mut c = p.client();
+    let n: i64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
+    assert_eq!(n, 300);
+}
