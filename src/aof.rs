@@ -1032,7 +1032,7 @@ pub fn start_append_only(s: &mut Server) -> bool {
             LL_WARNING,
             "AOF was enabled during a transaction. An AOF background was scheduled to start when possible."
         );
-    } else if {
+    } else {
         // A rewrite already running does not accumulate the new incr file: restart it.
         if is_aof_child(s) {
             server_log!(
@@ -1042,15 +1042,15 @@ pub fn start_append_only(s: &mut Server) -> bool {
             );
             kill_append_only_child(s);
         }
-        !rewrite_append_only_file_background(s)
-    } {
-        s.aof.state = AOF_OFF;
-        server_log!(
-            s,
-            LL_WARNING,
-            "Redis needs to enable the AOF but can't trigger a background AOF rewrite operation. Check the above logs for more info about the error."
-        );
-        return false;
+        if !rewrite_append_only_file_background(s) {
+            s.aof.state = AOF_OFF;
+            server_log!(
+                s,
+                LL_WARNING,
+                "Redis needs to enable the AOF but can't trigger a background AOF rewrite operation. Check the above logs for more info about the error."
+            );
+            return false;
+        }
     }
     s.aof.last_fsync = s.unixtime;
     if !aof_bio_fsync_ok(s) {
