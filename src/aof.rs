@@ -2387,6 +2387,26 @@ pub fn bgrewriteaof_command(s: &mut Server, c: &mut Client) {
     }
 }
 
+/// debug.c: DEBUG LOADAOF: flush the AOF, empty the dataset and load it back from
+/// the files, as a restart would.
+pub fn debug_loadaof(s: &mut Server, c: &mut Client) {
+    if s.aof.state == AOF_ON {
+        flush_append_only_file(s, true);
+    }
+    crate::db::empty_data(s, -1);
+    aof_load_manifest_from_disk(s);
+    aof_del_history_files(s);
+    let ret = load_append_only_files(s);
+    if ret != AOF_OK && ret != AOF_EMPTY {
+        crate::log::flush_timeline();
+        std::process::exit(1);
+    }
+    // What was just loaded is not a change to persist or propagate.
+    s.dirty = 0;
+    server_log!(s, LL_WARNING, "Append Only File loaded by DEBUG LOADAOF");
+    c.add_reply(crate::resp::shared::OK);
+}
+
 /// server.c: the AOF part of serverCron
 pub fn aof_cron(s: &mut Server) {
     if s.aof.state == AOF_OFF {

@@ -990,3 +990,18 @@ fn appendonly_turned_on_at_runtime_keeps_everything() {
     let n: i64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
     assert_eq!(n, 300);
 }
+
+/// DEBUG LOADAOF reloads the dataset from the files, as a restart would.
+#[test]
+fn debug_loadaof_reloads_the_same_dataset() {
+    for kind in [Kind::Ferredis, Kind::Redis] {
+        let dir = Proc::new_dir("loadaof");
+        let p = Proc::start(kind, &dir, &[], &[]);
+        run_corpus(&p);
+        let before = digest(&p);
+        let mut r = p.raw();
+        assert_eq!(cmd(&mut r, &["DEBUG", "LOADAOF"]), b"+OK\r\n", "{kind:?}");
+        assert_eq!(digest(&p), before, "{kind:?}");
+        assert!(p.log().contains("Append Only File loaded by DEBUG LOADAOF"));
+    }
+}
