@@ -606,6 +606,10 @@ impl Server {
         if self.config.appendonly != before.appendonly {
             crate::aof::update_appendonly(self).map_err(|e| ("appendonly".to_string(), e))?;
         }
+        // config.c: updateAofAutoGCEnabled: history kept while GC was off goes now.
+        if before.aof_disable_auto_gc && !self.config.aof_disable_auto_gc {
+            crate::aof::aof_del_history_files(self);
+        }
         Ok(())
     }
 

@@ -1005,3 +1005,75 @@ fn debug_loadaof_reloads_the_same_dataset() {
         assert!(p.log().contains("Append Only File loaded by DEBUG LOADAOF"));
     }
 }
+
+/// A 6.x-style `appendonly.aof` in `dir` is moved into the AOF directory and becomes
+/// the base of a new manifest, as redis-server 7.0 does.
+#[test]
+fn old_style_aof_is_migrated_into_the_directory() {
+    for kind in [Kind::Ferredis, Kind::Redis] {
+        let dir = Proc::new_dir("upgrade");
+        let mut old = encode(&[b"SET", b"old", b"1"]);
+        old.extend_from_slice(&encode(&[b"RPUSH", b"l", b"a", b"b"]));
+        std::fs::write(dir.join("appendonly.aof"), &old).unwrap();
+        let p = Proc::start(kind, &dir, &[], &[]);
+        let mut c = p.client();
+        let v: String = redis::cmd("GET").arg("old").query(&mut c).unwrap();
+        assert_eq!(v, "1", "{kind:?}");
+        assert!(!dir.join("appendonly.aof").exists());
+        assert_eq!(p.read_aof("appendonly.aof"), old);
+        let manifest = String::from_utf8(p.read_aof("appendonly.aof.manifest")).unwrap();
+        assert_eq!(
+            manifest,
+            "file appendonly.aof seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n",
+            "{kind:?}"
+        );
+        assert!(p.log().contains(
+            "Successfully migrated an old-style AOF file (appendonly.aof) into the AOF directory (appendonlydir)."
+        ));
+    }
+}
+
+/// With aof-timestamp-enabled, `#TS:` annotations appear where redis-server puts
+/// them (one per second that saw writes), and are skipped when loading.
+#[test]
+fn timestamp_annotations_as_redis() {
+    let fdir = Proc::new_dir("ts-f");
+    let rdir = Proc::new_dir("ts-r");
+    let args = ["--aof-timestamp-enabled", "yes"];
+    let mut f = Proc::start(Kind::Ferredis, &fdir, &args, &[]);
+    let r = Proc::start(Kind::Redis, &rdir, &args, &[]);
+    let (mut fr, mut rr) = (f.raw(), r.raw());
+    for i in 0..3 {
+        cmd(&mut fr, &["SET", "a", &i.to_string()]);
+        cmd(&mut rr, &["SET", "a", &i.to_string()]);
+    }
+    let mask = |b: Vec<u8>| -> String {
+        String::from_utf8(b)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                if l.starts_with("#TS:") {
+                    "#TS:<time>"
+                } else {
+                    l
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let fa = mask(f.read_aof("appendonly.aof.1.incr.aof"));
+    let ra = mask(r.read_aof("appendonly.aof.1.incr.aof"));
+    assert!(ra.starts_with("#TS:<time>"), "{ra}");
+    // Both wrote their commands within one second (or both crossed one).
+    assert_eq!(
+        fa.replace("#TS:<time>\n", ""),
+        ra.replace("#TS:<time>\n", "")
+    );
+    assert!(fa.starts_with("#TS:<time>"), "{fa}");
+    drop(fr);
+    f.kill();
+    f.restart(&args, &[]);
+    let mut c = f.client();
+    let v: String = redis::cmd("GET").arg("a").query(&mut c).unwrap();
+    assert_eq!(v, "2");
+}
