@@ -1077,3 +1077,39 @@ fn timestamp_annotations_as_redis() {
     let v: String = redis::cmd("GET").arg("a").query(&mut c).unwrap();
     assert_eq!(v, "2");
 }
+
+/// With aof-disable-auto-gc yes a rewrite keeps its history in the manifest, listed
+/// as redis-server lists it; switching it off deletes the history files.
+#[test]
+fn rewrite_manifest_history_as_redis() {
+    let mut manifests = Vec::new();
+    for kind in [Kind::Ferredis, Kind::Redis] {
+        let dir = Proc::new_dir("history");
+        let p = Proc::start(kind, &dir, &["--aof-disable-auto-gc", "yes"], &[]);
+        let mut c = p.client();
+        for round in 0..2 {
+            let _: () = redis::cmd("SET").arg("k").arg(round).query(&mut c).unwrap();
+            let _: String = redis::cmd("BGREWRITEAOF").query(&mut c).unwrap();
+            wait_rewrite_done(&mut c);
+        }
+        let m = String::from_utf8(p.read_aof("appendonly.aof.manifest")).unwrap();
+        assert!(m.contains("type h"), "{kind:?}: {m}");
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("aof-disable-auto-gc")
+            .arg("no")
+            .query(&mut c)
+            .unwrap();
+        // The bio thread unlinks in the background.
+        std::thread::sleep(Duration::from_millis(100));
+        let after = String::from_utf8(p.read_aof("appendonly.aof.manifest")).unwrap();
+        assert!(!after.contains("type h"), "{kind:?}: {after}");
+        assert_eq!(
+            std::fs::read_dir(p.aof_dir()).unwrap().count(),
+            3,
+            "{kind:?}"
+        );
+        manifests.push((m, after));
+    }
+    assert_eq!(manifests[0], manifests[1]);
+}
