@@ -1259,13 +1259,10 @@ fn try_fsync(s: &mut Server, fd: &Arc<AofFile>, sync_in_progress: bool) {
 
 /// aof.c: catAppendOnlyGenericCommand
 pub fn cat_append_only_generic_command(dst: &mut Vec<u8>, argv: &[Bytes]) {
-    dst.push(b'*');
-    dst.extend_from_slice(argv.len().to_string().as_bytes());
-    dst.extend_from_slice(b"\r\n");
+    // write! into a Vec cannot fail, and formats the lengths without allocating.
+    let _ = write!(dst, "*{}\r\n", argv.len());
     for a in argv {
-        dst.push(b'$');
-        dst.extend_from_slice(a.len().to_string().as_bytes());
-        dst.extend_from_slice(b"\r\n");
+        let _ = write!(dst, "${}\r\n", a.len());
         dst.extend_from_slice(a);
         dst.extend_from_slice(b"\r\n");
     }
@@ -1291,23 +1288,29 @@ fn gen_aof_timestamp_annotation_if_needed(s: &mut Server, force: bool) -> Option
 /// EXPIRE as PEXPIREAT, SPOP as SREM): the AOF only adds a SELECT when the
 /// database changes, and buffers; before_sleep writes the buffer.
 pub fn feed_append_only_file(s: &mut Server, dictid: usize, argv: &[Bytes]) {
-    let mut buf = Vec::new();
+    // Redis formats into a temporary buffer and drops it unless the AOF is on (or
+    // waits for its first rewrite); appending in place saves that copy.
+    let keep = s.aof.state == AOF_ON || s.aof.state == AOF_WAIT_REWRITE && is_aof_child(s);
+    let mut scratch = Vec::new();
+    let mut buf = std::mem::take(&mut s.aof.buf);
+    let out = if keep { &mut buf } else { &mut scratch };
     if s.config.aof_timestamp_enabled {
         if let Some(ts) = gen_aof_timestamp_annotation_if_needed(s, false) {
-            buf.extend_from_slice(ts.as_bytes());
+            out.extend_from_slice(ts.as_bytes());
         }
     }
     if dictid as i64 != s.aof.selected_db {
         let seldb = dictid.to_string();
-        buf.extend_from_slice(
-            format!("*2\r\n$6\r\nSELECT\r\n${}\r\n{}\r\n", seldb.len(), seldb).as_bytes(),
+        let _ = write!(
+            out,
+            "*2\r\n$6\r\nSELECT\r\n${}\r\n{}\r\n",
+            seldb.len(),
+            seldb
         );
         s.aof.selected_db = dictid as i64;
     }
-    cat_append_only_generic_command(&mut buf, argv);
-    if s.aof.state == AOF_ON || s.aof.state == AOF_WAIT_REWRITE && is_aof_child(s) {
-        s.aof.buf.extend_from_slice(&buf);
-    }
+    cat_append_only_generic_command(out, argv);
+    s.aof.buf = buf;
 }
 // ANCHOR_END: feed_append_only_file
 
