@@ -1470,8 +1470,11 @@ pub fn load_single_append_only_file(s: &mut Server, filename: &str) -> i32 {
                         filename
                     );
                 }
+                // Never cut an RDB part: a damaged snapshot is not a log with a
+                // torn tail (Redis 7.0.15 may truncate a short RDB base to 0 bytes
+                // here; refusing to start keeps the data for redis-check-aof).
                 server_log!(s, LL_VERBOSE, "RDB load error: {}", e);
-                stop = LoadStop::ShortRead;
+                stop = LoadStop::Failed;
             }
         }
     }

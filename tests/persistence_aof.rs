@@ -1113,3 +1113,38 @@ fn rewrite_manifest_history_as_redis() {
     }
     assert_eq!(manifests[0], manifests[1]);
 }
+
+/// A damaged RDB base (bad checksum) stops start-up, and the file is left as it was:
+/// aof-load-truncated only ever cuts a file that ended early.
+#[test]
+fn corrupt_rdb_base_fails_start_up_and_is_not_truncated() {
+    for kind in [Kind::Ferredis, Kind::Redis] {
+        let dir = Proc::new_dir("corrupt-base");
+        let mut p = Proc::start(kind, &dir, &[], &[]);
+        let mut c = p.client();
+        for i in 0..50 {
+            let _: () = redis::cmd("SET")
+                .arg(format!("key{i}"))
+                .arg("value")
+                .query(&mut c)
+                .unwrap();
+        }
+        let _: String = redis::cmd("BGREWRITEAOF").query(&mut c).unwrap();
+        wait_rewrite_done(&mut c);
+        drop(c);
+        p.kill();
+        let base = p.aof_dir().join("appendonly.aof.2.base.rdb");
+        let mut bytes = std::fs::read(&base).unwrap();
+        // The checksum's last byte: a damage both servers must detect the same way.
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x55;
+        std::fs::write(&base, &bytes).unwrap();
+        assert_eq!(p.run_to_exit(&[]), 1, "{kind:?}");
+        assert_eq!(std::fs::read(&base).unwrap(), bytes, "{kind:?}");
+        let log = p.log();
+        assert!(
+            log.contains("Wrong RDB checksum expected: ("),
+            "{kind:?}: {log}"
+        );
+    }
+}
