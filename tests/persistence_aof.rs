@@ -1148,3 +1148,59 @@ fn corrupt_rdb_base_fails_start_up_and_is_not_truncated() {
         );
     }
 }
+
+/// auto-aof-rewrite-percentage/min-size: serverCron starts a rewrite by itself once
+/// the AOF has doubled past the minimum size.
+#[test]
+fn automatic_rewrite_on_growth() {
+    let dir = Proc::new_dir("auto");
+    let p = Proc::start(
+        Kind::Ferredis,
+        &dir,
+        &[
+            "--auto-aof-rewrite-min-size",
+            "10kb",
+            "--auto-aof-rewrite-percentage",
+            "100",
+        ],
+        &[],
+    );
+    let mut c = p.client();
+    for i in 0..400 {
+        let _: () = redis::cmd("SET").arg("k").arg(i).query(&mut c).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while info(&mut c, "aof_rewrites") == "0" {
+        assert!(Instant::now() < deadline, "no automatic rewrite");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    wait_rewrite_done(&mut c);
+    assert!(p.log().contains("Starting automatic rewriting of AOF on "));
+    // The new base holds one key: the AOF shrank back under the minimum.
+    let size: i64 = info(&mut c, "aof_current_size").parse().unwrap();
+    assert!(size < 10 * 1024, "{size}");
+}
+
+/// When the rewrite that must start the AOF cannot run, CONFIG SET appendonly yes
+/// fails with Redis's error and the AOF stays off.
+#[test]
+fn appendonly_yes_fails_when_the_directory_is_unusable() {
+    for kind in [Kind::Ferredis, Kind::Redis] {
+        let dir = Proc::new_dir("unusable");
+        let p = Proc::start(kind, &dir, &["--appendonly", "no"], &[]);
+        // A file where the directory should be.
+        std::fs::write(dir.join("appendonlydir"), b"").unwrap();
+        let mut r = p.raw();
+        assert_eq!(
+            cmd(&mut r, &["CONFIG", "SET", "appendonly", "yes"]),
+            b"-ERR CONFIG SET failed (possibly related to argument 'appendonly') - Unable to turn on AOF. Check server logs.\r\n",
+            "{kind:?}"
+        );
+        let mut c = p.client();
+        assert_eq!(info(&mut c, "aof_enabled"), "0", "{kind:?}");
+        assert_eq!(
+            cmd(&mut r, &["CONFIG", "GET", "appendonly"]),
+            b"*2\r\n$10\r\nappendonly\r\n$2\r\nno\r\n"
+        );
+    }
+}
