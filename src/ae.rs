@@ -19,6 +19,10 @@ use crate::server::Server;
 pub const AE_NONE: u8 = 0;
 pub const AE_READABLE: u8 = 1;
 pub const AE_WRITABLE: u8 = 2;
+/// With AE_WRITABLE: never run the write handler after the read handler in the same
+/// turn (ae.h: AE_BARRIER). Under appendfsync always a reply produced by this turn's
+/// read must wait for before_sleep's fsync.
+pub const AE_BARRIER: u8 = 4;
 
 /// Returned by a time event that must not run again (ae.h: AE_NOMORE).
 pub const AE_NOMORE: i64 = -1;
@@ -135,6 +139,12 @@ impl EventLoop {
         if old == AE_NONE {
             return Ok(());
         }
+        // The barrier only means something with a write handler.
+        let mask = if mask & AE_WRITABLE != 0 {
+            mask | AE_BARRIER
+        } else {
+            mask
+        };
         let new = old & !mask;
         fe.mask = new;
         if mask & AE_READABLE != 0 {
@@ -266,7 +276,7 @@ fn interest_of(mask: u8) -> Option<Interest> {
 /// ae.c: aeProcessEvents
 ///
 /// One turn of the loop: before_sleep, wait, after_sleep, then every fired file event
-/// (readable before writable, as Redis without AE_BARRIER), then due time events.
+/// (readable before writable, or the reverse for AE_BARRIER), then due time events.
 pub fn process_events(s: &mut Server) -> usize {
     if let Some(bs) = s.el.before_sleep {
         bs(s);
@@ -295,15 +305,28 @@ fn dispatch_fired(s: &mut Server, numevents: usize) {
         let FiredEvent { token, mask } = s.el.fired[j];
         let fe = s.el.get(token);
         let mut fired = 0;
-        if fe.mask & mask & AE_READABLE != 0 {
-            if let Some(p) = fe.rfile_proc {
+        // Normally read first, then write what the read produced; with AE_BARRIER
+        // write first (old replies), and let this turn's replies wait for
+        // before_sleep.
+        let invert = fe.mask & AE_BARRIER != 0;
+        if invert && fe.mask & mask & AE_WRITABLE != 0 {
+            if let Some(p) = fe.wfile_proc {
                 p(s, token);
                 fired += 1;
             }
         }
+        let fe = s.el.get(token);
+        if fe.mask & mask & AE_READABLE != 0 {
+            if let Some(p) = fe.rfile_proc {
+                if fired == 0 || fe.wfile_proc.map(|w| w as usize) != Some(p as usize) {
+                    p(s, token);
+                    fired += 1;
+                }
+            }
+        }
         // The read handler may have removed or replaced the write handler.
         let fe = s.el.get(token);
-        if fe.mask & mask & AE_WRITABLE != 0 {
+        if !invert && fe.mask & mask & AE_WRITABLE != 0 {
             if let Some(p) = fe.wfile_proc {
                 if fired == 0 || fe.rfile_proc.map(|r| r as usize) != Some(p as usize) {
                     p(s, token);

@@ -64,6 +64,18 @@ pub struct Config {
     pub dir: String,
     pub save: String,
     pub appendonly: bool,
+    /// One of aof.rs's AOF_FSYNC_* policies (server.h: aof_fsync).
+    pub appendfsync: u8,
+    pub appendfilename: String,
+    pub appenddirname: String,
+    pub aof_load_truncated: bool,
+    pub aof_use_rdb_preamble: bool,
+    pub aof_timestamp_enabled: bool,
+    pub aof_disable_auto_gc: bool,
+    pub no_appendfsync_on_rewrite: bool,
+    pub auto_aof_rewrite_percentage: i64,
+    pub auto_aof_rewrite_min_size: i64,
+    pub aof_rewrite_incremental_fsync: bool,
     pub dbfilename: String,
     /// LZF-compress strings over 20 bytes in RDB and DUMP (rdbcompression).
     pub rdbcompression: bool,
@@ -150,6 +162,17 @@ impl Default for Config {
                 .unwrap_or_else(|_| "/".into()),
             save: "3600 1 300 100 60 10000".into(),
             appendonly: false,
+            appendfsync: crate::aof::AOF_FSYNC_EVERYSEC,
+            appendfilename: "appendonly.aof".into(),
+            appenddirname: "appendonlydir".into(),
+            aof_load_truncated: true,
+            aof_use_rdb_preamble: true,
+            aof_timestamp_enabled: false,
+            aof_disable_auto_gc: false,
+            no_appendfsync_on_rewrite: false,
+            auto_aof_rewrite_percentage: 100,
+            auto_aof_rewrite_min_size: 64 * 1024 * 1024,
+            aof_rewrite_incremental_fsync: true,
             dbfilename: "dump.rdb".into(),
             rdbcompression: true,
             rdbchecksum: true,
@@ -697,12 +720,135 @@ static CONFIGS: &[StandardConfig] = &[
         flags: 0,
         get: |c| yesno(c.appendonly),
         set: |c, v| {
-            let on = parse_bool(v)?;
-            if on {
-                // Persistence has its own issue; refuse rather than pretend.
-                return Err("AOF is not supported yet by ferredis".into());
+            // Turning it on or off at runtime happens in aof::update_appendonly.
+            c.appendonly = parse_bool(v)?;
+            Ok(())
+        },
+    },
+    StandardConfig {
+        name: "appendfsync",
+        flags: 0,
+        get: |c| {
+            match c.appendfsync {
+                crate::aof::AOF_FSYNC_ALWAYS => "always",
+                crate::aof::AOF_FSYNC_NO => "no",
+                _ => "everysec",
             }
-            c.appendonly = on;
+            .to_string()
+        },
+        set: |c, v| {
+            c.appendfsync = match v[0].to_ascii_lowercase().as_str() {
+                "everysec" => crate::aof::AOF_FSYNC_EVERYSEC,
+                "always" => crate::aof::AOF_FSYNC_ALWAYS,
+                "no" => crate::aof::AOF_FSYNC_NO,
+                _ => {
+                    return Err(
+                        "argument(s) must be one of the following: everysec, always, no".into(),
+                    )
+                }
+            };
+            Ok(())
+        },
+    },
+    StandardConfig {
+        name: "appendfilename",
+        flags: IMMUTABLE_CONFIG,
+        get: |c| c.appendfilename.clone(),
+        set: |c, v| {
+            if v[0].is_empty() {
+                return Err("appendfilename can't be empty".into());
+            }
+            if v[0].contains('/') || v[0].contains('\\') {
+                return Err("appendfilename can't be a path, just a filename".into());
+            }
+            c.appendfilename = v[0].clone();
+            Ok(())
+        },
+    },
+    StandardConfig {
+        name: "appenddirname",
+        flags: IMMUTABLE_CONFIG,
+        get: |c| c.appenddirname.clone(),
+        set: |c, v| {
+            if v[0].is_empty() {
+                return Err("appenddirname can't be empty".into());
+            }
+            if v[0].contains('/') || v[0].contains('\\') {
+                return Err("appenddirname can't be a path, just a dirname".into());
+            }
+            c.appenddirname = v[0].clone();
+            Ok(())
+        },
+    },
+    StandardConfig {
+        name: "aof-load-truncated",
+        flags: 0,
+        get: |c| yesno(c.aof_load_truncated),
+        set: |c, v| {
+            c.aof_load_truncated = parse_bool(v)?;
+            Ok(())
+        },
+    },
+    StandardConfig {
+        name: "aof-use-rdb-preamble",
+        flags: 0,
+        get: |c| yesno(c.aof_use_rdb_preamble),
+        set: |c, v| {
+            c.aof_use_rdb_preamble = parse_bool(v)?;
+            Ok(())
+        },
+    },
+    StandardConfig {
+        name: "aof-timestamp-enabled",
+        flags: 0,
+        get: |c| yesno(c.aof_timestamp_enabled),
+        set: |c, v| {
+            c.aof_timestamp_enabled = parse_bool(v)?;
+            Ok(())
+        },
+    },
+    StandardConfig {
+        name: "aof-disable-auto-gc",
+        flags: 0,
+        get: |c| yesno(c.aof_disable_auto_gc),
+        set: |c, v| {
+            c.aof_disable_auto_gc = parse_bool(v)?;
+            Ok(())
+        },
+    },
+    StandardConfig {
+        name: "no-appendfsync-on-rewrite",
+        flags: 0,
+        get: |c| yesno(c.no_appendfsync_on_rewrite),
+        set: |c, v| {
+            c.no_appendfsync_on_rewrite = parse_bool(v)?;
+            Ok(())
+        },
+    },
+    StandardConfig {
+        name: "auto-aof-rewrite-percentage",
+        flags: 0,
+        get: |c| c.auto_aof_rewrite_percentage.to_string(),
+        set: |c, v| {
+            c.auto_aof_rewrite_percentage = parse_num(v, 0, i32::MAX as i64, false)?;
+            Ok(())
+        },
+    },
+    StandardConfig {
+        name: "auto-aof-rewrite-min-size",
+        flags: 0,
+        get: |c| c.auto_aof_rewrite_min_size.to_string(),
+        set: |c, v| {
+            c.auto_aof_rewrite_min_size = parse_num(v, 0, i64::MAX, true)?;
+            Ok(())
+        },
+    },
+    StandardConfig {
+        name: "aof-rewrite-incremental-fsync",
+        flags: 0,
+        get: |c| yesno(c.aof_rewrite_incremental_fsync),
+        set: |c, v| {
+            c.aof_rewrite_incremental_fsync = parse_bool(v)?;
             Ok(())
         },
     },

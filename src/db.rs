@@ -179,7 +179,8 @@ pub fn incrementally_rehash(db: &mut Db) -> bool {
 /// so the dataset stays still, but they already read as missing.
 pub fn expire_if_needed(s: &mut Server, dbid: usize, key: &[u8]) -> bool {
     let now = s.mstime;
-    if !s.db[dbid].key_is_expired(key, now) {
+    // Nothing expires while loading: the file replays what happened back then.
+    if s.loading || !s.db[dbid].key_is_expired(key, now) {
         return false;
     }
     if s.client_pause_type != crate::server::PauseType::Off {
@@ -224,7 +225,8 @@ pub fn lookup_key<'a>(
     // is not there has no TTL either.
     if !s.db[dbid].expires.is_empty() && flags & LOOKUP_NOEXPIRE == 0 {
         expire_if_needed(s, dbid, key);
-    } else if flags & LOOKUP_NOEXPIRE != 0 && s.db[dbid].key_is_expired(key, s.mstime) {
+    } else if flags & LOOKUP_NOEXPIRE != 0 && !s.loading && s.db[dbid].key_is_expired(key, s.mstime)
+    {
         return None;
     }
     let touch = flags & LOOKUP_NOTOUCH == 0;

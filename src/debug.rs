@@ -30,6 +30,7 @@ pub fn debug_command(s: &mut Server, c: &mut Client) {
             c.add_reply(shared::OK);
         }
         (b"object", 3) => debug_object(s, c),
+        (b"loadaof", 2) => crate::aof::debug_loadaof(s, c),
         (b"digest", 2) => {
             let d = compute_dataset_digest(s);
             c.add_reply_status(&hex(&d));

@@ -209,8 +209,9 @@ pub fn active_expire_cycle(s: &mut Server, cycle_type: u8) {
 // ANCHOR_END: active_expire_cycle
 
 /// expire.c: checkAlreadyExpired
-fn check_already_expired(when: i64) -> bool {
-    when <= crate::util::mstime()
+fn check_already_expired(s: &Server, when: i64) -> bool {
+    // While loading, a past time is kept as is: the key expires afterwards.
+    when <= crate::util::mstime() && !s.loading
 }
 
 const EXPIRE_NX: u32 = 1 << 0;
@@ -313,7 +314,7 @@ fn expire_generic_command(s: &mut Server, c: &mut Client, basetime: i64, seconds
             return;
         }
     }
-    if check_already_expired(when) {
+    if check_already_expired(s, when) {
         s.db[c.db].db_delete(&key);
         s.dirty += 1;
         s.propagate_argv = Some(vec![Bytes::from_static(b"DEL"), key.clone()]);

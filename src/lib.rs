@@ -4,6 +4,8 @@
 
 pub mod acl;
 pub mod ae;
+pub mod aof;
+pub mod bio;
 pub mod bitops;
 pub mod blocked;
 pub mod cluster;

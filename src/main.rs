@@ -115,7 +115,11 @@ fn main() {
         addrs.join(", ")
     );
     server_log!(s, LL_NOTICE, "Server initialized");
+    // server.c: main, around loadDataFromDisk.
+    ferredis::aof::aof_load_manifest_from_disk(&mut s);
     server::load_data_from_disk(&mut s);
+    ferredis::aof::aof_open_if_needed_on_server_start(&mut s);
+    ferredis::aof::aof_del_history_files(&mut s);
     server::run(&mut s);
 }
 

@@ -1141,9 +1141,18 @@ impl ClientIo {
 /// networking.c: connSetWriteHandler(c->conn, sendReplyToClient)
 fn install_write_handler(s: &mut Server, c: &mut Client) {
     let token = c.token;
+    // Under appendfsync always a reply must not leave in the turn that produced it,
+    // before before_sleep has fsynced the AOF (networking.c: ae_barrier).
+    let barrier = if s.aof.state == crate::aof::AOF_ON
+        && s.config.appendfsync == crate::aof::AOF_FSYNC_ALWAYS
+    {
+        crate::ae::AE_BARRIER
+    } else {
+        0
+    };
     if let Some(conn) = c.conn.as_mut() {
         if s.el
-            .create_file_event(conn, token, AE_WRITABLE, send_reply_to_client)
+            .create_file_event(conn, token, AE_WRITABLE | barrier, send_reply_to_client)
             .is_ok()
         {
             c.write_handler_installed = true;

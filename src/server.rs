@@ -215,9 +215,12 @@ pub struct Server {
     /// Microseconds the last fork took, and how many forks so far.
     pub stat_fork_time: i64,
     pub stat_total_forks: u64,
-    /// Loading a data file right now (server.h: loading).
+    /// Loading a data file right now (server.h: loading): keys do not expire and
+    /// nothing is propagated meanwhile.
     pub loading: bool,
     // ANCHOR_END: server_persistence_fields
+    /// The append-only file's state (server.h: the aof_* fields; aof.rs).
+    pub aof: crate::aof::AofState,
     inst_ops: InstMetric,
     inst_in: InstMetric,
     inst_out: InstMetric,
@@ -297,6 +300,7 @@ impl Server {
         let commands = CommandTable::new();
         let stats_len = commands.stats_len();
         let now = util::ustime();
+        let config_appendonly = config.appendonly;
         let mut s = Server {
             el: EventLoop::new(config.maxclients as usize + 128)?,
             db: (0..config.databases).map(Db::new).collect(),
@@ -401,6 +405,7 @@ impl Server {
             stat_fork_time: 0,
             stat_total_forks: 0,
             loading: false,
+            aof: crate::aof::AofState::new(config_appendonly),
             inst_ops: InstMetric::default(),
             inst_in: InstMetric::default(),
             inst_out: InstMetric::default(),
@@ -597,6 +602,13 @@ impl Server {
                     return Err((name.into(), e.to_string()));
                 }
             }
+        }
+        if self.config.appendonly != before.appendonly {
+            crate::aof::update_appendonly(self).map_err(|e| ("appendonly".to_string(), e))?;
+        }
+        // config.c: updateAofAutoGCEnabled: history kept while GC was off goes now.
+        if before.aof_disable_auto_gc && !self.config.aof_disable_auto_gc {
+            crate::aof::aof_del_history_files(self);
         }
         Ok(())
     }
@@ -1022,7 +1034,7 @@ pub fn call(s: &mut Server, c: &mut Client, flags: u32) {
         && cmd.declared_name != "exec"
     {
         let argv = s.propagate_argv.take();
-        if s.propagated.is_some() {
+        if should_propagate(s) {
             let argv = argv.unwrap_or_else(|| c.argv.clone());
             s.also_propagate.push(RedisOp { dbid: c.db, argv });
         }
@@ -1077,60 +1089,70 @@ pub fn call(s: &mut Server, c: &mut Client, flags: u32) {
 // ANCHOR: propagate_pending_commands
 /// server.c: propagatePendingCommands
 ///
-/// Hands the operations the last command (or cron job) produced to the propagation
-/// stream, wrapped in MULTI/EXEC when there are several so a replica applies them
-/// atomically; a SELECT goes first when the database changes (replication.c:
-/// replicationFeedSlaves). Persistence and replication will consume this stream;
-/// for now it is recorded when a test asks for it.
+/// Hands the operations the last command (or cron job) produced to the AOF (and
+/// the `DEBUG PROPAGATED` test log, where replicas will listen), wrapped in
+/// MULTI/EXEC when there are several so they are replayed atomically.
 pub fn propagate_pending_commands(s: &mut Server) {
     if s.also_propagate.is_empty() {
         return;
     }
     let ops = std::mem::take(&mut s.also_propagate);
-    let Some(log) = s.propagated.as_mut() else {
-        return;
-    };
     let transaction = ops.len() > 1;
-    let mut feed = |seldb: &mut i64, dbid: usize, argv: Vec<Bytes>| {
-        if *seldb != dbid as i64 {
-            log.push(vec![
-                Bytes::from_static(b"SELECT"),
-                Bytes::from(dbid.to_string()),
-            ]);
-            *seldb = dbid as i64;
-        }
-        log.push(argv);
-    };
     let first_db = ops[0].dbid;
+    let last_db = ops[ops.len() - 1].dbid;
+    // MULTI takes the first command's db so its SELECT comes before it; EXEC the
+    // last one's so that no SELECT is injected before it.
     if transaction {
-        feed(
-            &mut s.propagated_seldb,
-            first_db,
-            vec![Bytes::from_static(b"MULTI")],
-        );
+        propagate_now(s, first_db, vec![Bytes::from_static(b"MULTI")]);
     }
-    let mut last_db = first_db;
     for op in ops {
-        last_db = op.dbid;
-        feed(&mut s.propagated_seldb, op.dbid, op.argv);
+        propagate_now(s, op.dbid, op.argv);
     }
     if transaction {
-        feed(
-            &mut s.propagated_seldb,
-            last_db,
-            vec![Bytes::from_static(b"EXEC")],
-        );
-    }
-    // Keep the recording bounded: a test reads a few hundred entries at most.
-    if log.len() > 100_000 {
-        log.drain(..50_000);
+        propagate_now(s, last_db, vec![Bytes::from_static(b"EXEC")]);
     }
 }
 // ANCHOR_END: propagate_pending_commands
 
+/// server.c: shouldPropagate
+///
+/// Nothing is propagated while loading; the AOF listens when it is on, the test
+/// log when DEBUG PROPAGATED asked for it.
+pub fn should_propagate(s: &Server) -> bool {
+    !s.loading && (s.aof.state != crate::aof::AOF_OFF || s.propagated.is_some())
+}
+
+// ANCHOR: propagate_now
+/// server.c: propagateNow
+pub fn propagate_now(s: &mut Server, dbid: usize, argv: Vec<Bytes>) {
+    if !should_propagate(s) {
+        return;
+    }
+    if s.aof.state != crate::aof::AOF_OFF {
+        crate::aof::feed_append_only_file(s, dbid, &argv);
+    }
+    if let Some(log) = s.propagated.as_mut() {
+        // The test log stands where replicationFeedSlaves will: SELECT when the
+        // stream's db changes.
+        if s.propagated_seldb != dbid as i64 {
+            log.push(vec![
+                Bytes::from_static(b"SELECT"),
+                Bytes::from(dbid.to_string()),
+            ]);
+            s.propagated_seldb = dbid as i64;
+        }
+        log.push(argv);
+        // Keep the recording bounded: a test reads a few hundred entries at most.
+        if log.len() > 100_000 {
+            log.drain(..50_000);
+        }
+    }
+}
+// ANCHOR_END: propagate_now
+
 /// server.c: alsoPropagate
 pub fn also_propagate(s: &mut Server, dbid: usize, argv: Vec<Bytes>) {
-    if s.propagated.is_none() {
+    if !should_propagate(s) {
         return;
     }
     s.also_propagate.push(RedisOp { dbid, argv });
@@ -1202,6 +1224,8 @@ pub fn server_cron(s: &mut Server, _id: i64) -> i64 {
     if s.client_pause_type != PauseType::Off && s.client_pause_end_time <= s.mstime {
         unpause_clients(s);
     }
+    // A BGREWRITEAOF asked for while another child ran starts once none does.
+    crate::aof::aof_cron_scheduled_rewrite(s);
     // ANCHOR: server_cron_children
     // A child that ended is reaped here; with none alive, a save point may start one.
     if has_active_child_process(s) {
@@ -1226,7 +1250,7 @@ pub fn server_cron(s: &mut Server, _id: i64) -> i64 {
                 break;
             }
         }
-        // AOF helper: the automatic AOF rewrite check (auto-aof-rewrite-*) goes here.
+        crate::aof::aof_cron_auto_rewrite(s);
     }
     // BGSAVE SCHEDULE (or a BGSAVE inside MULTI) starts once no child is alive.
     if !has_active_child_process(s)
@@ -1239,6 +1263,7 @@ pub fn server_cron(s: &mut Server, _id: i64) -> i64 {
         }
     }
     // ANCHOR_END: server_cron_children
+    crate::aof::aof_cron(s);
     if s.shutdown_asap {
         prepare_for_shutdown_and_exit(s);
     }
@@ -1296,16 +1321,20 @@ pub fn write_commands_denied_by_disk_error(s: &Server) -> DiskErrorType {
     {
         return DiskErrorType::Rdb;
     }
-    // AOF helper: DiskErrorType::Aof when the last AOF write or fsync failed.
+    if crate::aof::aof_disk_error_errno(s).is_some() {
+        return DiskErrorType::Aof;
+    }
     DiskErrorType::None
 }
 
 /// server.c: writeCommandsGetDiskErrorMessage (without the trailing CRLF)
-pub fn write_commands_get_disk_error_message(_s: &Server, t: DiskErrorType) -> String {
+pub fn write_commands_get_disk_error_message(s: &Server, t: DiskErrorType) -> String {
     match t {
         DiskErrorType::Rdb => shared::BGSAVEERR.to_string(),
-        // AOF helper: "-MISCONF Errors writing to the AOF file: <strerror>".
-        _ => "-MISCONF Errors writing to the AOF file".to_string(),
+        _ => format!(
+            "-MISCONF Errors writing to the AOF file: {}",
+            crate::aof::strerror(crate::aof::aof_disk_error_errno(s).unwrap_or(0))
+        ),
     }
 }
 
@@ -1442,9 +1471,7 @@ pub fn check_children_done(s: &mut Server) {
     } else if pid == s.child_pid {
         match s.child_type {
             ChildType::Rdb => crate::rdb::background_save_done_handler(s, exitcode, bysignal),
-            ChildType::Aof => {
-                // AOF helper: aof::background_rewrite_done_handler(s, exitcode, bysignal)
-            }
+            ChildType::Aof => crate::aof::background_rewrite_done_handler(s, exitcode, bysignal),
             ChildType::None => {}
         }
         reset_child_state(s);
@@ -1467,8 +1494,7 @@ pub fn check_children_done(s: &mut Server) {
 /// half a dataset.
 pub fn load_data_from_disk(s: &mut Server) {
     let start = util::ustime();
-    if s.config.appendonly {
-        // AOF helper: loadAppendOnlyFiles goes here.
+    if crate::aof::load_data_from_disk_aof(s) {
         return;
     }
     let filename = s.config.dbfilename.clone();
@@ -1539,6 +1565,7 @@ pub fn before_sleep(s: &mut Server) {
     // Inside a busy script: only move bytes; no expiry, nothing that changes data.
     if s.processing_events_while_blocked {
         crate::io_threads::handle_clients_with_pending_reads_using_threads(s);
+        crate::aof::aof_before_sleep(s);
         crate::io_threads::handle_clients_with_pending_writes_using_threads(s);
         networking::free_clients_in_async_free_queue(s);
         return;
@@ -1558,6 +1585,11 @@ pub fn before_sleep(s: &mut Server) {
         crate::blocked::process_unblocked_clients(s);
     }
     crate::blocked::handle_clients_blocked_on_keys(s);
+    // ANCHOR: before_sleep_aof
+    // The AOF is written (and under appendfsync always, fsynced) before any reply
+    // of this turn is sent.
+    crate::aof::aof_before_sleep(s);
+    // ANCHOR_END: before_sleep_aof
     networking::free_clients_in_async_free_queue(s);
     crate::io_threads::handle_clients_with_pending_writes_using_threads(s);
     networking::free_clients_in_async_free_queue(s);
@@ -1572,6 +1604,7 @@ pub fn after_sleep(s: &mut Server) {
 /// server.c: prepareForShutdown, then exit
 pub fn prepare_for_shutdown_and_exit(s: &mut Server) {
     server_log!(s, LL_WARNING, "User requested shutdown...");
+    crate::aof::aof_prepare_for_shutdown(s);
     // Flush what is already queued so clients see their last replies.
     networking::handle_clients_with_pending_writes(s);
     server_log!(s, LL_WARNING, "Redis is now ready to exit, bye bye...");
@@ -1813,12 +1846,8 @@ pub fn gen_redis_info_string(s: &Server, sections: &[String], current: Option<&C
             s.rdb_last_load_keys_loaded,
         ));
         // ANCHOR_END: info_persistence
-        // AOF helper: the aof_* lines (and aof_current_size... when AOF is on).
-        out.push_str(&format!(
-            "aof_enabled:{}\r\naof_rewrite_in_progress:{}\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\naof_rewrites_consecutive_failures:0\r\naof_last_write_status:ok\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
-            s.config.appendonly as i32,
-            (s.child_type == ChildType::Aof) as i32,
-        ));
+        out.push_str(&crate::aof::info_persistence_aof(s));
+        out.push_str(&crate::aof::info_persistence_aof_enabled(s));
     }
     if has("stats") {
         nl(&mut out);

@@ -193,7 +193,7 @@ pub fn set_generic_command(
     } else {
         SETKEY_DOESNT_EXIST
     };
-    let propagate_val = if expire.is_some() && s.propagated.is_some() {
+    let propagate_val = if expire.is_some() && crate::server::should_propagate(s) {
         Some(val.clone())
     } else {
         None
@@ -218,7 +218,7 @@ pub fn set_generic_command(
     if flags & OBJ_SET_GET == 0 {
         c.add_reply(ok_reply.unwrap_or(shared::OK));
     }
-    if flags & OBJ_SET_GET != 0 && expire.is_none() && s.propagated.is_some() {
+    if flags & OBJ_SET_GET != 0 && expire.is_none() && crate::server::should_propagate(s) {
         // Replicas must not see GET: it changes nothing and they would reply to nobody.
         let argv: Vec<Bytes> = c
             .argv
@@ -351,7 +351,10 @@ pub fn getex_command(s: &mut Server, c: &mut Client) {
         }
     }
     c.add_reply_bulk(&value);
-    if args.flags & (OBJ_PXAT | OBJ_EXAT) != 0 && milliseconds <= crate::util::mstime() {
+    if args.flags & (OBJ_PXAT | OBJ_EXAT) != 0
+        && milliseconds <= crate::util::mstime()
+        && !s.loading
+    {
         // An absolute time already past: the key goes now.
         s.db[c.db].db_delete(&key);
         s.propagate_argv = Some(vec![Bytes::from_static(b"DEL"), key.clone()]);
@@ -400,7 +403,7 @@ pub fn getset_command(s: &mut Server, c: &mut Client) {
     db::set_key(s, c.db, &key, obj, 0);
     notify_keyspace_event(s, NOTIFY_STRING, "set", &key, c.db);
     s.dirty += 1;
-    if s.propagated.is_some() {
+    if crate::server::should_propagate(s) {
         let mut argv = c.argv.clone();
         argv[0] = Bytes::from_static(b"SET");
         s.propagate_argv = Some(argv);

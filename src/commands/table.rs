@@ -60,6 +60,28 @@ pub static COMMANDS: &[RedisCommand] = &[
     },
     RedisCommand {
         id: 2,
+        declared_name: "bgrewriteaof",
+        fullname: "bgrewriteaof",
+        summary: "Rewrites the append-only file in a child process, so it holds the dataset in its shortest form",
+        since: "1.0.0",
+        group: "server",
+        complexity: Some("O(1)"),
+        doc_flags: 0,
+        deprecated_since: None,
+        replaced_by: None,
+        history: &[],
+        tips: &[],
+        proc_: Some(crate::aof::bgrewriteaof_command),
+        arity: 1,
+        flags: CMD_ADMIN | CMD_NOSCRIPT | CMD_NO_ASYNC_LOADING,
+        acl_categories: ACL_CATEGORY_ADMIN | ACL_CATEGORY_SLOW | ACL_CATEGORY_DANGEROUS,
+        key_specs: &[],
+        legacy_range: (0, 0, 0),
+        args: &[],
+        subcommands: &[],
+    },
+    RedisCommand {
+        id: 3,
         declared_name: "bgsave",
         fullname: "bgsave",
         summary: "Writes a snapshot of the dataset to disk from a forked child process",
@@ -83,7 +105,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 3,
+        id: 4,
         declared_name: "bitcount",
         fullname: "bitcount",
         summary: "Counts the bits set to one in a string or a range of it",
@@ -107,7 +129,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 4,
+        id: 5,
         declared_name: "bitfield",
         fullname: "bitfield",
         summary: "Reads, writes and increments integers of any width inside a string",
@@ -129,7 +151,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 5,
+        id: 6,
         declared_name: "bitfield_ro",
         fullname: "bitfield_ro",
         summary: "Reads integers of any width inside a string",
@@ -151,7 +173,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 6,
+        id: 7,
         declared_name: "bitop",
         fullname: "bitop",
         summary: "Combines strings bit by bit with AND, OR, XOR or NOT",
@@ -173,7 +195,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 7,
+        id: 8,
         declared_name: "bitpos",
         fullname: "bitpos",
         summary: "Finds the first bit set to one, or to zero, in a string",
@@ -197,7 +219,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 8,
+        id: 9,
         declared_name: "blmove",
         fullname: "blmove",
         summary: "Moves an element between lists, waiting for the source to have one",
@@ -219,7 +241,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 9,
+        id: 10,
         declared_name: "blmpop",
         fullname: "blmpop",
         summary: "Pops elements from the first non-empty list among several keys, waiting if needed",
@@ -241,7 +263,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 10,
+        id: 11,
         declared_name: "blpop",
         fullname: "blpop",
         summary: "Pops the first element of the first non-empty list, waiting for one if needed",
@@ -265,7 +287,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 11,
+        id: 12,
         declared_name: "brpop",
         fullname: "brpop",
         summary: "Pops the last element of the first non-empty list, waiting for one if needed",
@@ -289,7 +311,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 12,
+        id: 13,
         declared_name: "brpoplpush",
         fullname: "brpoplpush",
         summary: "Moves the last element of a list to the head of another, waiting if needed",
@@ -313,7 +335,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 13,
+        id: 14,
         declared_name: "bzmpop",
         fullname: "bzmpop",
         summary: "Pops members from the first non-empty sorted set among the keys, waiting for one if all are empty",
@@ -335,7 +357,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 14,
+        id: 15,
         declared_name: "bzpopmax",
         fullname: "bzpopmax",
         summary: "Pops the highest-scored member of the first non-empty sorted set, waiting for one if all are empty",
@@ -359,7 +381,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 15,
+        id: 16,
         declared_name: "bzpopmin",
         fullname: "bzpopmin",
         summary: "Pops the lowest-scored member of the first non-empty sorted set, waiting for one if all are empty",
@@ -383,7 +405,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 16,
+        id: 17,
         declared_name: "client",
         fullname: "client",
         summary: "Groups the commands that inspect and control client connections",
@@ -405,7 +427,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: CLIENT_SUBCOMMANDS,
     },
     RedisCommand {
-        id: 33,
+        id: 34,
         declared_name: "command",
         fullname: "command",
         summary: "Describes every command this server knows",
@@ -427,7 +449,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: COMMAND_SUBCOMMANDS,
     },
     RedisCommand {
-        id: 41,
+        id: 42,
         declared_name: "config",
         fullname: "config",
         summary: "Groups the commands that read and change the configuration",
@@ -449,7 +471,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: CONFIG_SUBCOMMANDS,
     },
     RedisCommand {
-        id: 47,
+        id: 48,
         declared_name: "copy",
         fullname: "copy",
         summary: "Duplicates a key's value under another name, optionally in another database",
@@ -471,7 +493,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 48,
+        id: 49,
         declared_name: "dbsize",
         fullname: "dbsize",
         summary: "Counts the keys in the current database",
@@ -493,7 +515,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 49,
+        id: 50,
         declared_name: "debug",
         fullname: "debug",
         summary: "Groups internal commands used to debug and test the server",
@@ -515,7 +537,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 50,
+        id: 51,
         declared_name: "decr",
         fullname: "decr",
         summary: "Subtracts one from the integer stored at a key",
@@ -537,7 +559,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 51,
+        id: 52,
         declared_name: "decrby",
         fullname: "decrby",
         summary: "Subtracts an integer from the integer stored at a key",
@@ -559,7 +581,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 52,
+        id: 53,
         declared_name: "del",
         fullname: "del",
         summary: "Removes the given keys",
@@ -581,7 +603,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 53,
+        id: 54,
         declared_name: "discard",
         fullname: "discard",
         summary: "Drops the queued commands and leaves the transaction",
@@ -603,7 +625,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 54,
+        id: 55,
         declared_name: "dump",
         fullname: "dump",
         summary: "Returns a key's value serialized in RDB form, with version and checksum",
@@ -625,7 +647,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 55,
+        id: 56,
         declared_name: "echo",
         fullname: "echo",
         summary: "Replies with the message it was given",
@@ -647,7 +669,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 56,
+        id: 57,
         declared_name: "eval",
         fullname: "eval",
         summary: "Runs a Lua script on the server",
@@ -669,7 +691,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 57,
+        id: 58,
         declared_name: "eval_ro",
         fullname: "eval_ro",
         summary: "Runs a Lua script that may only read the dataset",
@@ -691,7 +713,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 58,
+        id: 59,
         declared_name: "evalsha",
         fullname: "evalsha",
         summary: "Runs a cached Lua script named by its SHA1 digest",
@@ -713,7 +735,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 59,
+        id: 60,
         declared_name: "evalsha_ro",
         fullname: "evalsha_ro",
         summary: "Runs a cached read-only Lua script named by its SHA1 digest",
@@ -735,7 +757,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 60,
+        id: 61,
         declared_name: "exec",
         fullname: "exec",
         summary: "Runs every queued command of the transaction as one, or none if a watched key changed",
@@ -757,7 +779,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 61,
+        id: 62,
         declared_name: "exists",
         fullname: "exists",
         summary: "Counts how many of the given keys exist",
@@ -781,7 +803,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 62,
+        id: 63,
         declared_name: "expire",
         fullname: "expire",
         summary: "Sets a key's time to live in seconds",
@@ -805,7 +827,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 63,
+        id: 64,
         declared_name: "expireat",
         fullname: "expireat",
         summary: "Sets the Unix time, in seconds, at which a key expires",
@@ -829,7 +851,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 64,
+        id: 65,
         declared_name: "expiretime",
         fullname: "expiretime",
         summary: "Returns the Unix time, in seconds, at which a key expires",
@@ -851,7 +873,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 65,
+        id: 66,
         declared_name: "fcall",
         fullname: "fcall",
         summary: "Runs a function of a loaded library",
@@ -873,7 +895,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 66,
+        id: 67,
         declared_name: "fcall_ro",
         fullname: "fcall_ro",
         summary: "Runs a function that may only read the dataset",
@@ -895,7 +917,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 67,
+        id: 68,
         declared_name: "flushall",
         fullname: "flushall",
         summary: "Removes every key of every database",
@@ -920,7 +942,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 68,
+        id: 69,
         declared_name: "flushdb",
         fullname: "flushdb",
         summary: "Removes every key of the current database",
@@ -945,7 +967,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 69,
+        id: 70,
         declared_name: "function",
         fullname: "function",
         summary: "Groups the commands that manage function libraries",
@@ -967,7 +989,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: FUNCTION_SUBCOMMANDS,
     },
     RedisCommand {
-        id: 79,
+        id: 80,
         declared_name: "get",
         fullname: "get",
         summary: "Returns the string stored at a key",
@@ -989,7 +1011,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 80,
+        id: 81,
         declared_name: "getbit",
         fullname: "getbit",
         summary: "Returns one bit of a string",
@@ -1011,7 +1033,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 81,
+        id: 82,
         declared_name: "getdel",
         fullname: "getdel",
         summary: "Returns a string value and removes its key",
@@ -1033,7 +1055,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 82,
+        id: 83,
         declared_name: "getex",
         fullname: "getex",
         summary: "Returns a string value and changes or removes its expiry",
@@ -1055,7 +1077,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 83,
+        id: 84,
         declared_name: "getrange",
         fullname: "getrange",
         summary: "Returns the bytes of a string between two offsets",
@@ -1077,7 +1099,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 84,
+        id: 85,
         declared_name: "getset",
         fullname: "getset",
         summary: "Stores a string and returns the value it replaced",
@@ -1099,7 +1121,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 85,
+        id: 86,
         declared_name: "hdel",
         fullname: "hdel",
         summary: "Removes fields from a hash, and the key once it is empty",
@@ -1123,7 +1145,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 86,
+        id: 87,
         declared_name: "hello",
         fullname: "hello",
         summary: "Negotiates the protocol version, and can authenticate and name the connection",
@@ -1147,7 +1169,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 87,
+        id: 88,
         declared_name: "hexists",
         fullname: "hexists",
         summary: "Tells whether a hash has a field",
@@ -1169,7 +1191,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 88,
+        id: 89,
         declared_name: "hget",
         fullname: "hget",
         summary: "Returns the value of one hash field",
@@ -1191,7 +1213,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 89,
+        id: 90,
         declared_name: "hgetall",
         fullname: "hgetall",
         summary: "Returns every field and value of a hash",
@@ -1213,7 +1235,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 90,
+        id: 91,
         declared_name: "hincrby",
         fullname: "hincrby",
         summary: "Adds an integer to the integer value of a hash field",
@@ -1235,7 +1257,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 91,
+        id: 92,
         declared_name: "hincrbyfloat",
         fullname: "hincrbyfloat",
         summary: "Adds a floating-point number to the value of a hash field",
@@ -1257,7 +1279,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 92,
+        id: 93,
         declared_name: "hkeys",
         fullname: "hkeys",
         summary: "Returns every field name of a hash",
@@ -1279,7 +1301,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 93,
+        id: 94,
         declared_name: "hlen",
         fullname: "hlen",
         summary: "Counts the fields of a hash",
@@ -1301,7 +1323,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 94,
+        id: 95,
         declared_name: "hmget",
         fullname: "hmget",
         summary: "Returns the values of several hash fields",
@@ -1323,7 +1345,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 95,
+        id: 96,
         declared_name: "hmset",
         fullname: "hmset",
         summary: "Sets several hash fields and replies OK (the old form of HSET)",
@@ -1345,7 +1367,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 96,
+        id: 97,
         declared_name: "hrandfield",
         fullname: "hrandfield",
         summary: "Returns random fields of a hash, optionally with their values",
@@ -1367,7 +1389,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 97,
+        id: 98,
         declared_name: "hscan",
         fullname: "hscan",
         summary: "Iterates the fields and values of a hash with a cursor",
@@ -1389,7 +1411,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 98,
+        id: 99,
         declared_name: "hset",
         fullname: "hset",
         summary: "Sets one or more fields of a hash, creating the hash if needed",
@@ -1413,7 +1435,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 99,
+        id: 100,
         declared_name: "hsetnx",
         fullname: "hsetnx",
         summary: "Sets a hash field only when the field does not exist yet",
@@ -1435,7 +1457,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 100,
+        id: 101,
         declared_name: "hstrlen",
         fullname: "hstrlen",
         summary: "Returns the length of the value of a hash field",
@@ -1457,7 +1479,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 101,
+        id: 102,
         declared_name: "hvals",
         fullname: "hvals",
         summary: "Returns every value of a hash",
@@ -1479,7 +1501,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 102,
+        id: 103,
         declared_name: "incr",
         fullname: "incr",
         summary: "Adds one to the integer stored at a key",
@@ -1501,7 +1523,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 103,
+        id: 104,
         declared_name: "incrby",
         fullname: "incrby",
         summary: "Adds an integer to the integer stored at a key",
@@ -1523,7 +1545,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 104,
+        id: 105,
         declared_name: "incrbyfloat",
         fullname: "incrbyfloat",
         summary: "Adds a decimal number to the number stored at a key",
@@ -1545,7 +1567,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 105,
+        id: 106,
         declared_name: "info",
         fullname: "info",
         summary: "Reports server state and statistics, section by section",
@@ -1569,7 +1591,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 106,
+        id: 107,
         declared_name: "keys",
         fullname: "keys",
         summary: "Lists every key whose name matches a glob pattern",
@@ -1591,7 +1613,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 107,
+        id: 108,
         declared_name: "lastsave",
         fullname: "lastsave",
         summary: "Returns the Unix time of the last successful snapshot",
@@ -1613,7 +1635,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 108,
+        id: 109,
         declared_name: "lcs",
         fullname: "lcs",
         summary: "Finds the longest common subsequence of two strings",
@@ -1635,7 +1657,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 109,
+        id: 110,
         declared_name: "lindex",
         fullname: "lindex",
         summary: "Returns the element at an index of a list",
@@ -1657,7 +1679,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 110,
+        id: 111,
         declared_name: "linsert",
         fullname: "linsert",
         summary: "Inserts an element before or after another one in a list",
@@ -1679,7 +1701,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 111,
+        id: 112,
         declared_name: "llen",
         fullname: "llen",
         summary: "Returns how many elements a list holds",
@@ -1701,7 +1723,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 112,
+        id: 113,
         declared_name: "lmove",
         fullname: "lmove",
         summary: "Pops an element from one end of a list and pushes it onto an end of another",
@@ -1723,7 +1745,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 113,
+        id: 114,
         declared_name: "lmpop",
         fullname: "lmpop",
         summary: "Pops elements from the first non-empty list among several keys",
@@ -1745,7 +1767,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 114,
+        id: 115,
         declared_name: "lpop",
         fullname: "lpop",
         summary: "Removes and returns the first elements of a list",
@@ -1769,7 +1791,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 115,
+        id: 116,
         declared_name: "lpos",
         fullname: "lpos",
         summary: "Returns the indexes of the elements of a list equal to a value",
@@ -1791,7 +1813,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 116,
+        id: 117,
         declared_name: "lpush",
         fullname: "lpush",
         summary: "Inserts elements at the head of a list, creating it if needed",
@@ -1815,7 +1837,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 117,
+        id: 118,
         declared_name: "lpushx",
         fullname: "lpushx",
         summary: "Inserts elements at the head of a list, only if the list exists",
@@ -1839,7 +1861,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 118,
+        id: 119,
         declared_name: "lrange",
         fullname: "lrange",
         summary: "Returns the elements between two indexes of a list",
@@ -1861,7 +1883,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 119,
+        id: 120,
         declared_name: "lrem",
         fullname: "lrem",
         summary: "Removes elements equal to a value from a list",
@@ -1883,7 +1905,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 120,
+        id: 121,
         declared_name: "lset",
         fullname: "lset",
         summary: "Replaces the element at an index of a list",
@@ -1905,7 +1927,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 121,
+        id: 122,
         declared_name: "ltrim",
         fullname: "ltrim",
         summary: "Keeps only the elements between two indexes of a list",
@@ -1927,7 +1949,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 122,
+        id: 123,
         declared_name: "memory",
         fullname: "memory",
         summary: "Groups the commands that report on memory use",
@@ -1949,7 +1971,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: MEMORY_SUBCOMMANDS,
     },
     RedisCommand {
-        id: 125,
+        id: 126,
         declared_name: "mget",
         fullname: "mget",
         summary: "Returns the string values of several keys",
@@ -1971,7 +1993,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 126,
+        id: 127,
         declared_name: "monitor",
         fullname: "monitor",
         summary: "Turns the connection into a live feed of every command the server executes",
@@ -1993,7 +2015,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 127,
+        id: 128,
         declared_name: "move",
         fullname: "move",
         summary: "Moves a key to another numbered database",
@@ -2015,7 +2037,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 128,
+        id: 129,
         declared_name: "mset",
         fullname: "mset",
         summary: "Stores several strings at once",
@@ -2037,7 +2059,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 129,
+        id: 130,
         declared_name: "msetnx",
         fullname: "msetnx",
         summary: "Stores several strings only if none of the keys exists",
@@ -2059,7 +2081,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 130,
+        id: 131,
         declared_name: "multi",
         fullname: "multi",
         summary: "Opens a transaction: the commands that follow are queued until EXEC",
@@ -2081,7 +2103,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 131,
+        id: 132,
         declared_name: "object",
         fullname: "object",
         summary: "Groups the commands that inspect how a value is stored",
@@ -2103,7 +2125,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: OBJECT_SUBCOMMANDS,
     },
     RedisCommand {
-        id: 137,
+        id: 138,
         declared_name: "persist",
         fullname: "persist",
         summary: "Removes a key's expiry so it lives until deleted",
@@ -2125,7 +2147,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 138,
+        id: 139,
         declared_name: "pexpire",
         fullname: "pexpire",
         summary: "Sets a key's time to live in milliseconds",
@@ -2149,7 +2171,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 139,
+        id: 140,
         declared_name: "pexpireat",
         fullname: "pexpireat",
         summary: "Sets the Unix time, in milliseconds, at which a key expires",
@@ -2173,7 +2195,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 140,
+        id: 141,
         declared_name: "pexpiretime",
         fullname: "pexpiretime",
         summary: "Returns the Unix time, in milliseconds, at which a key expires",
@@ -2195,7 +2217,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 141,
+        id: 142,
         declared_name: "ping",
         fullname: "ping",
         summary: "Checks that the server is alive, optionally echoing a message back",
@@ -2217,7 +2239,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 142,
+        id: 143,
         declared_name: "psetex",
         fullname: "psetex",
         summary: "Stores a string with a time to live in milliseconds",
@@ -2239,7 +2261,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 143,
+        id: 144,
         declared_name: "psubscribe",
         fullname: "psubscribe",
         summary: "Listens for messages published to channels matching the given glob patterns",
@@ -2261,7 +2283,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 144,
+        id: 145,
         declared_name: "pttl",
         fullname: "pttl",
         summary: "Returns a key's remaining time to live in milliseconds",
@@ -2285,7 +2307,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 145,
+        id: 146,
         declared_name: "publish",
         fullname: "publish",
         summary: "Sends a message to a channel; returns how many subscribers received it",
@@ -2307,7 +2329,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 146,
+        id: 147,
         declared_name: "pubsub",
         fullname: "pubsub",
         summary: "Groups the commands that inspect the pub/sub state",
@@ -2329,7 +2351,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: PUBSUB_SUBCOMMANDS,
     },
     RedisCommand {
-        id: 153,
+        id: 154,
         declared_name: "punsubscribe",
         fullname: "punsubscribe",
         summary: "Stops listening to the given patterns, or to all of them",
@@ -2351,7 +2373,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 154,
+        id: 155,
         declared_name: "quit",
         fullname: "quit",
         summary: "Asks the server to close this connection",
@@ -2373,7 +2395,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 155,
+        id: 156,
         declared_name: "randomkey",
         fullname: "randomkey",
         summary: "Returns the name of a key picked at random",
@@ -2395,7 +2417,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 156,
+        id: 157,
         declared_name: "rename",
         fullname: "rename",
         summary: "Gives a key a new name, replacing any key with that name",
@@ -2417,7 +2439,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 157,
+        id: 158,
         declared_name: "renamenx",
         fullname: "renamenx",
         summary: "Gives a key a new name only if no key has that name yet",
@@ -2441,7 +2463,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 158,
+        id: 159,
         declared_name: "reset",
         fullname: "reset",
         summary: "Returns this connection to the state it had right after connecting",
@@ -2463,7 +2485,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 159,
+        id: 160,
         declared_name: "restore",
         fullname: "restore",
         summary: "Creates a key from a DUMP payload, optionally with a TTL and access data",
@@ -2489,7 +2511,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 160,
+        id: 161,
         declared_name: "restore-asking",
         fullname: "restore-asking",
         summary: "RESTORE as a cluster node sends it while migrating a slot (internal)",
@@ -2515,7 +2537,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 161,
+        id: 162,
         declared_name: "rpop",
         fullname: "rpop",
         summary: "Removes and returns the last elements of a list",
@@ -2539,7 +2561,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 162,
+        id: 163,
         declared_name: "rpoplpush",
         fullname: "rpoplpush",
         summary: "Pops the last element of a list and pushes it at the head of another",
@@ -2561,7 +2583,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 163,
+        id: 164,
         declared_name: "rpush",
         fullname: "rpush",
         summary: "Appends elements at the tail of a list, creating it if needed",
@@ -2585,7 +2607,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 164,
+        id: 165,
         declared_name: "rpushx",
         fullname: "rpushx",
         summary: "Appends elements at the tail of a list, only if the list exists",
@@ -2609,7 +2631,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 165,
+        id: 166,
         declared_name: "sadd",
         fullname: "sadd",
         summary: "Adds members to a set, creating the set if needed",
@@ -2633,7 +2655,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 166,
+        id: 167,
         declared_name: "save",
         fullname: "save",
         summary: "Writes a snapshot of the dataset to disk, blocking the server while it does",
@@ -2655,7 +2677,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 167,
+        id: 168,
         declared_name: "scan",
         fullname: "scan",
         summary: "Walks the keyspace a few keys at a time with a cursor",
@@ -2679,7 +2701,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 168,
+        id: 169,
         declared_name: "scard",
         fullname: "scard",
         summary: "Counts the members of a set",
@@ -2701,7 +2723,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 169,
+        id: 170,
         declared_name: "script",
         fullname: "script",
         summary: "Groups the commands that manage the Lua script cache",
@@ -2723,7 +2745,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: SCRIPT_SUBCOMMANDS,
     },
     RedisCommand {
-        id: 175,
+        id: 176,
         declared_name: "sdiff",
         fullname: "sdiff",
         summary: "Returns the members of the first set that no other set has",
@@ -2745,7 +2767,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 176,
+        id: 177,
         declared_name: "sdiffstore",
         fullname: "sdiffstore",
         summary: "Stores the difference of sets at a key",
@@ -2767,7 +2789,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 177,
+        id: 178,
         declared_name: "select",
         fullname: "select",
         summary: "Switches this connection to another numbered database",
@@ -2789,7 +2811,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 178,
+        id: 179,
         declared_name: "set",
         fullname: "set",
         summary: "Stores a string at a key, with optional expiry and conditions",
@@ -2816,7 +2838,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 179,
+        id: 180,
         declared_name: "setbit",
         fullname: "setbit",
         summary: "Sets or clears one bit of a string",
@@ -2838,7 +2860,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 180,
+        id: 181,
         declared_name: "setex",
         fullname: "setex",
         summary: "Stores a string with a time to live in seconds",
@@ -2860,7 +2882,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 181,
+        id: 182,
         declared_name: "setnx",
         fullname: "setnx",
         summary: "Stores a string only if the key does not exist yet",
@@ -2882,7 +2904,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 182,
+        id: 183,
         declared_name: "setrange",
         fullname: "setrange",
         summary: "Overwrites part of a string from an offset on",
@@ -2904,7 +2926,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 183,
+        id: 184,
         declared_name: "shutdown",
         fullname: "shutdown",
         summary: "Stops the server, saving the dataset first when persistence asks for it",
@@ -2928,7 +2950,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 184,
+        id: 185,
         declared_name: "sinter",
         fullname: "sinter",
         summary: "Returns the intersection of sets",
@@ -2950,7 +2972,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 185,
+        id: 186,
         declared_name: "sintercard",
         fullname: "sintercard",
         summary: "Counts the members of the intersection of sets, up to an optional limit",
@@ -2972,7 +2994,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 186,
+        id: 187,
         declared_name: "sinterstore",
         fullname: "sinterstore",
         summary: "Stores the intersection of sets at a key",
@@ -2994,7 +3016,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 187,
+        id: 188,
         declared_name: "sismember",
         fullname: "sismember",
         summary: "Tells whether a value is a member of a set",
@@ -3016,7 +3038,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 188,
+        id: 189,
         declared_name: "slowlog",
         fullname: "slowlog",
         summary: "Groups the commands that manage the log of slow commands",
@@ -3038,7 +3060,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: SLOWLOG_SUBCOMMANDS,
     },
     RedisCommand {
-        id: 193,
+        id: 194,
         declared_name: "smembers",
         fullname: "smembers",
         summary: "Returns every member of a set",
@@ -3060,7 +3082,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 194,
+        id: 195,
         declared_name: "smismember",
         fullname: "smismember",
         summary: "Tells, for each of several values, whether it is a member of a set",
@@ -3082,7 +3104,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 195,
+        id: 196,
         declared_name: "smove",
         fullname: "smove",
         summary: "Moves a member from one set to another",
@@ -3104,7 +3126,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 196,
+        id: 197,
         declared_name: "spop",
         fullname: "spop",
         summary: "Removes and returns random members of a set",
@@ -3128,7 +3150,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 197,
+        id: 198,
         declared_name: "spublish",
         fullname: "spublish",
         summary: "Sends a message to a shard channel; returns how many subscribers received it",
@@ -3150,7 +3172,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 198,
+        id: 199,
         declared_name: "srandmember",
         fullname: "srandmember",
         summary: "Returns random members of a set without removing them",
@@ -3174,7 +3196,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 199,
+        id: 200,
         declared_name: "srem",
         fullname: "srem",
         summary: "Removes members from a set, and the key once it is empty",
@@ -3198,7 +3220,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 200,
+        id: 201,
         declared_name: "sscan",
         fullname: "sscan",
         summary: "Iterates the members of a set with a cursor",
@@ -3220,7 +3242,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 201,
+        id: 202,
         declared_name: "ssubscribe",
         fullname: "ssubscribe",
         summary: "Listens for messages published to the given shard channels",
@@ -3242,7 +3264,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 202,
+        id: 203,
         declared_name: "strlen",
         fullname: "strlen",
         summary: "Returns the length in bytes of a string value",
@@ -3264,7 +3286,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 203,
+        id: 204,
         declared_name: "subscribe",
         fullname: "subscribe",
         summary: "Listens for messages published to the given channels",
@@ -3286,7 +3308,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 204,
+        id: 205,
         declared_name: "substr",
         fullname: "substr",
         summary: "Older name of GETRANGE",
@@ -3308,7 +3330,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 205,
+        id: 206,
         declared_name: "sunion",
         fullname: "sunion",
         summary: "Returns the union of sets",
@@ -3330,7 +3352,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 206,
+        id: 207,
         declared_name: "sunionstore",
         fullname: "sunionstore",
         summary: "Stores the union of sets at a key",
@@ -3352,7 +3374,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 207,
+        id: 208,
         declared_name: "sunsubscribe",
         fullname: "sunsubscribe",
         summary: "Stops listening to the given shard channels, or to all of them",
@@ -3374,7 +3396,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 208,
+        id: 209,
         declared_name: "swapdb",
         fullname: "swapdb",
         summary: "Exchanges the contents of two numbered databases",
@@ -3396,7 +3418,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 209,
+        id: 210,
         declared_name: "time",
         fullname: "time",
         summary: "Reports the server clock as seconds and microseconds",
@@ -3418,7 +3440,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 210,
+        id: 211,
         declared_name: "touch",
         fullname: "touch",
         summary: "Marks keys as just used and counts how many exist",
@@ -3440,7 +3462,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 211,
+        id: 212,
         declared_name: "ttl",
         fullname: "ttl",
         summary: "Returns a key's remaining time to live in seconds",
@@ -3464,7 +3486,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 212,
+        id: 213,
         declared_name: "type",
         fullname: "type",
         summary: "Names the type of the value stored at a key",
@@ -3486,7 +3508,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 213,
+        id: 214,
         declared_name: "unlink",
         fullname: "unlink",
         summary: "Removes the given keys; the memory may be reclaimed later",
@@ -3508,7 +3530,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 214,
+        id: 215,
         declared_name: "unsubscribe",
         fullname: "unsubscribe",
         summary: "Stops listening to the given channels, or to all of them",
@@ -3530,7 +3552,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 215,
+        id: 216,
         declared_name: "unwatch",
         fullname: "unwatch",
         summary: "Forgets every key this connection watches",
@@ -3552,7 +3574,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 216,
+        id: 217,
         declared_name: "watch",
         fullname: "watch",
         summary: "Makes the next EXEC fail if any of these keys is modified before it",
@@ -3574,7 +3596,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 217,
+        id: 218,
         declared_name: "zadd",
         fullname: "zadd",
         summary: "Adds members with scores to a sorted set, or updates their scores",
@@ -3600,7 +3622,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 218,
+        id: 219,
         declared_name: "zcard",
         fullname: "zcard",
         summary: "Returns the number of members of a sorted set",
@@ -3622,7 +3644,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 219,
+        id: 220,
         declared_name: "zcount",
         fullname: "zcount",
         summary: "Counts the sorted set members with scores in a range",
@@ -3644,7 +3666,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 220,
+        id: 221,
         declared_name: "zdiff",
         fullname: "zdiff",
         summary: "Returns the members of the first sorted set that no other has",
@@ -3666,7 +3688,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 221,
+        id: 222,
         declared_name: "zdiffstore",
         fullname: "zdiffstore",
         summary: "Stores the difference of sorted sets into a key",
@@ -3688,7 +3710,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 222,
+        id: 223,
         declared_name: "zincrby",
         fullname: "zincrby",
         summary: "Adds an increment to the score of a sorted set member",
@@ -3710,7 +3732,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 223,
+        id: 224,
         declared_name: "zinter",
         fullname: "zinter",
         summary: "Returns the intersection of sorted sets",
@@ -3732,7 +3754,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 224,
+        id: 225,
         declared_name: "zintercard",
         fullname: "zintercard",
         summary: "Counts the members of the intersection of sorted sets",
@@ -3754,7 +3776,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 225,
+        id: 226,
         declared_name: "zinterstore",
         fullname: "zinterstore",
         summary: "Stores the intersection of sorted sets into a key",
@@ -3776,7 +3798,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 226,
+        id: 227,
         declared_name: "zlexcount",
         fullname: "zlexcount",
         summary: "Counts the sorted set members in a range of names",
@@ -3798,7 +3820,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 227,
+        id: 228,
         declared_name: "zmpop",
         fullname: "zmpop",
         summary: "Removes and returns members from the first non-empty sorted set of several",
@@ -3820,7 +3842,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 228,
+        id: 229,
         declared_name: "zmscore",
         fullname: "zmscore",
         summary: "Returns the scores of several sorted set members",
@@ -3842,7 +3864,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 229,
+        id: 230,
         declared_name: "zpopmax",
         fullname: "zpopmax",
         summary: "Removes and returns the members with the highest scores",
@@ -3864,7 +3886,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 230,
+        id: 231,
         declared_name: "zpopmin",
         fullname: "zpopmin",
         summary: "Removes and returns the members with the lowest scores",
@@ -3886,7 +3908,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 231,
+        id: 232,
         declared_name: "zrandmember",
         fullname: "zrandmember",
         summary: "Returns random members of a sorted set",
@@ -3908,7 +3930,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 232,
+        id: 233,
         declared_name: "zrange",
         fullname: "zrange",
         summary: "Returns sorted set members in a range of positions, scores or names",
@@ -3932,7 +3954,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 233,
+        id: 234,
         declared_name: "zrangebylex",
         fullname: "zrangebylex",
         summary: "Returns sorted set members in a range of names",
@@ -3954,7 +3976,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 234,
+        id: 235,
         declared_name: "zrangebyscore",
         fullname: "zrangebyscore",
         summary: "Returns sorted set members with scores in a range",
@@ -3978,7 +4000,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 235,
+        id: 236,
         declared_name: "zrangestore",
         fullname: "zrangestore",
         summary: "Stores a range of a sorted set into another key",
@@ -4000,7 +4022,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 236,
+        id: 237,
         declared_name: "zrank",
         fullname: "zrank",
         summary: "Returns the position of a member in a sorted set, lowest score first",
@@ -4022,7 +4044,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 237,
+        id: 238,
         declared_name: "zrem",
         fullname: "zrem",
         summary: "Removes members from a sorted set",
@@ -4046,7 +4068,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 238,
+        id: 239,
         declared_name: "zremrangebylex",
         fullname: "zremrangebylex",
         summary: "Removes the sorted set members in a range of names",
@@ -4068,7 +4090,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 239,
+        id: 240,
         declared_name: "zremrangebyrank",
         fullname: "zremrangebyrank",
         summary: "Removes the sorted set members in a range of positions",
@@ -4090,7 +4112,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 240,
+        id: 241,
         declared_name: "zremrangebyscore",
         fullname: "zremrangebyscore",
         summary: "Removes the sorted set members with scores in a range",
@@ -4112,7 +4134,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 241,
+        id: 242,
         declared_name: "zrevrange",
         fullname: "zrevrange",
         summary: "Returns sorted set members in a range of positions, highest score first",
@@ -4134,7 +4156,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 242,
+        id: 243,
         declared_name: "zrevrangebylex",
         fullname: "zrevrangebylex",
         summary: "Returns sorted set members in a range of names, last name first",
@@ -4156,7 +4178,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 243,
+        id: 244,
         declared_name: "zrevrangebyscore",
         fullname: "zrevrangebyscore",
         summary: "Returns sorted set members with scores in a range, highest first",
@@ -4180,7 +4202,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 244,
+        id: 245,
         declared_name: "zrevrank",
         fullname: "zrevrank",
         summary: "Returns the position of a member in a sorted set, highest score first",
@@ -4202,7 +4224,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 245,
+        id: 246,
         declared_name: "zscan",
         fullname: "zscan",
         summary: "Iterates over the members and scores of a sorted set",
@@ -4224,7 +4246,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 246,
+        id: 247,
         declared_name: "zscore",
         fullname: "zscore",
         summary: "Returns the score of a sorted set member",
@@ -4246,7 +4268,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 247,
+        id: 248,
         declared_name: "zunion",
         fullname: "zunion",
         summary: "Returns the union of sorted sets",
@@ -4268,7 +4290,7 @@ pub static COMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 248,
+        id: 249,
         declared_name: "zunionstore",
         fullname: "zunionstore",
         summary: "Stores the union of sorted sets into a key",
@@ -6132,7 +6154,7 @@ const CLIENT_UNBLOCK_ARGS: &[CommandArg] = &[
 
 const CLIENT_SUBCOMMANDS: &[RedisCommand] = &[
     RedisCommand {
-        id: 17,
+        id: 18,
         declared_name: "caching",
         fullname: "client|caching",
         summary: "Says whether the next command's keys are to be tracked, in OPTIN or OPTOUT mode",
@@ -6154,7 +6176,7 @@ const CLIENT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 18,
+        id: 19,
         declared_name: "getname",
         fullname: "client|getname",
         summary: "Returns the name of this connection, if it has one",
@@ -6176,7 +6198,7 @@ const CLIENT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 19,
+        id: 20,
         declared_name: "getredir",
         fullname: "client|getredir",
         summary: "Returns the id of the client this connection's invalidations go to",
@@ -6198,7 +6220,7 @@ const CLIENT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 20,
+        id: 21,
         declared_name: "help",
         fullname: "client|help",
         summary: "Lists the CLIENT subcommands and what they do",
@@ -6220,7 +6242,7 @@ const CLIENT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 21,
+        id: 22,
         declared_name: "id",
         fullname: "client|id",
         summary: "Returns the unique ID of this connection",
@@ -6242,7 +6264,7 @@ const CLIENT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 22,
+        id: 23,
         declared_name: "info",
         fullname: "client|info",
         summary: "Describes this connection in the format of CLIENT LIST",
@@ -6264,7 +6286,7 @@ const CLIENT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 23,
+        id: 24,
         declared_name: "kill",
         fullname: "client|kill",
         summary: "Closes the client connections that match an address or filters",
@@ -6292,7 +6314,7 @@ const CLIENT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 24,
+        id: 25,
         declared_name: "list",
         fullname: "client|list",
         summary: "Describes every client connection, one per line",
@@ -6321,7 +6343,7 @@ const CLIENT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 25,
+        id: 26,
         declared_name: "no-evict",
         fullname: "client|no-evict",
         summary: "Exempts this connection from client eviction, or makes it eligible again",
@@ -6343,7 +6365,7 @@ const CLIENT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 26,
+        id: 27,
         declared_name: "pause",
         fullname: "client|pause",
         summary: "Holds back commands from clients for a number of milliseconds",
@@ -6367,7 +6389,7 @@ const CLIENT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 27,
+        id: 28,
         declared_name: "reply",
         fullname: "client|reply",
         summary: "Turns replies to this connection on or off, or skips the next one",
@@ -6389,7 +6411,7 @@ const CLIENT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 28,
+        id: 29,
         declared_name: "setname",
         fullname: "client|setname",
         summary: "Gives this connection a name",
@@ -6411,7 +6433,7 @@ const CLIENT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 29,
+        id: 30,
         declared_name: "tracking",
         fullname: "client|tracking",
         summary: "Turns client-side caching invalidation messages on or off for this connection",
@@ -6433,7 +6455,7 @@ const CLIENT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 30,
+        id: 31,
         declared_name: "trackinginfo",
         fullname: "client|trackinginfo",
         summary: "Reports this connection's client-side caching settings",
@@ -6455,7 +6477,7 @@ const CLIENT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 31,
+        id: 32,
         declared_name: "unblock",
         fullname: "client|unblock",
         summary: "Releases a client blocked on a command, as a timeout or as an error",
@@ -6477,7 +6499,7 @@ const CLIENT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 32,
+        id: 33,
         declared_name: "unpause",
         fullname: "client|unpause",
         summary: "Ends a pause and lets held-back clients run",
@@ -6578,7 +6600,7 @@ const COMMAND_LIST_ARGS: &[CommandArg] = &[CommandArg {
 
 const COMMAND_SUBCOMMANDS: &[RedisCommand] = &[
     RedisCommand {
-        id: 34,
+        id: 35,
         declared_name: "count",
         fullname: "command|count",
         summary: "Returns how many commands this server knows",
@@ -6600,7 +6622,7 @@ const COMMAND_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 35,
+        id: 36,
         declared_name: "docs",
         fullname: "command|docs",
         summary: "Returns the documentation of the named commands, or of all of them",
@@ -6622,7 +6644,7 @@ const COMMAND_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 36,
+        id: 37,
         declared_name: "getkeys",
         fullname: "command|getkeys",
         summary: "Picks out the key arguments of a complete command line",
@@ -6644,7 +6666,7 @@ const COMMAND_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 37,
+        id: 38,
         declared_name: "getkeysandflags",
         fullname: "command|getkeysandflags",
         summary:
@@ -6667,7 +6689,7 @@ const COMMAND_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 38,
+        id: 39,
         declared_name: "help",
         fullname: "command|help",
         summary: "Lists the COMMAND subcommands and what they do",
@@ -6689,7 +6711,7 @@ const COMMAND_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 39,
+        id: 40,
         declared_name: "info",
         fullname: "command|info",
         summary: "Describes the named commands, or every command when none is named",
@@ -6714,7 +6736,7 @@ const COMMAND_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 40,
+        id: 41,
         declared_name: "list",
         fullname: "command|list",
         summary: "Lists command names, optionally filtered",
@@ -6801,7 +6823,7 @@ const CONFIG_SET_ARGS: &[CommandArg] = &[CommandArg {
 
 const CONFIG_SUBCOMMANDS: &[RedisCommand] = &[
     RedisCommand {
-        id: 42,
+        id: 43,
         declared_name: "get",
         fullname: "config|get",
         summary: "Returns the configuration parameters whose names match the patterns",
@@ -6823,7 +6845,7 @@ const CONFIG_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 43,
+        id: 44,
         declared_name: "help",
         fullname: "config|help",
         summary: "Lists the CONFIG subcommands and what they do",
@@ -6845,7 +6867,7 @@ const CONFIG_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 44,
+        id: 45,
         declared_name: "resetstat",
         fullname: "config|resetstat",
         summary: "Zeroes the counters that INFO reports",
@@ -6867,7 +6889,7 @@ const CONFIG_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 45,
+        id: 46,
         declared_name: "rewrite",
         fullname: "config|rewrite",
         summary: "Writes the running configuration back to the configuration file",
@@ -6889,7 +6911,7 @@ const CONFIG_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 46,
+        id: 47,
         declared_name: "set",
         fullname: "config|set",
         summary: "Changes configuration parameters while the server runs",
@@ -7969,7 +7991,7 @@ const FUNCTION_RESTORE_ARGS: &[CommandArg] = &[
 
 const FUNCTION_SUBCOMMANDS: &[RedisCommand] = &[
     RedisCommand {
-        id: 70,
+        id: 71,
         declared_name: "delete",
         fullname: "function|delete",
         summary: "Deletes a library and its functions",
@@ -7991,7 +8013,7 @@ const FUNCTION_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 71,
+        id: 72,
         declared_name: "dump",
         fullname: "function|dump",
         summary: "Serializes every library into a payload for FUNCTION RESTORE",
@@ -8013,7 +8035,7 @@ const FUNCTION_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 72,
+        id: 73,
         declared_name: "flush",
         fullname: "function|flush",
         summary: "Deletes every library",
@@ -8035,7 +8057,7 @@ const FUNCTION_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 73,
+        id: 74,
         declared_name: "help",
         fullname: "function|help",
         summary: "Lists the FUNCTION subcommands and what they do",
@@ -8057,7 +8079,7 @@ const FUNCTION_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 74,
+        id: 75,
         declared_name: "kill",
         fullname: "function|kill",
         summary: "Stops the function that is running, if it has not written yet",
@@ -8079,7 +8101,7 @@ const FUNCTION_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 75,
+        id: 76,
         declared_name: "list",
         fullname: "function|list",
         summary: "Describes the loaded libraries and their functions",
@@ -8101,7 +8123,7 @@ const FUNCTION_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 76,
+        id: 77,
         declared_name: "load",
         fullname: "function|load",
         summary: "Loads (or with REPLACE reloads) a library of functions",
@@ -8123,7 +8145,7 @@ const FUNCTION_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 77,
+        id: 78,
         declared_name: "restore",
         fullname: "function|restore",
         summary: "Loads the libraries of a FUNCTION DUMP payload",
@@ -8145,7 +8167,7 @@ const FUNCTION_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 78,
+        id: 79,
         declared_name: "stats",
         fullname: "function|stats",
         summary: "Tells which function runs now and how many libraries each engine holds",
@@ -10207,7 +10229,7 @@ const MEMORY_USAGE_ARGS: &[CommandArg] = &[
 
 const MEMORY_SUBCOMMANDS: &[RedisCommand] = &[
     RedisCommand {
-        id: 123,
+        id: 124,
         declared_name: "help",
         fullname: "memory|help",
         summary: "Lists the MEMORY subcommands and what they do",
@@ -10229,7 +10251,7 @@ const MEMORY_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 124,
+        id: 125,
         declared_name: "usage",
         fullname: "memory|usage",
         summary: "Estimates the bytes a key and its value take",
@@ -10510,7 +10532,7 @@ const OBJECT_REFCOUNT_ARGS: &[CommandArg] = &[CommandArg {
 
 const OBJECT_SUBCOMMANDS: &[RedisCommand] = &[
     RedisCommand {
-        id: 132,
+        id: 133,
         declared_name: "encoding",
         fullname: "object|encoding",
         summary: "Names the internal representation of a key's value",
@@ -10532,7 +10554,7 @@ const OBJECT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 133,
+        id: 134,
         declared_name: "freq",
         fullname: "object|freq",
         summary: "Returns the logarithmic access counter of a key under an LFU policy",
@@ -10554,7 +10576,7 @@ const OBJECT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 134,
+        id: 135,
         declared_name: "help",
         fullname: "object|help",
         summary: "Lists the OBJECT subcommands and what they do",
@@ -10576,7 +10598,7 @@ const OBJECT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 135,
+        id: 136,
         declared_name: "idletime",
         fullname: "object|idletime",
         summary: "Returns the seconds since a key was last read or written",
@@ -10598,7 +10620,7 @@ const OBJECT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 136,
+        id: 137,
         declared_name: "refcount",
         fullname: "object|refcount",
         summary: "Returns how many references the value of a key has",
@@ -11059,7 +11081,7 @@ const PUBSUB_SHARDNUMSUB_ARGS: &[CommandArg] = &[CommandArg {
 
 const PUBSUB_SUBCOMMANDS: &[RedisCommand] = &[
     RedisCommand {
-        id: 147,
+        id: 148,
         declared_name: "channels",
         fullname: "pubsub|channels",
         summary: "Lists the channels with at least one subscriber, optionally matching a pattern",
@@ -11081,7 +11103,7 @@ const PUBSUB_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 148,
+        id: 149,
         declared_name: "help",
         fullname: "pubsub|help",
         summary: "Lists the PUBSUB subcommands and what they do",
@@ -11103,7 +11125,7 @@ const PUBSUB_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 149,
+        id: 150,
         declared_name: "numpat",
         fullname: "pubsub|numpat",
         summary: "Counts the patterns clients subscribe to",
@@ -11125,7 +11147,7 @@ const PUBSUB_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 150,
+        id: 151,
         declared_name: "numsub",
         fullname: "pubsub|numsub",
         summary: "Counts the subscribers of each given channel, patterns excluded",
@@ -11147,7 +11169,7 @@ const PUBSUB_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 151,
+        id: 152,
         declared_name: "shardchannels",
         fullname: "pubsub|shardchannels",
         summary: "Lists the shard channels with at least one subscriber, optionally matching a pattern",
@@ -11169,7 +11191,7 @@ const PUBSUB_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 152,
+        id: 153,
         declared_name: "shardnumsub",
         fullname: "pubsub|shardnumsub",
         summary: "Counts the subscribers of each given shard channel",
@@ -11844,7 +11866,7 @@ const SCRIPT_LOAD_ARGS: &[CommandArg] = &[CommandArg {
 
 const SCRIPT_SUBCOMMANDS: &[RedisCommand] = &[
     RedisCommand {
-        id: 170,
+        id: 171,
         declared_name: "exists",
         fullname: "script|exists",
         summary: "Tells, for each SHA1 digest, whether the cache holds that script",
@@ -11866,7 +11888,7 @@ const SCRIPT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 171,
+        id: 172,
         declared_name: "flush",
         fullname: "script|flush",
         summary: "Empties the script cache",
@@ -11890,7 +11912,7 @@ const SCRIPT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 172,
+        id: 173,
         declared_name: "help",
         fullname: "script|help",
         summary: "Lists the SCRIPT subcommands and what they do",
@@ -11912,7 +11934,7 @@ const SCRIPT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 173,
+        id: 174,
         declared_name: "kill",
         fullname: "script|kill",
         summary: "Stops the script that is running, if it has not written yet",
@@ -11934,7 +11956,7 @@ const SCRIPT_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 174,
+        id: 175,
         declared_name: "load",
         fullname: "script|load",
         summary: "Compiles a script into the cache without running it",
@@ -12645,7 +12667,7 @@ const SLOWLOG_GET_ARGS: &[CommandArg] = &[CommandArg {
 
 const SLOWLOG_SUBCOMMANDS: &[RedisCommand] = &[
     RedisCommand {
-        id: 189,
+        id: 190,
         declared_name: "get",
         fullname: "slowlog|get",
         summary: "Returns the most recent slow log entries",
@@ -12667,7 +12689,7 @@ const SLOWLOG_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 190,
+        id: 191,
         declared_name: "help",
         fullname: "slowlog|help",
         summary: "Lists the SLOWLOG subcommands and what they do",
@@ -12689,7 +12711,7 @@ const SLOWLOG_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 191,
+        id: 192,
         declared_name: "len",
         fullname: "slowlog|len",
         summary: "Returns how many entries the slow log holds",
@@ -12715,7 +12737,7 @@ const SLOWLOG_SUBCOMMANDS: &[RedisCommand] = &[
         subcommands: &[],
     },
     RedisCommand {
-        id: 192,
+        id: 193,
         declared_name: "reset",
         fullname: "slowlog|reset",
         summary: "Empties the slow log",
