@@ -1039,10 +1039,11 @@ pub enum ZSet {
     /// (member, score) pairs sorted by (score, member), as a listpack keeps them.
     Listpack(Vec<(Bytes, f64)>),
     /// The skiplist orders; the dict finds a member's score in O(1) and is what
-    /// ZSCAN's cursor walks.
+    /// ZSCAN's cursor walks. The skiplist is boxed (Redis's zset holds a pointer to
+    /// it too), so its header does not make every small listpack set bigger.
     Skiplist {
         dict: Dict<Bytes, f64>,
-        zsl: Zskiplist,
+        zsl: Box<Zskiplist>,
     },
 }
 // ANCHOR_END: zset_struct
@@ -1095,7 +1096,7 @@ impl ZSet {
     pub fn new_skiplist() -> ZSet {
         ZSet::Skiplist {
             dict: Dict::new(),
-            zsl: Zskiplist::new(),
+            zsl: Box::new(Zskiplist::new()),
         }
     }
 
@@ -1301,7 +1302,7 @@ impl ZSet {
         match self {
             ZSet::Listpack(v) if to_skiplist => {
                 let mut dict: Dict<Bytes, f64> = Dict::new();
-                let mut zsl = Zskiplist::new();
+                let mut zsl = Box::new(Zskiplist::new());
                 for (ele, score) in std::mem::take(v) {
                     zsl.insert(score, ele.clone());
                     let _ = dict.add(ele, score);
@@ -2101,7 +2102,7 @@ fn zunion_inter_aggregate(target: &mut f64, val: f64, aggregate: Aggregate) {
 /// An accumulating result set: skiplist plus dict, as createZsetObject makes.
 struct DstZset {
     dict: Dict<Bytes, f64>,
-    zsl: Zskiplist,
+    zsl: Box<Zskiplist>,
 }
 
 impl DstZset {
@@ -2299,7 +2300,7 @@ pub fn zunion_inter_diff_generic_command(
 
     let mut dst = DstZset {
         dict: Dict::new(),
-        zsl: Zskiplist::new(),
+        zsl: Box::new(Zskiplist::new()),
     };
     let (mut maxelelen, mut totelelen) = (0usize, 0usize);
     let mut cardinality: u64 = 0;
