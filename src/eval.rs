@@ -13,7 +13,7 @@ use crate::server::Server;
 use bytes::Bytes;
 use mlua::ffi::{self, lua_State};
 use std::collections::HashMap;
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 
 /// server.c: shared.noscripterr
 const NOSCRIPTERR: &str = "-NOSCRIPT No matching script. Please use EVAL.";
@@ -87,20 +87,45 @@ fn scripting_reset(s: &mut Server) {
     s.lctx.lua_scripts_mem = 0;
 }
 
-/// eval.c: evalCalcFunctionName
-fn eval_calc_function_name(evalsha: bool, script: &[u8]) -> String {
-    if evalsha {
-        // The name of every EVALSHA (twice per call, with getCommandFlags): built byte
-        // by byte. A name that is not a hex digest simply matches no script.
-        let sha = &script[..40.min(script.len())];
-        let mut name = Vec::with_capacity(2 + sha.len());
-        name.extend_from_slice(b"f_");
-        name.extend(sha.iter().map(u8::to_ascii_lowercase));
-        String::from_utf8(name)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-    } else {
-        format!("f_{}", sha1hex(script))
+/// A script's name in the Lua registry, `f_<sha1 hex>` and a NUL, built on the stack
+/// like Redis's `char funcname[43]`: EVALSHA builds it twice per call (here and in
+/// getCommandFlags), so it costs no allocation.
+struct FuncName {
+    buf: [u8; 43],
+    len: usize,
+}
+
+impl FuncName {
+    /// The digest part, the script cache's key; "" when the bytes are not UTF-8 (no
+    /// script has such a name).
+    fn sha(&self) -> &str {
+        std::str::from_utf8(&self.buf[2..self.len]).unwrap_or("")
     }
+
+    /// The name as a C string for lua_getfield; None when it holds a NUL byte (no
+    /// script has such a name either).
+    fn as_cstr(&self) -> Option<&CStr> {
+        CStr::from_bytes_with_nul(&self.buf[..self.len + 1]).ok()
+    }
+}
+
+/// eval.c: evalCalcFunctionName
+fn eval_calc_function_name(evalsha: bool, script: &[u8]) -> FuncName {
+    let mut f = FuncName {
+        buf: [0; 43],
+        len: 42,
+    };
+    f.buf[..2].copy_from_slice(b"f_");
+    if evalsha {
+        // A name that is not a hex digest simply matches no script.
+        let sha = &script[..40.min(script.len())];
+        f.len = 2 + sha.len();
+        f.buf[2..f.len].copy_from_slice(sha);
+        f.buf[2..f.len].make_ascii_lowercase();
+    } else {
+        f.buf[2..42].copy_from_slice(sha1hex(script).as_bytes());
+    }
+    f
 }
 
 /// eval.c: evalExtractShebangFlags
@@ -163,7 +188,7 @@ pub fn eval_get_command_flags(s: &Server, argv: &[Bytes], evalsha: bool, cmd_fla
         return cmd_flags;
     }
     let funcname = eval_calc_function_name(evalsha, &argv[1]);
-    let script_flags = match s.lctx.lua_scripts.get(&funcname[2..]) {
+    let script_flags = match s.lctx.lua_scripts.get(funcname.sha()) {
         Some(l) => l.flags,
         None if evalsha => return cmd_flags,
         None => match eval_extract_shebang_flags(&argv[1]) {
@@ -238,7 +263,7 @@ fn eval_generic_command(s: &mut Server, c: &mut Client, evalsha: bool) {
     }
     let numkeys = numkeys as usize;
     let funcname = eval_calc_function_name(evalsha, &c.argv[1]);
-    let cfuncname = CString::new(funcname.clone()).unwrap_or_default();
+    let cfuncname = funcname.as_cstr().unwrap_or_default();
     let lua = s.lctx.lua;
 
     unsafe {
@@ -269,7 +294,7 @@ fn eval_generic_command(s: &mut Server, c: &mut Client, evalsha: bool) {
         }
     }
 
-    let sha = &funcname[2..];
+    let sha = funcname.sha();
     let script_flags = s
         .lctx
         .lua_scripts
@@ -286,35 +311,47 @@ fn eval_generic_command(s: &mut Server, c: &mut Client, evalsha: bool) {
         add_reply_error(s, c, "Script client busy");
         return;
     };
+    // KEYS and ARGV are read straight from the caller's argv, lent out of the client
+    // for the run (the script reaches the caller only through a raw pointer) and put
+    // back after: no copy per call.
+    let argv = std::mem::take(&mut c.argv);
     let Some(mut rctx) =
         script::script_prepare_for_run(s, &mut lua_client, c, sha, script_flags, ro)
     else {
         unsafe { ffi::lua_pop(lua, 2) };
         s.lctx.lua_client = Some(lua_client);
+        c.argv = argv;
         return;
     };
     rctx.flags |= SCRIPT_EVAL_MODE;
 
-    let keys: Vec<Bytes> = c.argv[3..3 + numkeys].to_vec();
-    let args: Vec<Bytes> = c.argv[3 + numkeys..].to_vec();
+    let (keys, args) = argv[3..].split_at(numkeys);
     let busy_reply_threshold = s.config.busy_reply_threshold;
     s.lctx.curr_run_ctx = &mut rctx as *mut script::ScriptRunCtx;
     unsafe {
-        script_lua::lua_call_function(&mut rctx, lua, &keys, &args, busy_reply_threshold);
+        script_lua::lua_call_function(&mut rctx, lua, keys, args, busy_reply_threshold);
         ffi::lua_pop(lua, 1); // the error handler
     }
     s.lctx.curr_run_ctx = std::ptr::null_mut();
     script::script_reset_run(s, &rctx);
     s.lctx.lua_client = Some(lua_client);
+    c.argv = argv;
 }
 // ANCHOR_END: eval_generic_command
 
 /// eval.c: evalCommand
 pub fn eval_command(s: &mut Server, c: &mut Client) {
     // MONITOR shows the script before the commands it runs (EVAL skips call()'s feed).
-    let argv = c.argv.clone();
-    crate::replication::replication_feed_monitors(s, c, c.db, &argv);
+    feed_monitors(s, c);
     eval_generic_command(s, c, false);
+}
+
+/// Feeds EVAL/EVALSHA to MONITOR clients; the argv is copied only when one listens.
+fn feed_monitors(s: &mut Server, c: &mut Client) {
+    if !s.monitors.is_empty() {
+        let argv = c.argv.clone();
+        crate::replication::replication_feed_monitors(s, c, c.db, &argv);
+    }
 }
 
 /// eval.c: evalRoCommand
@@ -324,8 +361,7 @@ pub fn eval_ro_command(s: &mut Server, c: &mut Client) {
 
 /// eval.c: evalShaCommand
 pub fn eval_sha_command(s: &mut Server, c: &mut Client) {
-    let argv = c.argv.clone();
-    crate::replication::replication_feed_monitors(s, c, c.db, &argv);
+    feed_monitors(s, c);
     // Only a 40-character name can match; anything else fails fast.
     if c.argv[1].len() != 40 {
         crate::resp::add_reply_error_object(s, c, NOSCRIPTERR);

@@ -611,7 +611,10 @@ fn zset_from_pairs(
         for (e, sc) in pairs {
             zsl.insert(sc, e);
         }
-        ZSet::Skiplist { dict, zsl }
+        ZSet::Skiplist {
+            dict,
+            zsl: Box::new(zsl),
+        }
     };
     Ok(new_obj(s, Value::ZSet(Box::new(z))))
 }

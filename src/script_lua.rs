@@ -804,17 +804,20 @@ unsafe fn table_to_reply(s: &mut Server, c: &mut Client, lua: *mut lua_State) ->
 
 /// script_lua.c: luaArgsToRedisArgv
 ///
-/// Pops the arguments; on failure pushes the error table and returns None.
-unsafe fn lua_args_to_redis_argv(lua: *mut lua_State) -> Option<Vec<Bytes>> {
+/// Pops the arguments into `argv` (cleared first; redis.call passes the script
+/// client's own, so its capacity is reused from call to call, like Redis's static
+/// lua_argv); on failure pushes the error table and returns false.
+unsafe fn lua_args_to_redis_argv(lua: *mut lua_State, argv: &mut Vec<Bytes>) -> bool {
+    argv.clear();
     let argc = ffi::lua_gettop(lua);
     if argc == 0 {
         lua_push_error(
             lua,
             "Please specify at least one argument for this redis lib call",
         );
-        return None;
+        return false;
     }
-    let mut argv = Vec::with_capacity(argc as usize);
+    argv.reserve(argc as usize);
     let mut ok = true;
     for j in 1..=argc {
         if ffi::lua_type(lua, j) == ffi::LUA_TNUMBER {
@@ -833,13 +836,14 @@ unsafe fn lua_args_to_redis_argv(lua: *mut lua_State) -> Option<Vec<Bytes>> {
     }
     ffi::lua_pop(lua, argc);
     if !ok {
+        argv.clear();
         lua_push_error(
             lua,
             "Lua redis lib command arguments must be strings or integers",
         );
-        return None;
+        return false;
     }
-    Some(argv)
+    true
 }
 
 /// script_lua.c: luaRedisGenericCommand (everything but the final raise)
@@ -854,14 +858,13 @@ unsafe fn lua_redis_generic_command(lua: *mut lua_State, raise_error: bool) -> b
         );
         return true;
     };
-    let Some(argv) = lua_args_to_redis_argv(lua) else {
-        return raise_error;
-    };
     // SAFETY: the run context points at the server and the script client for as long
     // as the script runs; nothing else touches them meanwhile.
     let s = &mut *rctx.s;
     let c = &mut *rctx.c;
-    c.argv = argv;
+    if !lua_args_to_redis_argv(lua, &mut c.argv) {
+        return raise_error;
+    }
     let raise = match script::script_call(rctx, s, c) {
         Err(err) => {
             lua_push_error(lua, &err);
@@ -870,15 +873,23 @@ unsafe fn lua_redis_generic_command(lua: *mut lua_State, raise_error: bool) -> b
             raise_error
         }
         Ok(()) => {
-            // The reply the command produced, taken out of the script client.
-            let reply = c.reply_bytes_concat();
-            c.buf.clear();
-            let popped = c.reply.len() as u64;
-            c.reply.clear();
-            c.reply_popped += popped;
+            // The reply the command produced, taken out of the script client. It
+            // usually fits the buffer, which is then lent out and handed back empty
+            // (no copy, no allocation); blocks beyond it are appended.
+            let mut reply = std::mem::take(&mut c.buf);
+            if !c.reply.is_empty() {
+                for b in &c.reply {
+                    reply.extend_from_slice(&b.buf);
+                }
+                let popped = c.reply.len() as u64;
+                c.reply.clear();
+                c.reply_popped += popped;
+            }
             c.reply_bytes = 0;
             let raise = raise_error && reply.first() == Some(&b'-');
             redis_protocol_to_lua_type(Some(lua), &reply, 0);
+            reply.clear();
+            c.buf = reply;
             raise
         }
     };
@@ -1016,9 +1027,10 @@ unsafe extern "C-unwind" fn lua_redis_acl_check_cmd_command(lua: *mut lua_State)
             c"redis.acl_check_cmd can only be called inside a script invocation",
         );
     };
-    let known = match lua_args_to_redis_argv(lua) {
-        None => None,
-        Some(argv) => Some((*rctx.s).commands.lookup_command(&argv).is_some()),
+    let mut argv = Vec::new();
+    let known = match lua_args_to_redis_argv(lua, &mut argv) {
+        false => None,
+        true => Some((*rctx.s).commands.lookup_command(&argv).is_some()),
     };
     match known {
         None => ffi::lua_error(lua),

@@ -44,8 +44,9 @@ pub const ZADD_OUT_NAN: u32 = 1 << 1;
 pub const ZADD_OUT_ADDED: u32 = 1 << 2;
 pub const ZADD_OUT_UPDATED: u32 = 1 << 3;
 
-/// "No node": the arena's null pointer.
-const NIL: usize = usize::MAX;
+/// "No node": the arena's null pointer. Links are stored as u32 (see ZskiplistNode),
+/// so NIL is the u32 sentinel widened: converting either way needs no branch.
+const NIL: usize = u32::MAX as usize;
 /// The header node always sits at index 0 of the arena.
 const HEADER: usize = 0;
 
@@ -78,29 +79,49 @@ pub struct ZLexRangeSpec {
 
 // ANCHOR: zskiplist_node
 /// One level of a node (server.h: zskiplistLevel): the next node at this level and
-/// how many level-0 steps that jump covers.
-#[derive(Clone, Debug)]
+/// how many level-0 steps that jump covers. Both are u32 (an arena index and a
+/// count), which caps a sorted set at 2^32 - 2 members, so that a node fits in
+/// one cache line.
+#[derive(Clone, Copy, Debug, Default)]
 struct ZskiplistLevel {
-    forward: usize,
-    span: usize,
+    forward: u32,
+    span: u32,
 }
 
-/// server.h: zskiplistNode. `backward` is the previous node at level 0 (NIL for the
-/// first node), so a range can be walked from either end.
+/// Levels kept inside the node: all of them for 1023 nodes in 1024
+/// (a node reaches level 6 with probability 1/4^5).
+const ZSKIPLIST_INLINE_LEVELS: usize = 5;
+/// The rest of a tall node's levels, in the skiplist's `upper` pool.
+type UpperLevels = [ZskiplistLevel; ZSKIPLIST_MAXLEVEL - ZSKIPLIST_INLINE_LEVELS];
+
+/// server.h: zskiplistNode, laid out like Redis's: the score and the levels share
+/// one 64-byte line, so a search step costs one cache miss, not one for the node
+/// and another for a separately allocated level array. The member, read only on
+/// score ties and by replies, lives in the parallel `eles` vector. `backward` is
+/// the previous node at level 0 (NIL for the first node), so a range can be walked
+/// from either end.
 #[derive(Clone, Debug)]
+#[repr(C, align(64))]
 struct ZskiplistNode {
-    ele: Bytes,
     score: f64,
-    backward: usize,
-    level: Vec<ZskiplistLevel>,
+    backward: u32,
+    /// How many levels the node has (zslCreateNode's `level`).
+    height: u32,
+    level: [ZskiplistLevel; ZSKIPLIST_INLINE_LEVELS],
+    /// Index in `upper` of levels ZSKIPLIST_INLINE_LEVELS.., or NIL when height is
+    /// at most ZSKIPLIST_INLINE_LEVELS.
+    upper: u32,
 }
 
 /// server.h: zskiplist. Nodes live in an arena and link by index; `free` recycles
-/// the slots of deleted nodes.
+/// the slots of deleted nodes, `free_upper` those of the upper-level pool.
 #[derive(Clone, Debug)]
 pub struct Zskiplist {
     nodes: Vec<ZskiplistNode>,
+    eles: Vec<Bytes>,
+    upper: Vec<UpperLevels>,
     free: Vec<usize>,
+    free_upper: Vec<u32>,
     tail: usize,
     length: usize,
     level: usize,
@@ -144,25 +165,19 @@ impl Default for Zskiplist {
 impl Zskiplist {
     /// t_zset.c: zslCreate (the header has every level, each pointing nowhere)
     pub fn new() -> Self {
-        let header = ZskiplistNode {
-            ele: Bytes::new(),
-            score: 0.0,
-            backward: NIL,
-            level: vec![
-                ZskiplistLevel {
-                    forward: NIL,
-                    span: 0
-                };
-                ZSKIPLIST_MAXLEVEL
-            ],
-        };
-        Zskiplist {
-            nodes: vec![header],
+        let mut zsl = Zskiplist {
+            nodes: Vec::new(),
+            eles: Vec::new(),
+            upper: Vec::new(),
             free: Vec::new(),
+            free_upper: Vec::new(),
             tail: NIL,
             length: 0,
             level: 1,
-        }
+        };
+        let header = zsl.create_node(ZSKIPLIST_MAXLEVEL, 0.0, Bytes::new());
+        debug_assert_eq!(header, HEADER);
+        zsl
     }
 
     pub fn len(&self) -> usize {
@@ -176,7 +191,7 @@ impl Zskiplist {
     /// The first node, or NIL.
     #[inline]
     pub fn first(&self) -> usize {
-        self.nodes[HEADER].level[0].forward
+        self.fwd(HEADER, 0)
     }
 
     /// The last node, or NIL.
@@ -187,17 +202,17 @@ impl Zskiplist {
 
     #[inline]
     pub fn next(&self, x: usize) -> usize {
-        self.nodes[x].level[0].forward
+        self.fwd(x, 0)
     }
 
     #[inline]
     pub fn prev(&self, x: usize) -> usize {
-        self.nodes[x].backward
+        self.nodes[x].backward as usize
     }
 
     #[inline]
     pub fn ele(&self, x: usize) -> &Bytes {
-        &self.nodes[x].ele
+        &self.eles[x]
     }
 
     #[inline]
@@ -205,37 +220,86 @@ impl Zskiplist {
         self.nodes[x].score
     }
 
+    /// Node `x`'s level `i` (x->level[i]).
+    #[inline]
+    fn lvl(&self, x: usize, i: usize) -> &ZskiplistLevel {
+        let n = &self.nodes[x];
+        if i < ZSKIPLIST_INLINE_LEVELS {
+            &n.level[i]
+        } else {
+            &self.upper[n.upper as usize][i - ZSKIPLIST_INLINE_LEVELS]
+        }
+    }
+
+    #[inline]
+    fn lvl_mut(&mut self, x: usize, i: usize) -> &mut ZskiplistLevel {
+        let n = &mut self.nodes[x];
+        if i < ZSKIPLIST_INLINE_LEVELS {
+            &mut n.level[i]
+        } else {
+            &mut self.upper[n.upper as usize][i - ZSKIPLIST_INLINE_LEVELS]
+        }
+    }
+
     #[inline]
     fn fwd(&self, x: usize, i: usize) -> usize {
-        self.nodes[x].level[i].forward
+        self.lvl(x, i).forward as usize
     }
 
     #[inline]
     fn span(&self, x: usize, i: usize) -> usize {
-        self.nodes[x].level[i].span
+        self.lvl(x, i).span as usize
+    }
+
+    #[inline]
+    fn set_fwd(&mut self, x: usize, i: usize, f: usize) {
+        self.lvl_mut(x, i).forward = f as u32;
+    }
+
+    #[inline]
+    fn set_span(&mut self, x: usize, i: usize, span: usize) {
+        self.lvl_mut(x, i).span = span as u32;
     }
 
     /// t_zset.c: zslCreateNode (reusing a freed slot when there is one)
     fn create_node(&mut self, level: usize, score: f64, ele: Bytes) -> usize {
+        let empty = ZskiplistLevel {
+            forward: NIL as u32,
+            span: 0,
+        };
+        let upper = if level > ZSKIPLIST_INLINE_LEVELS {
+            let levels = [empty; ZSKIPLIST_MAXLEVEL - ZSKIPLIST_INLINE_LEVELS];
+            match self.free_upper.pop() {
+                Some(u) => {
+                    self.upper[u as usize] = levels;
+                    u
+                }
+                None => {
+                    self.upper.push(levels);
+                    (self.upper.len() - 1) as u32
+                }
+            }
+        } else {
+            NIL as u32
+        };
         let node = ZskiplistNode {
-            ele,
             score,
-            backward: NIL,
-            level: vec![
-                ZskiplistLevel {
-                    forward: NIL,
-                    span: 0
-                };
-                level
-            ],
+            backward: NIL as u32,
+            height: level as u32,
+            level: [empty; ZSKIPLIST_INLINE_LEVELS],
+            upper,
         };
         match self.free.pop() {
             Some(i) => {
                 self.nodes[i] = node;
+                self.eles[i] = ele;
                 i
             }
             None => {
+                // Index NIL is the sentinel, so the arena stops one short of it.
+                assert!(self.nodes.len() < NIL, "sorted set too large");
                 self.nodes.push(node);
+                self.eles.push(ele);
                 self.nodes.len() - 1
             }
         }
@@ -243,8 +307,13 @@ impl Zskiplist {
 
     /// t_zset.c: zslFreeNode (the slot goes back to the free list; the member is returned)
     fn free_node(&mut self, x: usize) -> Bytes {
-        let ele = std::mem::take(&mut self.nodes[x].ele);
-        self.nodes[x].level = Vec::new();
+        let ele = std::mem::take(&mut self.eles[x]);
+        let n = &mut self.nodes[x];
+        n.height = 0;
+        if n.upper as usize != NIL {
+            self.free_upper.push(n.upper);
+            n.upper = NIL as u32;
+        }
         self.free.push(x);
         ele
     }
@@ -265,8 +334,7 @@ impl Zskiplist {
             rank[i] = if i == self.level - 1 { 0 } else { rank[i + 1] };
             loop {
                 let f = self.fwd(x, i);
-                if f != NIL && zsl_cmp(self.nodes[f].score, &self.nodes[f].ele, score, &ele).is_lt()
-                {
+                if f != NIL && zsl_cmp(self.nodes[f].score, &self.eles[f], score, &ele).is_lt() {
                     rank[i] += self.span(x, i);
                     x = f;
                 } else {
@@ -280,25 +348,26 @@ impl Zskiplist {
             for i in self.level..level {
                 rank[i] = 0;
                 update[i] = HEADER;
-                self.nodes[HEADER].level[i].span = self.length;
+                self.set_span(HEADER, i, self.length);
             }
             self.level = level;
         }
         let x = self.create_node(level, score, ele);
         for i in 0..level {
             let u = update[i];
-            self.nodes[x].level[i].forward = self.nodes[u].level[i].forward;
-            self.nodes[u].level[i].forward = x;
-            self.nodes[x].level[i].span = self.nodes[u].level[i].span - (rank[0] - rank[i]);
-            self.nodes[u].level[i].span = (rank[0] - rank[i]) + 1;
+            let (u_fwd, u_span) = (self.fwd(u, i), self.span(u, i));
+            self.set_fwd(x, i, u_fwd);
+            self.set_fwd(u, i, x);
+            self.set_span(x, i, u_span - (rank[0] - rank[i]));
+            self.set_span(u, i, (rank[0] - rank[i]) + 1);
         }
         for (i, &u) in update.iter().enumerate().take(self.level).skip(level) {
-            self.nodes[u].level[i].span += 1;
+            self.lvl_mut(u, i).span += 1;
         }
-        self.nodes[x].backward = if update[0] == HEADER { NIL } else { update[0] };
+        self.nodes[x].backward = if update[0] == HEADER { NIL } else { update[0] } as u32;
         let f = self.fwd(x, 0);
         if f != NIL {
-            self.nodes[f].backward = x;
+            self.nodes[f].backward = x as u32;
         } else {
             self.tail = x;
         }
@@ -314,21 +383,23 @@ impl Zskiplist {
     /// forward pointer and span; above its height, the span over it shrinks by one.
     fn delete_node(&mut self, x: usize, update: &[usize; ZSKIPLIST_MAXLEVEL]) {
         for (i, &u) in update.iter().enumerate().take(self.level) {
-            if self.nodes[u].level[i].forward == x {
-                self.nodes[u].level[i].span += self.nodes[x].level[i].span;
-                self.nodes[u].level[i].span -= 1;
-                self.nodes[u].level[i].forward = self.nodes[x].level[i].forward;
+            if self.fwd(u, i) == x {
+                let (x_fwd, x_span) = (self.fwd(x, i), self.span(x, i));
+                let ul = self.lvl_mut(u, i);
+                ul.span = ul.span + x_span as u32 - 1;
+                ul.forward = x_fwd as u32;
             } else {
-                self.nodes[u].level[i].span -= 1;
+                self.lvl_mut(u, i).span -= 1;
             }
         }
         let f = self.fwd(x, 0);
+        let back = self.nodes[x].backward;
         if f != NIL {
-            self.nodes[f].backward = self.nodes[x].backward;
+            self.nodes[f].backward = back;
         } else {
-            self.tail = self.nodes[x].backward;
+            self.tail = back as usize;
         }
-        while self.level > 1 && self.nodes[HEADER].level[self.level - 1].forward == NIL {
+        while self.level > 1 && self.fwd(HEADER, self.level - 1) == NIL {
             self.level -= 1;
         }
         self.length -= 1;
@@ -343,8 +414,7 @@ impl Zskiplist {
         for i in (0..self.level).rev() {
             loop {
                 let f = self.fwd(x, i);
-                if f != NIL && zsl_cmp(self.nodes[f].score, &self.nodes[f].ele, score, ele).is_lt()
-                {
+                if f != NIL && zsl_cmp(self.nodes[f].score, &self.eles[f], score, ele).is_lt() {
                     x = f;
                 } else {
                     break;
@@ -359,7 +429,7 @@ impl Zskiplist {
     pub fn delete(&mut self, score: f64, ele: &[u8]) -> Option<Bytes> {
         let update = self.find_update(score, ele);
         let x = self.fwd(update[0], 0);
-        if x != NIL && self.nodes[x].score == score && self.nodes[x].ele.as_ref() == ele {
+        if x != NIL && self.nodes[x].score == score && self.eles[x].as_ref() == ele {
             self.delete_node(x, &update);
             Some(self.free_node(x))
         } else {
@@ -374,8 +444,8 @@ impl Zskiplist {
     pub fn update_score(&mut self, curscore: f64, ele: &[u8], newscore: f64) -> usize {
         let update = self.find_update(curscore, ele);
         let x = self.fwd(update[0], 0);
-        assert!(x != NIL && self.nodes[x].score == curscore && self.nodes[x].ele.as_ref() == ele);
-        let back = self.nodes[x].backward;
+        assert!(x != NIL && self.nodes[x].score == curscore && self.eles[x].as_ref() == ele);
+        let back = self.prev(x);
         let f = self.fwd(x, 0);
         if (back == NIL || self.nodes[back].score < newscore)
             && (f == NIL || self.nodes[f].score > newscore)
@@ -450,11 +520,11 @@ impl Zskiplist {
             return false;
         }
         let x = self.tail;
-        if x == NIL || !zsl_lex_value_gte_min(&self.nodes[x].ele, range) {
+        if x == NIL || !zsl_lex_value_gte_min(&self.eles[x], range) {
             return false;
         }
         let x = self.first();
-        if x == NIL || !zsl_lex_value_lte_max(&self.nodes[x].ele, range) {
+        if x == NIL || !zsl_lex_value_lte_max(&self.eles[x], range) {
             return false;
         }
         true
@@ -467,14 +537,13 @@ impl Zskiplist {
         }
         let mut x = HEADER;
         for i in (0..self.level).rev() {
-            while self.fwd(x, i) != NIL
-                && !zsl_lex_value_gte_min(&self.nodes[self.fwd(x, i)].ele, range)
+            while self.fwd(x, i) != NIL && !zsl_lex_value_gte_min(&self.eles[self.fwd(x, i)], range)
             {
                 x = self.fwd(x, i);
             }
         }
         let x = self.fwd(x, 0);
-        if x == NIL || !zsl_lex_value_lte_max(&self.nodes[x].ele, range) {
+        if x == NIL || !zsl_lex_value_lte_max(&self.eles[x], range) {
             return NIL;
         }
         x
@@ -487,13 +556,12 @@ impl Zskiplist {
         }
         let mut x = HEADER;
         for i in (0..self.level).rev() {
-            while self.fwd(x, i) != NIL
-                && zsl_lex_value_lte_max(&self.nodes[self.fwd(x, i)].ele, range)
+            while self.fwd(x, i) != NIL && zsl_lex_value_lte_max(&self.eles[self.fwd(x, i)], range)
             {
                 x = self.fwd(x, i);
             }
         }
-        if x == HEADER || !zsl_lex_value_gte_min(&self.nodes[x].ele, range) {
+        if x == HEADER || !zsl_lex_value_gte_min(&self.eles[x], range) {
             return NIL;
         }
         x
@@ -505,11 +573,11 @@ impl Zskiplist {
         &mut self,
         update: &[usize; ZSKIPLIST_MAXLEVEL],
         dict: &mut Dict<Bytes, f64>,
-        mut keep_going: impl FnMut(&ZskiplistNode, usize) -> bool,
+        mut keep_going: impl FnMut(f64, &Bytes, usize) -> bool,
     ) -> usize {
         let mut removed = 0;
         let mut x = self.fwd(update[0], 0);
-        while x != NIL && keep_going(&self.nodes[x], removed) {
+        while x != NIL && keep_going(self.nodes[x].score, &self.eles[x], removed) {
             let next = self.fwd(x, 0);
             self.delete_node(x, update);
             let ele = self.free_node(x);
@@ -536,7 +604,7 @@ impl Zskiplist {
             }
             update[i] = x;
         }
-        self.delete_run(&update, dict, |n, _| zsl_value_lte_max(n.score, range))
+        self.delete_run(&update, dict, |score, _, _| zsl_value_lte_max(score, range))
     }
 
     /// t_zset.c: zslDeleteRangeByLex
@@ -548,14 +616,13 @@ impl Zskiplist {
         let mut update = [HEADER; ZSKIPLIST_MAXLEVEL];
         let mut x = HEADER;
         for i in (0..self.level).rev() {
-            while self.fwd(x, i) != NIL
-                && !zsl_lex_value_gte_min(&self.nodes[self.fwd(x, i)].ele, range)
+            while self.fwd(x, i) != NIL && !zsl_lex_value_gte_min(&self.eles[self.fwd(x, i)], range)
             {
                 x = self.fwd(x, i);
             }
             update[i] = x;
         }
-        self.delete_run(&update, dict, |n, _| zsl_lex_value_lte_max(&n.ele, range))
+        self.delete_run(&update, dict, |_, ele, _| zsl_lex_value_lte_max(ele, range))
     }
 
     /// t_zset.c: zslDeleteRangeByRank (1-based, inclusive)
@@ -576,7 +643,7 @@ impl Zskiplist {
             update[i] = x;
         }
         traversed += 1;
-        self.delete_run(&update, dict, |_, removed| traversed + removed <= end)
+        self.delete_run(&update, dict, |_, _, removed| traversed + removed <= end)
     }
 
     // ANCHOR: zsl_get_rank
@@ -590,15 +657,14 @@ impl Zskiplist {
         for i in (0..self.level).rev() {
             loop {
                 let f = self.fwd(x, i);
-                if f != NIL && zsl_cmp(self.nodes[f].score, &self.nodes[f].ele, score, ele).is_le()
-                {
+                if f != NIL && zsl_cmp(self.nodes[f].score, &self.eles[f], score, ele).is_le() {
                     rank += self.span(x, i);
                     x = f;
                 } else {
                     break;
                 }
             }
-            if x != HEADER && self.nodes[x].score == score && self.nodes[x].ele.as_ref() == ele {
+            if x != HEADER && self.nodes[x].score == score && self.eles[x].as_ref() == ele {
                 return rank;
             }
         }
@@ -629,9 +695,9 @@ impl Zskiplist {
             if x == NIL {
                 return None;
             }
-            let n = &self.nodes[x];
-            x = n.level[0].forward;
-            Some((&n.ele, n.score))
+            let item = (&self.eles[x], self.nodes[x].score);
+            x = self.fwd(x, 0);
+            Some(item)
         })
     }
 
@@ -645,15 +711,15 @@ impl Zskiplist {
         while x != NIL {
             r += 1;
             rank_of.insert(x, r);
-            if self.nodes[x].backward != prev {
+            if self.prev(x) != prev {
                 return Err(format!("bad backward pointer at rank {r}"));
             }
             if prev != NIL
                 && zsl_cmp(
                     self.nodes[prev].score,
-                    &self.nodes[prev].ele,
+                    &self.eles[prev],
                     self.nodes[x].score,
-                    &self.nodes[x].ele,
+                    &self.eles[x],
                 )
                 .is_ge()
             {
@@ -973,10 +1039,11 @@ pub enum ZSet {
     /// (member, score) pairs sorted by (score, member), as a listpack keeps them.
     Listpack(Vec<(Bytes, f64)>),
     /// The skiplist orders; the dict finds a member's score in O(1) and is what
-    /// ZSCAN's cursor walks.
+    /// ZSCAN's cursor walks. The skiplist is boxed (Redis's zset holds a pointer to
+    /// it too), so its header does not make every small listpack set bigger.
     Skiplist {
         dict: Dict<Bytes, f64>,
-        zsl: Zskiplist,
+        zsl: Box<Zskiplist>,
     },
 }
 // ANCHOR_END: zset_struct
@@ -1029,7 +1096,7 @@ impl ZSet {
     pub fn new_skiplist() -> ZSet {
         ZSet::Skiplist {
             dict: Dict::new(),
-            zsl: Zskiplist::new(),
+            zsl: Box::new(Zskiplist::new()),
         }
     }
 
@@ -1051,15 +1118,10 @@ impl ZSet {
         match self {
             ZSet::Listpack(v) => 7 + v.iter().map(|(e, _)| e.len() + 12).sum::<usize>(),
             ZSet::Skiplist { dict, zsl } => {
-                let nodes: usize = zsl
-                    .nodes
-                    .iter()
-                    .map(|n| {
-                        std::mem::size_of::<ZskiplistNode>()
-                            + n.ele.len()
-                            + n.level.len() * std::mem::size_of::<ZskiplistLevel>()
-                    })
-                    .sum();
+                let nodes: usize = zsl.nodes.len()
+                    * (std::mem::size_of::<ZskiplistNode>() + std::mem::size_of::<Bytes>())
+                    + zsl.upper.len() * std::mem::size_of::<UpperLevels>()
+                    + zsl.eles.iter().map(|e| e.len()).sum::<usize>();
                 nodes + dict.table_bytes() + dict.len() * (24 + std::mem::size_of::<Bytes>())
             }
         }
@@ -1240,7 +1302,7 @@ impl ZSet {
         match self {
             ZSet::Listpack(v) if to_skiplist => {
                 let mut dict: Dict<Bytes, f64> = Dict::new();
-                let mut zsl = Zskiplist::new();
+                let mut zsl = Box::new(Zskiplist::new());
                 for (ele, score) in std::mem::take(v) {
                     zsl.insert(score, ele.clone());
                     let _ = dict.add(ele, score);
@@ -2040,7 +2102,7 @@ fn zunion_inter_aggregate(target: &mut f64, val: f64, aggregate: Aggregate) {
 /// An accumulating result set: skiplist plus dict, as createZsetObject makes.
 struct DstZset {
     dict: Dict<Bytes, f64>,
-    zsl: Zskiplist,
+    zsl: Box<Zskiplist>,
 }
 
 impl DstZset {
@@ -2238,7 +2300,7 @@ pub fn zunion_inter_diff_generic_command(
 
     let mut dst = DstZset {
         dict: Dict::new(),
-        zsl: Zskiplist::new(),
+        zsl: Box::new(Zskiplist::new()),
     };
     let (mut maxelelen, mut totelelen) = (0usize, 0usize);
     let mut cardinality: u64 = 0;
