@@ -41,6 +41,8 @@ pub struct Config {
     pub loglevel: u8,
     pub logfile: String,
     pub enable_debug_command: u8,
+    /// Whether CONFIG SET may change protected configs like `dir` (enable-protected-configs).
+    pub enable_protected_configs: u8,
     pub slowlog_log_slower_than: i64,
     pub slowlog_max_len: i64,
     pub daemonize: bool,
@@ -129,6 +131,7 @@ impl Default for Config {
             loglevel: crate::server::LL_NOTICE,
             logfile: String::new(),
             enable_debug_command: PROTECTED_ACTION_ALLOWED_NO,
+            enable_protected_configs: PROTECTED_ACTION_ALLOWED_NO,
             slowlog_log_slower_than: 10000,
             slowlog_max_len: 128,
             daemonize: false,
@@ -515,6 +518,15 @@ static CONFIGS: &[StandardConfig] = &[
         get: |c| c.logfile.clone(),
         set: |c, v| {
             c.logfile = v[0].clone();
+            Ok(())
+        },
+    },
+    StandardConfig {
+        name: "enable-protected-configs",
+        flags: IMMUTABLE_CONFIG,
+        get: |c| enum_name(PROTECTED_ACTION_ENUM, c.enable_protected_configs),
+        set: |c, v| {
+            c.enable_protected_configs = parse_enum(v, PROTECTED_ACTION_ENUM)?;
             Ok(())
         },
     },
@@ -954,7 +966,9 @@ pub fn config_set_command(s: &mut Server, c: &mut Client) {
             err = Some((name, "can't set immutable config".into()));
             continue;
         }
-        if sc.flags & PROTECTED_CONFIG != 0 {
+        if sc.flags & PROTECTED_CONFIG != 0
+            && !crate::server::allow_protected_action(s.config.enable_protected_configs, c)
+        {
             err = Some((name, "can't set protected config".into()));
             continue;
         }

@@ -1508,11 +1508,13 @@ pub fn bgsave_command(s: &mut Server, c: &mut crate::networking::Client) {
 
 // ---------------------------------------------------------------- loading from disk
 
-/// Why `rdb_load` failed: no file at all (a fresh start), or a bad one.
+/// Why `rdb_load` failed: the file could not be read (NotFound is a fresh start),
+/// it is not an RDB file Redis 7.0 reads (errno EINVAL in Redis), or it is corrupt.
 #[derive(Debug)]
 pub enum RdbLoadFileError {
-    NotFound(std::io::Error),
-    Bad(String),
+    Io(std::io::Error),
+    Invalid,
+    Corrupt(String),
 }
 
 // ANCHOR: rdb_load
@@ -1521,16 +1523,21 @@ pub enum RdbLoadFileError {
 /// Reads the whole file, then loads it. The file is read at once rather than
 /// streamed: the loader validates everything before it adds a key anyway.
 pub fn rdb_load(s: &mut Server, filename: &str, rdbflags: i32) -> Result<(), RdbLoadFileError> {
-    let data = std::fs::read(filename).map_err(RdbLoadFileError::NotFound)?;
+    let data = std::fs::read(filename).map_err(RdbLoadFileError::Io)?;
     s.loading = true;
     let mut r = Rio::new(&data);
     let res = rdb_load_rio(s, &mut r, rdbflags);
     s.loading = false;
     res.map_err(|e| {
-        RdbLoadFileError::Bad(format!(
-            "Internal error in RDB reading offset {}, function at rdb.c:0 -> {}",
-            r.pos, e
-        ))
+        if e.starts_with("Wrong signature") || e.starts_with("Can't handle RDB format") {
+            RdbLoadFileError::Invalid
+        } else {
+            // Redis prints the bytes its progress callback counted; we know the offset.
+            RdbLoadFileError::Corrupt(format!(
+                "Internal error in RDB reading offset {}, function at rdb.c:0 -> {}",
+                r.pos, e
+            ))
+        }
     })
 }
 // ANCHOR_END: rdb_load

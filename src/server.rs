@@ -937,7 +937,7 @@ fn command_check_existence_error(s: &Server, c: &Client) -> Vec<u8> {
 }
 
 /// server.c: allowProtectedAction
-fn allow_protected_action(config: u8, c: &Client) -> bool {
+pub fn allow_protected_action(config: u8, c: &Client) -> bool {
     config == PROTECTED_ACTION_ALLOWED_YES
         || (config == PROTECTED_ACTION_ALLOWED_LOCAL
             && (c.peer.starts_with("127.") || c.peer.starts_with("::1")))
@@ -1481,24 +1481,29 @@ pub fn load_data_from_disk(s: &mut Server) {
                 (util::ustime() - start) as f64 / 1_000_000.0
             );
         }
-        Err(crate::rdb::RdbLoadFileError::NotFound(e)) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(crate::rdb::RdbLoadFileError::NotFound(e)) => {
-            server_log!(
-                s,
-                LL_WARNING,
-                "Fatal error loading the DB: {}. Exiting.",
-                strerror(&e)
-            );
-            crate::log::flush_timeline();
-            std::process::exit(1);
-        }
-        Err(crate::rdb::RdbLoadFileError::Bad(msg)) => {
-            server_log!(s, LL_WARNING, "{}", msg);
-            server_log!(
-                s,
-                LL_WARNING,
-                "Terminating server after rdb file reading failure."
-            );
+        Err(crate::rdb::RdbLoadFileError::Io(e)) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => {
+            match e {
+                crate::rdb::RdbLoadFileError::Corrupt(msg) => {
+                    server_log!(s, LL_WARNING, "{}", msg);
+                    server_log!(
+                        s,
+                        LL_WARNING,
+                        "Terminating server after rdb file reading failure."
+                    );
+                }
+                crate::rdb::RdbLoadFileError::Io(e) => server_log!(
+                    s,
+                    LL_WARNING,
+                    "Fatal error loading the DB: {}. Exiting.",
+                    strerror(&e)
+                ),
+                crate::rdb::RdbLoadFileError::Invalid => server_log!(
+                    s,
+                    LL_WARNING,
+                    "Fatal error loading the DB: Invalid argument. Exiting."
+                ),
+            }
             crate::log::flush_timeline();
             std::process::exit(1);
         }
@@ -1569,15 +1574,74 @@ pub fn after_sleep(s: &mut Server) {
     s.update_cached_time();
 }
 
-/// server.c: prepareForShutdown, then exit
+/// server.h: SHUTDOWN_* flags
+pub const SHUTDOWN_NOFLAGS: u32 = 0;
+pub const SHUTDOWN_SAVE: u32 = 1;
+pub const SHUTDOWN_NOSAVE: u32 = 2;
+pub const SHUTDOWN_NOW: u32 = 4;
+pub const SHUTDOWN_FORCE: u32 = 8;
+
+/// server.c: prepareForShutdown, then exit (the cron's path: no flags; a failed
+/// final save keeps the server running, as in Redis)
 pub fn prepare_for_shutdown_and_exit(s: &mut Server) {
+    if prepare_for_shutdown(s, SHUTDOWN_NOFLAGS) {
+        std::process::exit(0);
+    }
+    s.shutdown_asap = false;
+}
+
+// ANCHOR: prepare_for_shutdown
+/// server.c: prepareForShutdown + finishShutdown
+///
+/// Stops a saving child (its file would race the final save), writes the final
+/// snapshot when save points exist (or SAVE was asked) unless NOSAVE, and returns
+/// true when the process may exit. A failed save without FORCE cancels the shutdown.
+pub fn prepare_for_shutdown(s: &mut Server, mut flags: u32) -> bool {
+    // Never overwrite the file with a half-loaded dataset.
+    if s.loading {
+        flags = (flags & !SHUTDOWN_SAVE) | SHUTDOWN_NOSAVE;
+    }
     server_log!(s, LL_WARNING, "User requested shutdown...");
+    if s.child_type == ChildType::Rdb {
+        server_log!(
+            s,
+            LL_WARNING,
+            "There is a child saving an .rdb. Killing it!"
+        );
+        crate::rdb::kill_rdb_child(s);
+        crate::rdb::rdb_remove_temp_file(s.child_pid);
+    }
+    // AOF helper: kill an AOF rewrite child, flush and fsync the AOF here.
+    if (!crate::rdb::save_params(&s.config.save).is_empty() && flags & SHUTDOWN_NOSAVE == 0)
+        || flags & SHUTDOWN_SAVE != 0
+    {
+        server_log!(
+            s,
+            LL_NOTICE,
+            "Saving the final RDB snapshot before exiting."
+        );
+        let filename = s.config.dbfilename.clone();
+        if crate::rdb::rdb_save(s, &filename).is_err() {
+            if flags & SHUTDOWN_FORCE != 0 {
+                server_log!(s, LL_WARNING, "Error trying to save the DB. Exit anyway.");
+            } else {
+                server_log!(s, LL_WARNING, "Error trying to save the DB, can't exit.");
+                server_log!(
+                    s,
+                    LL_WARNING,
+                    "Errors trying to shut down the server. Check the logs for more information."
+                );
+                return false;
+            }
+        }
+    }
     // Flush what is already queued so clients see their last replies.
     networking::handle_clients_with_pending_writes(s);
     server_log!(s, LL_WARNING, "Redis is now ready to exit, bye bye...");
     crate::log::flush_timeline();
-    std::process::exit(0);
+    true
 }
+// ANCHOR_END: prepare_for_shutdown
 
 /// server.c: pingCommand
 pub fn ping_command(s: &mut Server, c: &mut Client) {
@@ -1646,8 +1710,39 @@ pub fn shutdown_command(s: &mut Server, c: &mut Client) {
         add_reply_error(s, c, "SHUTDOWN is not allowed inside a transaction");
         return;
     }
+    // Under a busy script only SHUTDOWN NOSAVE may run: a save would write the
+    // script's half-done changes.
+    if !nosave && s.lctx.script_timedout {
+        // SAFETY: a timed-out script's context is alive until the script ends.
+        let is_eval = unsafe { s.lctx.curr_run_ctx.as_ref() }
+            .is_none_or(|r| r.flags & crate::script::SCRIPT_EVAL_MODE != 0);
+        let err = if is_eval {
+            crate::functions::SLOWEVALERR
+        } else {
+            "-BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
+        };
+        crate::resp::add_reply_error_object(s, c, err);
+        return;
+    }
+    let mut flags = SHUTDOWN_NOFLAGS;
+    if nosave {
+        flags |= SHUTDOWN_NOSAVE;
+    }
+    if save {
+        flags |= SHUTDOWN_SAVE;
+    }
+    for a in &c.argv[1..] {
+        if a.eq_ignore_ascii_case(b"now") {
+            flags |= SHUTDOWN_NOW;
+        } else if a.eq_ignore_ascii_case(b"force") {
+            flags |= SHUTDOWN_FORCE;
+        }
+    }
     // Redis closes the connection without a reply when the shutdown succeeds.
-    prepare_for_shutdown_and_exit(s);
+    if prepare_for_shutdown(s, flags) {
+        std::process::exit(0);
+    }
+    add_reply_error(s, c, "Errors trying to SHUTDOWN. Check logs.");
 }
 
 /// server.c: bytesToHuman
