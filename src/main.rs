@@ -114,6 +114,7 @@ fn main() {
         s.config.port,
         addrs.join(", ")
     );
+    server::setup_signal_handlers();
     server_log!(s, LL_NOTICE, "Server initialized");
     server::load_data_from_disk(&mut s);
     server::run(&mut s);

@@ -1239,6 +1239,7 @@ pub fn server_cron(s: &mut Server, _id: i64) -> i64 {
         }
     }
     // ANCHOR_END: server_cron_children
+    check_shutdown_signal(s);
     if s.shutdown_asap {
         prepare_for_shutdown_and_exit(s);
     }
@@ -1279,6 +1280,64 @@ fn databases_cron(s: &mut Server) {
     }
 }
 // ANCHOR_END: databases_cron
+
+// ANCHOR: signal_handlers
+/// The shutdown signal received and not yet acted on (server.h: last_sig_received
+/// with shutdown_asap). A handler may only touch atomics; the cron does the rest.
+static SHUTDOWN_SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+/// `temp-<pid>.rdb`, ready for the handler, which may not allocate.
+static TEMP_RDB_PATH: std::sync::OnceLock<std::ffi::CString> = std::sync::OnceLock::new();
+
+/// server.c: sigShutdownHandler
+///
+/// Schedules a shutdown (the cron saves if save points exist, then exits). A second
+/// SIGINT means "now": exit at once, without saving.
+extern "C" fn sig_shutdown_handler(sig: libc::c_int) {
+    use std::sync::atomic::Ordering;
+    if sig == libc::SIGINT && SHUTDOWN_SIGNAL.load(Ordering::Relaxed) != 0 {
+        const MSG: &[u8] = b"You insist... exiting now.\n";
+        // SAFETY: write, unlink and _exit are async-signal-safe.
+        unsafe {
+            libc::write(1, MSG.as_ptr().cast(), MSG.len());
+            if let Some(p) = TEMP_RDB_PATH.get() {
+                libc::unlink(p.as_ptr());
+            }
+            libc::_exit(1);
+        }
+    }
+    SHUTDOWN_SIGNAL.store(sig, Ordering::Relaxed);
+}
+
+/// server.c: setupSignalHandlers (SIGTERM and SIGINT schedule a clean shutdown)
+pub fn setup_signal_handlers() {
+    let _ = TEMP_RDB_PATH.set(
+        std::ffi::CString::new(format!("temp-{}.rdb", std::process::id())).unwrap_or_default(),
+    );
+    // SAFETY: installing a handler that only stores an atomic (or exits).
+    unsafe {
+        let mut act: libc::sigaction = std::mem::zeroed();
+        act.sa_sigaction = sig_shutdown_handler as extern "C" fn(libc::c_int) as usize;
+        libc::sigemptyset(&mut act.sa_mask);
+        libc::sigaction(libc::SIGTERM, &act, std::ptr::null_mut());
+        libc::sigaction(libc::SIGINT, &act, std::ptr::null_mut());
+    }
+}
+
+/// The cron's half of sigShutdownHandler: log what arrived and set shutdown_asap.
+fn check_shutdown_signal(s: &mut Server) {
+    let sig = SHUTDOWN_SIGNAL.load(std::sync::atomic::Ordering::Relaxed);
+    if sig == 0 || s.shutdown_asap {
+        return;
+    }
+    let msg = match sig {
+        libc::SIGINT => "Received SIGINT scheduling shutdown...",
+        libc::SIGTERM => "Received SIGTERM scheduling shutdown...",
+        _ => "Received shutdown signal, scheduling shutdown...",
+    };
+    server_log!(s, LL_WARNING, "{}", msg);
+    s.shutdown_asap = true;
+}
+// ANCHOR_END: signal_handlers
 
 /// server.h: DISK_ERROR_TYPE_*
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1588,6 +1647,7 @@ pub fn prepare_for_shutdown_and_exit(s: &mut Server) {
         std::process::exit(0);
     }
     s.shutdown_asap = false;
+    SHUTDOWN_SIGNAL.store(0, std::sync::atomic::Ordering::Relaxed);
 }
 
 // ANCHOR: prepare_for_shutdown

@@ -537,13 +537,23 @@ fn key_sections_are_byte_identical_to_redis() {
             "#!lua name=rdblib\nredis.register_function('rdbf', function(keys, args) return 7 end)",
         ]),
     ];
-    let mut files = Vec::new();
-    for srv in [ferredis(&[]), oracle(&[])] {
-        let mut con = srv.client();
-        run(&mut con, &cmds);
-        let _: String = redis::cmd("SAVE").query(&mut con).unwrap();
-        files.push(std::fs::read(srv.dir.join("dump.rdb")).unwrap());
+    // Under an LFU policy every key also carries its FREQ counter (deterministic
+    // here: new keys start at 5, and the first access always increments).
+    for policy in ["noeviction", "allkeys-lfu"] {
+        let args = ["--maxmemory-policy", policy];
+        let mut files = Vec::new();
+        for srv in [ferredis(&args), oracle(&args)] {
+            let mut con = srv.client();
+            run(&mut con, &cmds);
+            let _: String = redis::cmd("SAVE").query(&mut con).unwrap();
+            files.push(std::fs::read(srv.dir.join("dump.rdb")).unwrap());
+        }
+        compare_rdb_files(&files[0], &files[1], policy);
     }
+}
+
+fn compare_rdb_files(a: &[u8], b: &[u8], what: &str) {
+    let files = [a.to_vec(), b.to_vec()];
     // From the first function (after the AUX fields, which hold times) to EOF.
     let body = |f: &[u8]| {
         let at = f
@@ -552,7 +562,13 @@ fn key_sections_are_byte_identical_to_redis() {
             .unwrap();
         f[at..f.len() - 8].to_vec()
     };
-    assert_eq!(body(&files[0]), body(&files[1]));
+    assert_eq!(body(&files[0]), body(&files[1]), "{what}");
+    if what != "noeviction" {
+        assert!(
+            files[0].windows(2).any(|w| w == [0xf9, 0x05]),
+            "FREQ opcodes"
+        );
+    }
     // The same AUX fields, in the same order.
     let aux = |f: &[u8]| {
         let mut names = Vec::new();
@@ -622,5 +638,30 @@ fn shutdown_flushall_and_debug_reload() {
         !empty.windows(3).any(|w| w == b"str"),
         "FLUSHALL saved the empty dataset"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// SIGTERM schedules a clean shutdown: with save points, the final snapshot is
+/// written first (server.c: sigShutdownHandler, then prepareForShutdown).
+#[test]
+fn sigterm_saves_before_exiting() {
+    let mut fsrv = ferredis(&["--save", "3600 1"]);
+    let mut f = fsrv.client();
+    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut f).unwrap();
+    let pid: i32 = info_field(&mut f, "server", "process_id").parse().unwrap();
+    // SAFETY: a signal to the server this test started.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while fsrv.alive() {
+        assert!(Instant::now() < deadline, "no exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let dir = dir_with(&fsrv.dir.join("dump.rdb"), "sigterm");
+    let again = ferredis(&["--dir", dir.to_str().unwrap()]);
+    let v: String = redis::cmd("GET")
+        .arg("k")
+        .query(&mut again.client())
+        .unwrap();
+    assert_eq!(v, "v");
     let _ = std::fs::remove_dir_all(&dir);
 }
