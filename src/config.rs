@@ -71,6 +71,8 @@ pub struct Config {
     pub rdbcompression: bool,
     /// Write (and verify on load) the CRC64 trailer of RDB files (rdbchecksum).
     pub rdbchecksum: bool,
+    /// fsync the RDB file every 4 MB while saving (rdb-save-incremental-fsync).
+    pub rdb_save_incremental_fsync: bool,
     /// Refuse writes while the last background save failed (stop-writes-on-bgsave-error).
     pub stop_writes_on_bgsave_error: bool,
     /// Microseconds to sleep after each key saved, for tests (rdb-key-save-delay).
@@ -156,6 +158,7 @@ impl Default for Config {
             dbfilename: "dump.rdb".into(),
             rdbcompression: true,
             rdbchecksum: true,
+            rdb_save_incremental_fsync: true,
             stop_writes_on_bgsave_error: true,
             rdb_key_save_delay: 0,
             key_load_delay: 0,
@@ -745,6 +748,15 @@ static CONFIGS: &[StandardConfig] = &[
         get: |c| yesno(c.rdbchecksum),
         set: |c, v| {
             c.rdbchecksum = parse_bool(v)?;
+            Ok(())
+        },
+    },
+    StandardConfig {
+        name: "rdb-save-incremental-fsync",
+        flags: 0,
+        get: |c| yesno(c.rdb_save_incremental_fsync),
+        set: |c, v| {
+            c.rdb_save_incremental_fsync = parse_bool(v)?;
             Ok(())
         },
     },
