@@ -665,3 +665,20 @@ fn sigterm_saves_before_exiting() {
     assert_eq!(v, "v");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// BGSAVE inside MULTI may not fork there: it is scheduled, and the cron starts it.
+#[test]
+fn bgsave_in_multi_is_scheduled_then_runs() {
+    let fsrv = ferredis(&[]);
+    let mut f = fsrv.client();
+    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut f).unwrap();
+    let (reply,): (String,) = redis::pipe().atomic().cmd("BGSAVE").query(&mut f).unwrap();
+    assert_eq!(reply, "Background saving scheduled");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !fsrv.dir.join("dump.rdb").exists() {
+        assert!(Instant::now() < deadline, "the scheduled BGSAVE never ran");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(wait_bgsave(&mut f), "ok");
+    assert_eq!(info_field(&mut f, "persistence", "rdb_saves"), "1");
+}
