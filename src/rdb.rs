@@ -1552,6 +1552,8 @@ pub enum RdbLoadFileError {
     Io(std::io::Error),
     Invalid,
     Corrupt(String),
+    /// Already logged; Redis exits right there (too many databases, module data).
+    Fatal,
 }
 
 // ANCHOR: rdb_load
@@ -1568,6 +1570,8 @@ pub fn rdb_load(s: &mut Server, filename: &str, rdbflags: i32) -> Result<(), Rdb
     res.map_err(|e| {
         if e.starts_with("Wrong signature") || e.starts_with("Can't handle RDB format") {
             RdbLoadFileError::Invalid
+        } else if e == "Too many databases" || e.starts_with("no matching module") {
+            RdbLoadFileError::Fatal
         } else {
             // Redis prints the bytes its progress callback counted; we know the offset.
             RdbLoadFileError::Corrupt(format!(

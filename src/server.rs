@@ -1562,6 +1562,7 @@ pub fn load_data_from_disk(s: &mut Server) {
                     LL_WARNING,
                     "Fatal error loading the DB: Invalid argument. Exiting."
                 ),
+                crate::rdb::RdbLoadFileError::Fatal => {}
             }
             crate::log::flush_timeline();
             std::process::exit(1);
