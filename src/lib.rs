@@ -6,6 +6,7 @@ pub mod acl;
 pub mod ae;
 pub mod bitops;
 pub mod blocked;
+pub mod childinfo;
 pub mod cluster;
 pub mod commands;
 pub mod config;

@@ -1428,6 +1428,13 @@ pub fn rdb_save_background(s: &mut Server, filename: &str) -> Result<(), String>
     match crate::server::redis_fork(s, ChildType::Rdb) {
         Ok(0) => {
             let retval = rdb_save(s, filename);
+            if retval.is_ok() {
+                crate::childinfo::send_child_cow_info(
+                    s,
+                    crate::childinfo::ChildInfoType::RdbCowSize,
+                    "RDB",
+                );
+            }
             crate::server::exit_from_child(if retval.is_ok() { 0 } else { 1 });
         }
         Ok(childpid) => {

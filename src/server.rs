@@ -217,6 +217,13 @@ pub struct Server {
     pub stat_total_forks: u64,
     /// Loading a data file right now (server.h: loading).
     pub loading: bool,
+    /// The pipe a fork child reports through (server.h: child_info_pipe).
+    pub child_info_pipe: [libc::c_int; 2],
+    /// Copy-on-write bytes: the running child's, and the last RDB and AOF children's.
+    pub stat_current_cow_peak: u64,
+    pub stat_current_cow_bytes: u64,
+    pub stat_rdb_cow_bytes: u64,
+    pub stat_aof_cow_bytes: u64,
     // ANCHOR_END: server_persistence_fields
     inst_ops: InstMetric,
     inst_in: InstMetric,
@@ -401,6 +408,11 @@ impl Server {
             stat_fork_time: 0,
             stat_total_forks: 0,
             loading: false,
+            child_info_pipe: [-1, -1],
+            stat_current_cow_peak: 0,
+            stat_current_cow_bytes: 0,
+            stat_rdb_cow_bytes: 0,
+            stat_aof_cow_bytes: 0,
             inst_ops: InstMetric::default(),
             inst_in: InstMetric::default(),
             inst_out: InstMetric::default(),
@@ -1378,6 +1390,7 @@ pub fn redis_fork(s: &mut Server, purpose: ChildType) -> Result<libc::pid_t, Str
     if has_active_child_process(s) {
         return Err(io::Error::from_raw_os_error(libc::EEXIST).to_string());
     }
+    crate::childinfo::open_child_info_pipe(s);
     crate::log::prepare_fork();
     let start = util::ustime();
     // SAFETY: the child only runs code that takes no lock another thread may hold
@@ -1389,11 +1402,21 @@ pub fn redis_fork(s: &mut Server, purpose: ChildType) -> Result<libc::pid_t, Str
         s.in_fork_child = purpose;
         update_dict_resize_policy(s);
         close_child_unused_resource_after_fork(s);
+        // If the parent dies, the child's report fails and it exits.
+        if s.child_info_pipe[0] != -1 {
+            // SAFETY: closing the child's copy of the read end.
+            unsafe { libc::close(s.child_info_pipe[0]) };
+            s.child_info_pipe[0] = -1;
+        }
         return Ok(0);
     }
     if childpid == -1 {
-        return Err(strerror(&io::Error::last_os_error()));
+        let err = strerror(&io::Error::last_os_error());
+        crate::childinfo::close_child_info_pipe(s);
+        return Err(err);
     }
+    s.stat_current_cow_peak = 0;
+    s.stat_current_cow_bytes = 0;
     s.stat_total_forks += 1;
     s.stat_fork_time = util::ustime() - start;
     s.child_pid = childpid;
@@ -1450,7 +1473,10 @@ pub fn update_dict_resize_policy(s: &Server) {
 pub fn reset_child_state(s: &mut Server) {
     s.child_type = ChildType::None;
     s.child_pid = -1;
+    s.stat_current_cow_peak = 0;
+    s.stat_current_cow_bytes = 0;
     update_dict_resize_policy(s);
+    crate::childinfo::close_child_info_pipe(s);
 }
 
 /// server.c: strChildType
@@ -1505,6 +1531,9 @@ pub fn check_children_done(s: &mut Server) {
                 // AOF helper: aof::background_rewrite_done_handler(s, exitcode, bysignal)
             }
             ChildType::None => {}
+        }
+        if bysignal == 0 && exitcode == 0 {
+            crate::childinfo::receive_child_info(s);
         }
         reset_child_state(s);
     } else {
@@ -1956,8 +1985,10 @@ pub fn gen_redis_info_string(s: &Server, sections: &[String], current: Option<&C
         let now = util::mstime() / 1000;
         let rdb_child = s.child_type == ChildType::Rdb;
         out.push_str(&format!(
-            "# Persistence\r\nloading:{}\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n",
+            "# Persistence\r\nloading:{}\r\nasync_loading:0\r\ncurrent_cow_peak:{}\r\ncurrent_cow_size:{}\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:{}\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n",
             s.loading as i32,
+            s.stat_current_cow_peak,
+            s.stat_current_cow_bytes,
             s.dirty,
             rdb_child as i32,
             s.lastsave,
@@ -1965,6 +1996,7 @@ pub fn gen_redis_info_string(s: &Server, sections: &[String], current: Option<&C
             s.rdb_save_time_last,
             if rdb_child { now - s.rdb_save_time_start } else { -1 },
             s.stat_rdb_saves,
+            s.stat_rdb_cow_bytes,
             s.rdb_last_load_keys_expired,
             s.rdb_last_load_keys_loaded,
         ));

@@ -308,6 +308,11 @@ fn bgsave_is_the_dataset_at_fork_and_the_loop_keeps_serving() {
     );
     let after: i64 = redis::cmd("LASTSAVE").query(&mut f).unwrap();
     assert!(after >= before);
+    // The child reported how much memory copy-on-write duplicated.
+    let cow: u64 = info_field(&mut f, "persistence", "rdb_last_cow_size")
+        .parse()
+        .unwrap();
+    assert!(cow > 0, "rdb_last_cow_size {cow}");
     // The 103 changes made during the save are still unsaved.
     assert_eq!(
         info_field(&mut f, "persistence", "rdb_changes_since_last_save"),
