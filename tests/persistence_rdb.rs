@@ -687,3 +687,28 @@ fn bgsave_in_multi_is_scheduled_then_runs() {
     assert_eq!(wait_bgsave(&mut f), "ok");
     assert_eq!(info_field(&mut f, "persistence", "rdb_saves"), "1");
 }
+
+/// `rdbchecksum no` writes eight zero bytes, which both servers accept unchecked.
+#[test]
+fn files_without_checksum_travel_both_ways() {
+    let fsrv = ferredis(&["--rdbchecksum", "no"]);
+    let mut f = fsrv.client();
+    run(&mut f, &fixtures());
+    let _: String = redis::cmd("SAVE").query(&mut f).unwrap();
+    let file = std::fs::read(fsrv.dir.join("dump.rdb")).unwrap();
+    assert_eq!(&file[file.len() - 8..], &[0u8; 8]);
+    let dir = dir_with(&fsrv.dir.join("dump.rdb"), "nocrc-f");
+    let redis = oracle(&["--dir", dir.to_str().unwrap()]);
+    let mut r = redis.client();
+    assert_eq!(digest(&mut r), digest(&mut f));
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let redis = oracle(&["--rdbchecksum", "no"]);
+    let mut r = redis.client();
+    run(&mut r, &fixtures());
+    let _: () = redis::cmd("SAVE").query(&mut r).unwrap();
+    let dir = dir_with(&redis.dir.join("dump.rdb"), "nocrc-r");
+    let again = ferredis(&["--dir", dir.to_str().unwrap()]);
+    assert_eq!(digest(&mut again.client()), digest(&mut r));
+    let _ = std::fs::remove_dir_all(&dir);
+}
