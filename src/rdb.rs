@@ -129,10 +129,26 @@ impl<'a> Rio<'a> {
 
     /// rio.h: rioRead (all or nothing)
     pub fn read(&mut self, n: usize) -> LoadResult<&'a [u8]> {
-        let end = self.pos.checked_add(n).ok_or(LoadError::Other)?;
-        let s = self.buf.get(self.pos..end).ok_or(LoadError::Other)?;
-        self.pos = end;
-        Ok(s)
+        match self.pos.checked_add(n) {
+            Some(end) if end <= self.buf.len() => {
+                let s = &self.buf[self.pos..end];
+                self.pos = end;
+                Ok(s)
+            }
+            _ => Err(self.short_read()),
+        }
+    }
+
+    /// A read past the end: everything is consumed, so a caller can tell a short
+    /// read (`at_eof`) from a value that failed validation.
+    fn short_read(&mut self) -> LoadError {
+        self.pos = self.buf.len();
+        LoadError::Other
+    }
+
+    /// Did the stream run out (rioRead's "Unexpected EOF")?
+    pub fn at_eof(&self) -> bool {
+        self.pos == self.buf.len()
     }
 
     fn remaining(&self) -> usize {
@@ -439,7 +455,7 @@ fn rdb_load_len(r: &mut Rio) -> LoadResult<u64> {
 fn rdb_load_count(r: &mut Rio) -> LoadResult<usize> {
     let n = rdb_load_len(r)?;
     if n > r.remaining() as u64 {
-        return Err(LoadError::Other);
+        return Err(r.short_read());
     }
     Ok(n as usize)
 }
@@ -460,7 +476,7 @@ pub fn rdb_generic_load_string_object(r: &mut Rio) -> LoadResult<Bytes> {
         ));
     }
     if len > r.remaining() as u64 {
-        return Err(LoadError::Other);
+        return Err(r.short_read());
     }
     Ok(Bytes::copy_from_slice(r.read(len as usize)?))
 }
@@ -470,7 +486,7 @@ fn rdb_load_lzf_string_object(r: &mut Rio) -> LoadResult<Bytes> {
     let clen = rdb_load_len(r)?;
     let len = rdb_load_len(r)?;
     if clen > r.remaining() as u64 {
-        return Err(LoadError::Other);
+        return Err(r.short_read());
     }
     // LZF expands at most ~132 times (a 2-byte reference for 264 bytes); a larger
     // claimed length is corrupt, and refusing it bounds the allocation.
@@ -941,11 +957,6 @@ pub fn rdb_save_rio(s: &Server, out: &mut Vec<u8>, rdbflags: i32) {
     let _ = rdb_save_rio_to(s, out, rdbflags);
 }
 
-/// How far into the stream loading got (server.loading_loaded_bytes in Redis).
-fn load_offset(r: &Rio, start: usize) -> usize {
-    r.pos - start
-}
-
 /// Counters of one load (server.rdb_last_load_keys_loaded / _expired).
 #[derive(Default, Debug, Clone, Copy)]
 pub struct LoadStats {
@@ -1113,15 +1124,10 @@ pub fn rdb_load_rio(s: &mut Server, r: &mut Rio, rdbflags: i32) -> Result<(), St
                 }
                 empty_keys_skipped += 1;
             }
-            Err(LoadError::Other) => {
-                crate::server_log!(
-                    s,
-                    crate::server::LL_WARNING,
-                    "Internal error in RDB reading offset {}, function at rdb.c:0 -> Bad data format",
-                    load_offset(r, start)
-                );
-                return Err(eof());
-            }
+            // rdbLoadObject reports corruption itself (rdbReportCorruptRDB); the
+            // caller prints it as "Internal error in RDB reading offset ...".
+            Err(LoadError::Other) if r.at_eof() => return Err(eof()),
+            Err(LoadError::Other) => return Err("Bad data format".into()),
             // An expired key on a master is dropped, except in an AOF base: the log
             // that follows it assumes the keyspace exactly as it was.
             Ok(_)
