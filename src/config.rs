@@ -41,6 +41,8 @@ pub struct Config {
     pub loglevel: u8,
     pub logfile: String,
     pub enable_debug_command: u8,
+    /// Whether CONFIG SET may change protected configs like `dir` (enable-protected-configs).
+    pub enable_protected_configs: u8,
     pub slowlog_log_slower_than: i64,
     pub slowlog_max_len: i64,
     pub daemonize: bool,
@@ -81,6 +83,8 @@ pub struct Config {
     pub rdbcompression: bool,
     /// Write (and verify on load) the CRC64 trailer of RDB files (rdbchecksum).
     pub rdbchecksum: bool,
+    /// fsync the RDB file every 4 MB while saving (rdb-save-incremental-fsync).
+    pub rdb_save_incremental_fsync: bool,
     /// Refuse writes while the last background save failed (stop-writes-on-bgsave-error).
     pub stop_writes_on_bgsave_error: bool,
     /// Microseconds to sleep after each key saved, for tests (rdb-key-save-delay).
@@ -141,6 +145,7 @@ impl Default for Config {
             loglevel: crate::server::LL_NOTICE,
             logfile: String::new(),
             enable_debug_command: PROTECTED_ACTION_ALLOWED_NO,
+            enable_protected_configs: PROTECTED_ACTION_ALLOWED_NO,
             slowlog_log_slower_than: 10000,
             slowlog_max_len: 128,
             daemonize: false,
@@ -176,6 +181,7 @@ impl Default for Config {
             dbfilename: "dump.rdb".into(),
             rdbcompression: true,
             rdbchecksum: true,
+            rdb_save_incremental_fsync: true,
             stop_writes_on_bgsave_error: true,
             rdb_key_save_delay: 0,
             key_load_delay: 0,
@@ -542,6 +548,15 @@ static CONFIGS: &[StandardConfig] = &[
         },
     },
     StandardConfig {
+        name: "enable-protected-configs",
+        flags: IMMUTABLE_CONFIG,
+        get: |c| enum_name(PROTECTED_ACTION_ENUM, c.enable_protected_configs),
+        set: |c, v| {
+            c.enable_protected_configs = parse_enum(v, PROTECTED_ACTION_ENUM)?;
+            Ok(())
+        },
+    },
+    StandardConfig {
         name: "enable-debug-command",
         flags: IMMUTABLE_CONFIG,
         get: |c| enum_name(PROTECTED_ACTION_ENUM, c.enable_debug_command),
@@ -883,6 +898,15 @@ static CONFIGS: &[StandardConfig] = &[
         },
     },
     StandardConfig {
+        name: "rdb-save-incremental-fsync",
+        flags: 0,
+        get: |c| yesno(c.rdb_save_incremental_fsync),
+        set: |c, v| {
+            c.rdb_save_incremental_fsync = parse_bool(v)?;
+            Ok(())
+        },
+    },
+    StandardConfig {
         name: "stop-writes-on-bgsave-error",
         flags: 0,
         get: |c| yesno(c.stop_writes_on_bgsave_error),
@@ -1100,7 +1124,9 @@ pub fn config_set_command(s: &mut Server, c: &mut Client) {
             err = Some((name, "can't set immutable config".into()));
             continue;
         }
-        if sc.flags & PROTECTED_CONFIG != 0 {
+        if sc.flags & PROTECTED_CONFIG != 0
+            && !crate::server::allow_protected_action(s.config.enable_protected_configs, c)
+        {
             err = Some((name, "can't set protected config".into()));
             continue;
         }

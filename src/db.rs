@@ -473,10 +473,25 @@ pub fn flushall_command(s: &mut Server, c: &mut Client) {
     if !get_flush_command_flags(s, c) {
         return;
     }
-    let removed = empty_data(s, -1);
-    s.dirty += removed as u64;
+    flush_all_data_and_reset_rdb(s);
     s.force_propagation = true;
     c.add_reply(shared::OK);
+}
+
+/// db.c: flushAllDataAndResetRDB
+///
+/// With save points configured, the empty dataset is saved at once: otherwise a
+/// restart would bring back what FLUSHALL removed. A running BGSAVE is stopped.
+pub fn flush_all_data_and_reset_rdb(s: &mut Server) {
+    let removed = empty_data(s, -1);
+    s.dirty += removed as u64;
+    if s.child_type == crate::server::ChildType::Rdb {
+        crate::rdb::kill_rdb_child(s);
+    }
+    if !crate::rdb::save_params(&s.config.save).is_empty() {
+        let filename = s.config.dbfilename.clone();
+        let _ = crate::rdb::rdb_save(s, &filename);
+    }
 }
 
 /// db.c: selectCommand

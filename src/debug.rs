@@ -31,6 +31,7 @@ pub fn debug_command(s: &mut Server, c: &mut Client) {
         }
         (b"object", 3) => debug_object(s, c),
         (b"loadaof", 2) => crate::aof::debug_loadaof(s, c),
+        (b"reload", _) => debug_reload(s, c),
         (b"digest", 2) => {
             let d = compute_dataset_digest(s);
             c.add_reply_status(&hex(&d));
@@ -253,3 +254,46 @@ fn debug_object(s: &mut Server, c: &mut Client) {
     );
     c.add_reply_status(&line);
 }
+
+// ANCHOR: debug_reload
+/// debug.c: the RELOAD branch of debugCommand (DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE])
+///
+/// Saves, empties the dataset (functions too) and loads the file back: the whole
+/// persistence round trip in one command.
+fn debug_reload(s: &mut Server, c: &mut Client) {
+    let (mut flush, mut save) = (true, true);
+    let mut flags = crate::rdb::RDBFLAGS_NONE;
+    for j in 2..c.argv.len() {
+        let opt = &c.argv[j];
+        if opt.eq_ignore_ascii_case(b"merge") {
+            flags |= crate::rdb::RDBFLAGS_ALLOW_DUP;
+        } else if opt.eq_ignore_ascii_case(b"noflush") {
+            flush = false;
+        } else if opt.eq_ignore_ascii_case(b"nosave") {
+            save = false;
+        } else {
+            crate::resp::add_reply_error(
+                s,
+                c,
+                "DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.",
+            );
+            return;
+        }
+    }
+    let filename = s.config.dbfilename.clone();
+    if save && crate::rdb::rdb_save(s, &filename).is_err() {
+        crate::resp::add_reply_error(s, c, "-ERR");
+        return;
+    }
+    if flush {
+        crate::db::empty_data(s, -1);
+        crate::functions::functions_lib_ctx_clear_current(s);
+    }
+    if crate::rdb::rdb_load(s, &filename, flags).is_err() {
+        crate::resp::add_reply_error(s, c, "Error trying to load the RDB dump");
+        return;
+    }
+    crate::server_log!(s, crate::server::LL_WARNING, "DB reloaded by DEBUG RELOAD");
+    c.add_reply(shared::OK);
+}
+// ANCHOR_END: debug_reload

@@ -323,6 +323,7 @@ impl<K: DictKey, V> Dict<K, V> {
         }
     }
 
+    // ANCHOR: dict_expand_if_needed
     /// dict.c: _dictExpandIfNeeded
     fn expand_if_needed(&mut self) {
         if self.is_rehashing() {
@@ -343,6 +344,7 @@ impl<K: DictKey, V> Dict<K, V> {
             self.expand(self.ht_used[0] + 1);
         }
     }
+    // ANCHOR_END: dict_expand_if_needed
 
     /// Where a key lives: (table, bucket index), without rehashing.
     #[inline]

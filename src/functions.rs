@@ -801,6 +801,12 @@ pub fn function_restore_command(s: &mut Server, c: &mut Client) {
     }
 }
 
+/// functions.c: functionsLibCtxClearCurrent (emptyData without EMPTYDB_NOFUNCTIONS)
+pub fn functions_lib_ctx_clear_current(s: &mut Server) {
+    let lua = s.functions.lua;
+    s.functions.lib_ctx.clear(lua);
+}
+
 /// functions.c: functionsMemory
 pub fn functions_memory(s: &Server) -> u64 {
     crate::script_lua::lua_memory(s.functions.lua)

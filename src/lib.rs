@@ -8,6 +8,7 @@ pub mod aof;
 pub mod bio;
 pub mod bitops;
 pub mod blocked;
+pub mod childinfo;
 pub mod cluster;
 pub mod commands;
 pub mod config;

@@ -206,35 +206,8 @@ pub fn child_log_raw(level: u8, msg: &str) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    let local = now.as_secs() as i64 + UTC_OFFSET.load(std::sync::atomic::Ordering::Relaxed);
-    let (days, sod) = (local.div_euclid(86400), local.rem_euclid(86400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + (month <= 2) as i64;
-    const MON: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let mark = ['.', '-', '*', '#'][level.min(3) as usize];
-    let line = format!(
-        "{}:C {:02} {} {} {:02}:{:02}:{:02}.{:03} {} {}\n",
-        std::process::id(),
-        day,
-        MON[(month - 1) as usize],
-        year,
-        sod / 3600,
-        sod / 60 % 60,
-        sod % 60,
-        now.subsec_millis(),
-        mark,
-        msg
-    );
+    let offset = UTC_OFFSET.load(std::sync::atomic::Ordering::Relaxed);
+    let line = child_log_line(now, offset, std::process::id(), level, msg);
     let logfile = LOGFILE.get().map(String::as_str).unwrap_or("");
     // SAFETY: plain system calls on a buffer we own.
     unsafe {
@@ -253,4 +226,80 @@ pub fn child_log_raw(level: u8, msg: &str) {
         }
     }
 }
+
+/// One child log line, formatted without the C library's time functions.
+fn child_log_line(
+    now: std::time::Duration,
+    utc_offset: i64,
+    pid: u32,
+    level: u8,
+    msg: &str,
+) -> String {
+    let local = now.as_secs() as i64 + utc_offset;
+    let (days, sod) = (local.div_euclid(86400), local.rem_euclid(86400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + (month <= 2) as i64;
+    const MON: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let mark = ['.', '-', '*', '#'][level.min(3) as usize];
+    format!(
+        "{}:C {:02} {} {} {:02}:{:02}:{:02}.{:03} {} {}\n",
+        pid,
+        day,
+        MON[(month - 1) as usize],
+        year,
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60,
+        now.subsec_millis(),
+        mark,
+        msg
+    )
+}
 // ANCHOR_END: child_log
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hand-made date agrees with glibc's gmtime_r over many years.
+    #[test]
+    fn child_log_dates_match_the_c_library() {
+        const MON: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let mut t: i64 = 0;
+        while t < 4_200_000_000 {
+            let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+            let secs = t as libc::time_t;
+            // SAFETY: gmtime_r writes only into `tm`.
+            unsafe { libc::gmtime_r(&secs, &mut tm) };
+            let want = format!(
+                "7:C {:02} {} {} {:02}:{:02}:{:02}.250 * hi\n",
+                tm.tm_mday,
+                MON[tm.tm_mon as usize],
+                tm.tm_year + 1900,
+                tm.tm_hour,
+                tm.tm_min,
+                tm.tm_sec
+            );
+            let now = std::time::Duration::from_millis(t as u64 * 1000 + 250);
+            assert_eq!(child_log_line(now, 0, 7, 2, "hi"), want);
+            t += 86_399 * 13 + 7;
+        }
+        // The parent's offset moves the clock, not the format.
+        let now = std::time::Duration::from_secs(0);
+        assert!(
+            child_log_line(now, 3600, 1, 3, "x").starts_with("1:C 01 Jan 1970 01:00:00.000 # x")
+        );
+    }
+}

@@ -114,6 +114,7 @@ fn main() {
         s.config.port,
         addrs.join(", ")
     );
+    server::setup_signal_handlers();
     server_log!(s, LL_NOTICE, "Server initialized");
     // server.c: main, around loadDataFromDisk.
     ferredis::aof::aof_load_manifest_from_disk(&mut s);

@@ -129,10 +129,26 @@ impl<'a> Rio<'a> {
 
     /// rio.h: rioRead (all or nothing)
     pub fn read(&mut self, n: usize) -> LoadResult<&'a [u8]> {
-        let end = self.pos.checked_add(n).ok_or(LoadError::Other)?;
-        let s = self.buf.get(self.pos..end).ok_or(LoadError::Other)?;
-        self.pos = end;
-        Ok(s)
+        match self.pos.checked_add(n) {
+            Some(end) if end <= self.buf.len() => {
+                let s = &self.buf[self.pos..end];
+                self.pos = end;
+                Ok(s)
+            }
+            _ => Err(self.short_read()),
+        }
+    }
+
+    /// A read past the end: everything is consumed, so a caller can tell a short
+    /// read (`at_eof`) from a value that failed validation.
+    fn short_read(&mut self) -> LoadError {
+        self.pos = self.buf.len();
+        LoadError::Other
+    }
+
+    /// Did the stream run out (rioRead's "Unexpected EOF")?
+    pub fn at_eof(&self) -> bool {
+        self.pos == self.buf.len()
     }
 
     fn remaining(&self) -> usize {
@@ -439,7 +455,7 @@ fn rdb_load_len(r: &mut Rio) -> LoadResult<u64> {
 fn rdb_load_count(r: &mut Rio) -> LoadResult<usize> {
     let n = rdb_load_len(r)?;
     if n > r.remaining() as u64 {
-        return Err(LoadError::Other);
+        return Err(r.short_read());
     }
     Ok(n as usize)
 }
@@ -460,7 +476,7 @@ pub fn rdb_generic_load_string_object(r: &mut Rio) -> LoadResult<Bytes> {
         ));
     }
     if len > r.remaining() as u64 {
-        return Err(LoadError::Other);
+        return Err(r.short_read());
     }
     Ok(Bytes::copy_from_slice(r.read(len as usize)?))
 }
@@ -470,7 +486,7 @@ fn rdb_load_lzf_string_object(r: &mut Rio) -> LoadResult<Bytes> {
     let clen = rdb_load_len(r)?;
     let len = rdb_load_len(r)?;
     if clen > r.remaining() as u64 {
-        return Err(LoadError::Other);
+        return Err(r.short_read());
     }
     // LZF expands at most ~132 times (a 2-byte reference for 264 bytes); a larger
     // claimed length is corrupt, and refusing it bounds the allocation.
@@ -944,11 +960,6 @@ pub fn rdb_save_rio(s: &Server, out: &mut Vec<u8>, rdbflags: i32) {
     let _ = rdb_save_rio_to(s, out, rdbflags);
 }
 
-/// How far into the stream loading got (server.loading_loaded_bytes in Redis).
-fn load_offset(r: &Rio, start: usize) -> usize {
-    r.pos - start
-}
-
 /// Counters of one load (server.rdb_last_load_keys_loaded / _expired).
 #[derive(Default, Debug, Clone, Copy)]
 pub struct LoadStats {
@@ -1116,15 +1127,10 @@ pub fn rdb_load_rio(s: &mut Server, r: &mut Rio, rdbflags: i32) -> Result<(), St
                 }
                 empty_keys_skipped += 1;
             }
-            Err(LoadError::Other) => {
-                crate::server_log!(
-                    s,
-                    crate::server::LL_WARNING,
-                    "Internal error in RDB reading offset {}, function at rdb.c:0 -> Bad data format",
-                    load_offset(r, start)
-                );
-                return Err(eof());
-            }
+            // rdbLoadObject reports corruption itself (rdbReportCorruptRDB); the
+            // caller prints it as "Internal error in RDB reading offset ...".
+            Err(LoadError::Other) if r.at_eof() => return Err(eof()),
+            Err(LoadError::Other) => return Err("Bad data format".into()),
             // An expired key on a master is dropped, except in an AOF base: the log
             // that follows it assumes the keyspace exactly as it was.
             Ok(_)
@@ -1303,6 +1309,34 @@ fn fsync_file_dir(filename: &str) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
+/// rio.h: REDIS_AUTOSYNC_BYTES
+const REDIS_AUTOSYNC_BYTES: usize = 4 * 1024 * 1024;
+
+/// rio.c's file target with rioSetAutoSync: with `rdb-save-incremental-fsync`, the
+/// data goes to disk every 4 MB instead of in one burst at the end, which would
+/// stall the disk (and whoever else uses it) for a long time on a big save.
+struct AutoSyncFile {
+    f: std::fs::File,
+    autosync: usize,
+    since_sync: usize,
+}
+
+impl std::io::Write for AutoSyncFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.f.write(buf)?;
+        self.since_sync += n;
+        if self.autosync > 0 && self.since_sync >= self.autosync {
+            self.f.sync_data()?;
+            self.since_sync = 0;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.f.flush()
+    }
+}
+
 fn cwd_or_unknown() -> String {
     std::env::current_dir()
         .map(|p| p.display().to_string())
@@ -1318,8 +1352,17 @@ pub fn rdb_save(s: &mut Server, filename: &str) -> Result<(), String> {
     use crate::server::{strerror, LL_NOTICE, LL_WARNING};
     use std::io::Write;
     let tmpfile = format!("temp-{}.rdb", std::process::id());
+    let autosync = if s.config.rdb_save_incremental_fsync {
+        REDIS_AUTOSYNC_BYTES
+    } else {
+        0
+    };
     let mut fp = match std::fs::File::create(&tmpfile) {
-        Ok(f) => f,
+        Ok(f) => AutoSyncFile {
+            f,
+            autosync,
+            since_sync: 0,
+        },
         Err(e) => {
             crate::server_log!(
                 s,
@@ -1335,7 +1378,7 @@ pub fn rdb_save(s: &mut Server, filename: &str) -> Result<(), String> {
     let written = rdb_save_rio_to(s, &mut fp, RDBFLAGS_NONE)
         .map_err(|e| ("rdbSaveRio", e))
         .and_then(|()| fp.flush().map_err(|e| ("fflush", e)))
-        .and_then(|()| fp.sync_all().map_err(|e| ("fsync", e)));
+        .and_then(|()| fp.f.sync_all().map_err(|e| ("fsync", e)));
     drop(fp);
     if let Err((op, e)) = written {
         crate::server_log!(
@@ -1394,6 +1437,13 @@ pub fn rdb_save_background(s: &mut Server, filename: &str) -> Result<(), String>
     match crate::server::redis_fork(s, ChildType::Rdb) {
         Ok(0) => {
             let retval = rdb_save(s, filename);
+            if retval.is_ok() {
+                crate::childinfo::send_child_cow_info(
+                    s,
+                    crate::childinfo::ChildInfoType::RdbCowSize,
+                    "RDB",
+                );
+            }
             crate::server::exit_from_child(if retval.is_ok() { 0 } else { 1 });
         }
         Ok(childpid) => {
@@ -1511,11 +1561,15 @@ pub fn bgsave_command(s: &mut Server, c: &mut crate::networking::Client) {
 
 // ---------------------------------------------------------------- loading from disk
 
-/// Why `rdb_load` failed: no file at all (a fresh start), or a bad one.
+/// Why `rdb_load` failed: the file could not be read (NotFound is a fresh start),
+/// it is not an RDB file Redis 7.0 reads (errno EINVAL in Redis), or it is corrupt.
 #[derive(Debug)]
 pub enum RdbLoadFileError {
-    NotFound(std::io::Error),
-    Bad(String),
+    Io(std::io::Error),
+    Invalid,
+    Corrupt(String),
+    /// Already logged; Redis exits right there (too many databases, module data).
+    Fatal,
 }
 
 // ANCHOR: rdb_load
@@ -1524,16 +1578,23 @@ pub enum RdbLoadFileError {
 /// Reads the whole file, then loads it. The file is read at once rather than
 /// streamed: the loader validates everything before it adds a key anyway.
 pub fn rdb_load(s: &mut Server, filename: &str, rdbflags: i32) -> Result<(), RdbLoadFileError> {
-    let data = std::fs::read(filename).map_err(RdbLoadFileError::NotFound)?;
+    let data = std::fs::read(filename).map_err(RdbLoadFileError::Io)?;
     s.loading = true;
     let mut r = Rio::new(&data);
     let res = rdb_load_rio(s, &mut r, rdbflags);
     s.loading = false;
     res.map_err(|e| {
-        RdbLoadFileError::Bad(format!(
-            "Internal error in RDB reading offset {}, function at rdb.c:0 -> {}",
-            r.pos, e
-        ))
+        if e.starts_with("Wrong signature") || e.starts_with("Can't handle RDB format") {
+            RdbLoadFileError::Invalid
+        } else if e == "Too many databases" || e.starts_with("no matching module") {
+            RdbLoadFileError::Fatal
+        } else {
+            // Redis prints the bytes its progress callback counted; we know the offset.
+            RdbLoadFileError::Corrupt(format!(
+                "Internal error in RDB reading offset {}, function at rdb.c:0 -> {}",
+                r.pos, e
+            ))
+        }
     })
 }
 // ANCHOR_END: rdb_load

@@ -79,18 +79,21 @@ pub fn script_prepare_for_run(
     if script_flags & SCRIPT_FLAG_EVAL_COMPAT_MODE == 0 {
         // No replication and no cluster in this port: of the checks on a flagged
         // script, the disk-error, *_ro and OOM ones remain.
+        let deny_write_type = crate::server::write_commands_denied_by_disk_error(s);
         if script_flags & SCRIPT_FLAG_NO_WRITES == 0
-            && crate::server::write_commands_denied_by_disk_error(s)
-                == crate::server::DiskErrorType::Rdb
+            && deny_write_type != crate::server::DiskErrorType::None
         {
-            crate::resp::add_reply_error(
-                s,
-                caller,
-                "-MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Writable scripts are blocked. Use 'no-writes' flag for read only scripts.",
-            );
+            let msg = if deny_write_type == crate::server::DiskErrorType::Rdb {
+                "-MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Writable scripts are blocked. Use 'no-writes' flag for read only scripts.".to_string()
+            } else {
+                format!(
+                    "-MISCONF Redis is configured to persist data to AOF, but it's currently unable to persist to disk. Writable scripts are blocked. Use 'no-writes' flag for read only scripts. AOF error: {}",
+                    crate::aof::strerror(s.aof.last_write_errno)
+                )
+            };
+            crate::resp::add_reply_error(s, caller, &msg);
             return None;
         }
-        // AOF helper: the DiskErrorType::Aof message ("... AOF error: <strerror>").
         if script_flags & SCRIPT_FLAG_NO_WRITES == 0 && ro {
             crate::resp::add_reply_error(
                 s,

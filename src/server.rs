@@ -218,6 +218,13 @@ pub struct Server {
     /// Loading a data file right now (server.h: loading): keys do not expire and
     /// nothing is propagated meanwhile.
     pub loading: bool,
+    /// The pipe a fork child reports through (server.h: child_info_pipe).
+    pub child_info_pipe: [libc::c_int; 2],
+    /// Copy-on-write bytes: the running child's, and the last RDB and AOF children's.
+    pub stat_current_cow_peak: u64,
+    pub stat_current_cow_bytes: u64,
+    pub stat_rdb_cow_bytes: u64,
+    pub stat_aof_cow_bytes: u64,
     // ANCHOR_END: server_persistence_fields
     /// The append-only file's state (server.h: the aof_* fields; aof.rs).
     pub aof: crate::aof::AofState,
@@ -406,6 +413,11 @@ impl Server {
             stat_total_forks: 0,
             loading: false,
             aof: crate::aof::AofState::new(config_appendonly),
+            child_info_pipe: [-1, -1],
+            stat_current_cow_peak: 0,
+            stat_current_cow_bytes: 0,
+            stat_rdb_cow_bytes: 0,
+            stat_aof_cow_bytes: 0,
             inst_ops: InstMetric::default(),
             inst_in: InstMetric::default(),
             inst_out: InstMetric::default(),
@@ -949,7 +961,7 @@ fn command_check_existence_error(s: &Server, c: &Client) -> Vec<u8> {
 }
 
 /// server.c: allowProtectedAction
-fn allow_protected_action(config: u8, c: &Client) -> bool {
+pub fn allow_protected_action(config: u8, c: &Client) -> bool {
     config == PROTECTED_ACTION_ALLOWED_YES
         || (config == PROTECTED_ACTION_ALLOWED_LOCAL
             && (c.peer.starts_with("127.") || c.peer.starts_with("::1")))
@@ -1264,6 +1276,7 @@ pub fn server_cron(s: &mut Server, _id: i64) -> i64 {
     }
     // ANCHOR_END: server_cron_children
     crate::aof::aof_cron(s);
+    check_shutdown_signal(s);
     if s.shutdown_asap {
         prepare_for_shutdown_and_exit(s);
     }
@@ -1304,6 +1317,64 @@ fn databases_cron(s: &mut Server) {
     }
 }
 // ANCHOR_END: databases_cron
+
+// ANCHOR: signal_handlers
+/// The shutdown signal received and not yet acted on (server.h: last_sig_received
+/// with shutdown_asap). A handler may only touch atomics; the cron does the rest.
+static SHUTDOWN_SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+/// `temp-<pid>.rdb`, ready for the handler, which may not allocate.
+static TEMP_RDB_PATH: std::sync::OnceLock<std::ffi::CString> = std::sync::OnceLock::new();
+
+/// server.c: sigShutdownHandler
+///
+/// Schedules a shutdown (the cron saves if save points exist, then exits). A second
+/// SIGINT means "now": exit at once, without saving.
+extern "C" fn sig_shutdown_handler(sig: libc::c_int) {
+    use std::sync::atomic::Ordering;
+    if sig == libc::SIGINT && SHUTDOWN_SIGNAL.load(Ordering::Relaxed) != 0 {
+        const MSG: &[u8] = b"You insist... exiting now.\n";
+        // SAFETY: write, unlink and _exit are async-signal-safe.
+        unsafe {
+            libc::write(1, MSG.as_ptr().cast(), MSG.len());
+            if let Some(p) = TEMP_RDB_PATH.get() {
+                libc::unlink(p.as_ptr());
+            }
+            libc::_exit(1);
+        }
+    }
+    SHUTDOWN_SIGNAL.store(sig, Ordering::Relaxed);
+}
+
+/// server.c: setupSignalHandlers (SIGTERM and SIGINT schedule a clean shutdown)
+pub fn setup_signal_handlers() {
+    let _ = TEMP_RDB_PATH.set(
+        std::ffi::CString::new(format!("temp-{}.rdb", std::process::id())).unwrap_or_default(),
+    );
+    // SAFETY: installing a handler that only stores an atomic (or exits).
+    unsafe {
+        let mut act: libc::sigaction = std::mem::zeroed();
+        act.sa_sigaction = sig_shutdown_handler as extern "C" fn(libc::c_int) as usize;
+        libc::sigemptyset(&mut act.sa_mask);
+        libc::sigaction(libc::SIGTERM, &act, std::ptr::null_mut());
+        libc::sigaction(libc::SIGINT, &act, std::ptr::null_mut());
+    }
+}
+
+/// The cron's half of sigShutdownHandler: log what arrived and set shutdown_asap.
+fn check_shutdown_signal(s: &mut Server) {
+    let sig = SHUTDOWN_SIGNAL.load(std::sync::atomic::Ordering::Relaxed);
+    if sig == 0 || s.shutdown_asap {
+        return;
+    }
+    let msg = match sig {
+        libc::SIGINT => "Received SIGINT scheduling shutdown...",
+        libc::SIGTERM => "Received SIGTERM scheduling shutdown...",
+        _ => "Received shutdown signal, scheduling shutdown...",
+    };
+    server_log!(s, LL_WARNING, "{}", msg);
+    s.shutdown_asap = true;
+}
+// ANCHOR_END: signal_handlers
 
 /// server.h: DISK_ERROR_TYPE_*
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1348,6 +1419,7 @@ pub fn redis_fork(s: &mut Server, purpose: ChildType) -> Result<libc::pid_t, Str
     if has_active_child_process(s) {
         return Err(io::Error::from_raw_os_error(libc::EEXIST).to_string());
     }
+    crate::childinfo::open_child_info_pipe(s);
     crate::log::prepare_fork();
     let start = util::ustime();
     // SAFETY: the child only runs code that takes no lock another thread may hold
@@ -1359,11 +1431,21 @@ pub fn redis_fork(s: &mut Server, purpose: ChildType) -> Result<libc::pid_t, Str
         s.in_fork_child = purpose;
         update_dict_resize_policy(s);
         close_child_unused_resource_after_fork(s);
+        // If the parent dies, the child's report fails and it exits.
+        if s.child_info_pipe[0] != -1 {
+            // SAFETY: closing the child's copy of the read end.
+            unsafe { libc::close(s.child_info_pipe[0]) };
+            s.child_info_pipe[0] = -1;
+        }
         return Ok(0);
     }
     if childpid == -1 {
-        return Err(strerror(&io::Error::last_os_error()));
+        let err = strerror(&io::Error::last_os_error());
+        crate::childinfo::close_child_info_pipe(s);
+        return Err(err);
     }
+    s.stat_current_cow_peak = 0;
+    s.stat_current_cow_bytes = 0;
     s.stat_total_forks += 1;
     s.stat_fork_time = util::ustime() - start;
     s.child_pid = childpid;
@@ -1420,7 +1502,10 @@ pub fn update_dict_resize_policy(s: &Server) {
 pub fn reset_child_state(s: &mut Server) {
     s.child_type = ChildType::None;
     s.child_pid = -1;
+    s.stat_current_cow_peak = 0;
+    s.stat_current_cow_bytes = 0;
     update_dict_resize_policy(s);
+    crate::childinfo::close_child_info_pipe(s);
 }
 
 /// server.c: strChildType
@@ -1474,6 +1559,9 @@ pub fn check_children_done(s: &mut Server) {
             ChildType::Aof => crate::aof::background_rewrite_done_handler(s, exitcode, bysignal),
             ChildType::None => {}
         }
+        if bysignal == 0 && exitcode == 0 {
+            crate::childinfo::receive_child_info(s);
+        }
         reset_child_state(s);
     } else {
         server_log!(
@@ -1507,24 +1595,30 @@ pub fn load_data_from_disk(s: &mut Server) {
                 (util::ustime() - start) as f64 / 1_000_000.0
             );
         }
-        Err(crate::rdb::RdbLoadFileError::NotFound(e)) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(crate::rdb::RdbLoadFileError::NotFound(e)) => {
-            server_log!(
-                s,
-                LL_WARNING,
-                "Fatal error loading the DB: {}. Exiting.",
-                strerror(&e)
-            );
-            crate::log::flush_timeline();
-            std::process::exit(1);
-        }
-        Err(crate::rdb::RdbLoadFileError::Bad(msg)) => {
-            server_log!(s, LL_WARNING, "{}", msg);
-            server_log!(
-                s,
-                LL_WARNING,
-                "Terminating server after rdb file reading failure."
-            );
+        Err(crate::rdb::RdbLoadFileError::Io(e)) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => {
+            match e {
+                crate::rdb::RdbLoadFileError::Corrupt(msg) => {
+                    server_log!(s, LL_WARNING, "{}", msg);
+                    server_log!(
+                        s,
+                        LL_WARNING,
+                        "Terminating server after rdb file reading failure."
+                    );
+                }
+                crate::rdb::RdbLoadFileError::Io(e) => server_log!(
+                    s,
+                    LL_WARNING,
+                    "Fatal error loading the DB: {}. Exiting.",
+                    strerror(&e)
+                ),
+                crate::rdb::RdbLoadFileError::Invalid => server_log!(
+                    s,
+                    LL_WARNING,
+                    "Fatal error loading the DB: Invalid argument. Exiting."
+                ),
+                crate::rdb::RdbLoadFileError::Fatal => {}
+            }
             crate::log::flush_timeline();
             std::process::exit(1);
         }
@@ -1601,16 +1695,76 @@ pub fn after_sleep(s: &mut Server) {
     s.update_cached_time();
 }
 
-/// server.c: prepareForShutdown, then exit
+/// server.h: SHUTDOWN_* flags
+pub const SHUTDOWN_NOFLAGS: u32 = 0;
+pub const SHUTDOWN_SAVE: u32 = 1;
+pub const SHUTDOWN_NOSAVE: u32 = 2;
+pub const SHUTDOWN_NOW: u32 = 4;
+pub const SHUTDOWN_FORCE: u32 = 8;
+
+/// server.c: prepareForShutdown, then exit (the cron's path: no flags; a failed
+/// final save keeps the server running, as in Redis)
 pub fn prepare_for_shutdown_and_exit(s: &mut Server) {
+    if prepare_for_shutdown(s, SHUTDOWN_NOFLAGS) {
+        std::process::exit(0);
+    }
+    s.shutdown_asap = false;
+    SHUTDOWN_SIGNAL.store(0, std::sync::atomic::Ordering::Relaxed);
+}
+
+// ANCHOR: prepare_for_shutdown
+/// server.c: prepareForShutdown + finishShutdown
+///
+/// Stops a saving child (its file would race the final save), writes the final
+/// snapshot when save points exist (or SAVE was asked) unless NOSAVE, and returns
+/// true when the process may exit. A failed save without FORCE cancels the shutdown.
+pub fn prepare_for_shutdown(s: &mut Server, mut flags: u32) -> bool {
+    // Never overwrite the file with a half-loaded dataset.
+    if s.loading {
+        flags = (flags & !SHUTDOWN_SAVE) | SHUTDOWN_NOSAVE;
+    }
     server_log!(s, LL_WARNING, "User requested shutdown...");
+    if s.child_type == ChildType::Rdb {
+        server_log!(
+            s,
+            LL_WARNING,
+            "There is a child saving an .rdb. Killing it!"
+        );
+        crate::rdb::kill_rdb_child(s);
+        crate::rdb::rdb_remove_temp_file(s.child_pid);
+    }
+    // An AOF rewrite child is stopped, and the AOF flushed and fsynced.
     crate::aof::aof_prepare_for_shutdown(s);
+    if (!crate::rdb::save_params(&s.config.save).is_empty() && flags & SHUTDOWN_NOSAVE == 0)
+        || flags & SHUTDOWN_SAVE != 0
+    {
+        server_log!(
+            s,
+            LL_NOTICE,
+            "Saving the final RDB snapshot before exiting."
+        );
+        let filename = s.config.dbfilename.clone();
+        if crate::rdb::rdb_save(s, &filename).is_err() {
+            if flags & SHUTDOWN_FORCE != 0 {
+                server_log!(s, LL_WARNING, "Error trying to save the DB. Exit anyway.");
+            } else {
+                server_log!(s, LL_WARNING, "Error trying to save the DB, can't exit.");
+                server_log!(
+                    s,
+                    LL_WARNING,
+                    "Errors trying to shut down the server. Check the logs for more information."
+                );
+                return false;
+            }
+        }
+    }
     // Flush what is already queued so clients see their last replies.
     networking::handle_clients_with_pending_writes(s);
     server_log!(s, LL_WARNING, "Redis is now ready to exit, bye bye...");
     crate::log::flush_timeline();
-    std::process::exit(0);
+    true
 }
+// ANCHOR_END: prepare_for_shutdown
 
 /// server.c: pingCommand
 pub fn ping_command(s: &mut Server, c: &mut Client) {
@@ -1679,8 +1833,39 @@ pub fn shutdown_command(s: &mut Server, c: &mut Client) {
         add_reply_error(s, c, "SHUTDOWN is not allowed inside a transaction");
         return;
     }
+    // Under a busy script only SHUTDOWN NOSAVE may run: a save would write the
+    // script's half-done changes.
+    if !nosave && s.lctx.script_timedout {
+        // SAFETY: a timed-out script's context is alive until the script ends.
+        let is_eval = unsafe { s.lctx.curr_run_ctx.as_ref() }
+            .is_none_or(|r| r.flags & crate::script::SCRIPT_EVAL_MODE != 0);
+        let err = if is_eval {
+            crate::functions::SLOWEVALERR
+        } else {
+            "-BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
+        };
+        crate::resp::add_reply_error_object(s, c, err);
+        return;
+    }
+    let mut flags = SHUTDOWN_NOFLAGS;
+    if nosave {
+        flags |= SHUTDOWN_NOSAVE;
+    }
+    if save {
+        flags |= SHUTDOWN_SAVE;
+    }
+    for a in &c.argv[1..] {
+        if a.eq_ignore_ascii_case(b"now") {
+            flags |= SHUTDOWN_NOW;
+        } else if a.eq_ignore_ascii_case(b"force") {
+            flags |= SHUTDOWN_FORCE;
+        }
+    }
     // Redis closes the connection without a reply when the shutdown succeeds.
-    prepare_for_shutdown_and_exit(s);
+    if prepare_for_shutdown(s, flags) {
+        std::process::exit(0);
+    }
+    add_reply_error(s, c, "Errors trying to SHUTDOWN. Check logs.");
 }
 
 /// server.c: bytesToHuman
@@ -1833,8 +2018,10 @@ pub fn gen_redis_info_string(s: &Server, sections: &[String], current: Option<&C
         let now = util::mstime() / 1000;
         let rdb_child = s.child_type == ChildType::Rdb;
         out.push_str(&format!(
-            "# Persistence\r\nloading:{}\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n",
+            "# Persistence\r\nloading:{}\r\nasync_loading:0\r\ncurrent_cow_peak:{}\r\ncurrent_cow_size:{}\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:{}\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n",
             s.loading as i32,
+            s.stat_current_cow_peak,
+            s.stat_current_cow_bytes,
             s.dirty,
             rdb_child as i32,
             s.lastsave,
@@ -1842,6 +2029,7 @@ pub fn gen_redis_info_string(s: &Server, sections: &[String], current: Option<&C
             s.rdb_save_time_last,
             if rdb_child { now - s.rdb_save_time_start } else { -1 },
             s.stat_rdb_saves,
+            s.stat_rdb_cow_bytes,
             s.rdb_last_load_keys_expired,
             s.rdb_last_load_keys_loaded,
         ));
