@@ -346,9 +346,11 @@ impl<K: DictKey, V> Dict<K, V> {
     }
     // ANCHOR_END: dict_expand_if_needed
 
-    /// Where a key lives: (table, bucket index), without rehashing.
+    /// Where a key lives: (table, bucket index, position in the chain), without
+    /// rehashing. The callers that need the entry itself step `position` links from
+    /// the bucket (`entry_at_mut`), comparing no key a second time.
     #[inline]
-    fn locate(&self, key: &[u8], hash: u64) -> Option<(usize, usize)> {
+    fn locate(&self, key: &[u8], hash: u64) -> Option<(usize, usize, usize)> {
         for table in 0..=1 {
             let t = &self.ht_table[table];
             if t.is_empty() {
@@ -359,11 +361,13 @@ impl<K: DictKey, V> Dict<K, V> {
             }
             let idx = hash as usize & (t.len() - 1);
             let mut he = t[idx].as_deref();
+            let mut pos = 0;
             while let Some(e) = he {
                 if e.key.key_bytes() == key {
-                    return Some((table, idx));
+                    return Some((table, idx, pos));
                 }
                 he = e.next.as_deref();
+                pos += 1;
             }
             if !self.is_rehashing() {
                 break;
@@ -372,15 +376,13 @@ impl<K: DictKey, V> Dict<K, V> {
         None
     }
 
-    fn entry_at_mut(&mut self, table: usize, idx: usize, key: &[u8]) -> &mut DictEntry<K, V> {
-        let mut he = self.ht_table[table][idx].as_deref_mut();
-        while let Some(e) = he {
-            if e.key.key_bytes() == key {
-                return e;
-            }
-            he = e.next.as_deref_mut();
+    /// The entry `locate` found: `pos` links down the chain of bucket `idx`.
+    fn entry_at_mut(&mut self, table: usize, idx: usize, pos: usize) -> &mut DictEntry<K, V> {
+        let mut e = self.ht_table[table][idx].as_deref_mut();
+        for _ in 0..pos {
+            e = e.and_then(|e| e.next.as_deref_mut());
         }
-        unreachable!("entry_at_mut: located entry vanished")
+        e.expect("entry_at_mut: located entry vanished")
     }
 
     // ANCHOR: dict_find
@@ -397,8 +399,8 @@ impl<K: DictKey, V> Dict<K, V> {
             self.rehash_step();
         }
         let h = dict_gen_hash_function(key);
-        let (table, idx) = self.locate(key, h)?;
-        Some(self.entry_at_mut(table, idx, key))
+        let (table, idx, pos) = self.locate(key, h)?;
+        Some(self.entry_at_mut(table, idx, pos))
     }
     // ANCHOR_END: dict_find
 
@@ -414,15 +416,12 @@ impl<K: DictKey, V> Dict<K, V> {
             return None;
         }
         let h = dict_gen_hash_function(key);
-        let (table, idx) = self.locate(key, h)?;
-        let mut he = self.ht_table[table][idx].as_deref();
-        while let Some(e) = he {
-            if e.key.key_bytes() == key {
-                return Some(e);
-            }
-            he = e.next.as_deref();
+        let (table, idx, pos) = self.locate(key, h)?;
+        let mut e = self.ht_table[table][idx].as_deref();
+        for _ in 0..pos {
+            e = e.and_then(|e| e.next.as_deref());
         }
-        None
+        e
     }
 
     #[inline]
@@ -476,10 +475,10 @@ impl<K: DictKey, V> Dict<K, V> {
             self.rehash_step();
         }
         let h = dict_gen_hash_function(key);
-        let (table, idx) = self.locate(key, h)?;
+        let (table, idx, pos) = self.locate(key, h)?;
         let mut link = &mut self.ht_table[table][idx];
-        while link.as_ref().is_some_and(|e| e.key.key_bytes() != key) {
-            link = &mut link.as_mut().unwrap().next;
+        for _ in 0..pos {
+            link = &mut link.as_mut()?.next;
         }
         let mut boxed = link.take()?;
         *link = boxed.next.take();

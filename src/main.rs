@@ -11,8 +11,9 @@ static ALLOC: ferredis::zmalloc::Zmalloc = ferredis::zmalloc::Zmalloc;
 /// server.c: version
 fn version() -> String {
     format!(
-        "Redis server v={} sha=00000000:0 malloc=libc bits=64 build=ferredis-{}",
+        "Redis server v={} sha=00000000:0 malloc={} bits=64 build=ferredis-{}",
         server::REDIS_VERSION,
+        ferredis::zmalloc::ZMALLOC_LIB,
         env!("CARGO_PKG_VERSION")
     )
 }

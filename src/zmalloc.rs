@@ -1,10 +1,23 @@
 //! Port of zmalloc.c: an allocator wrapper that counts used memory for INFO.
 //!
 //! Redis counts every allocation in a process-wide atomic; this is the same idea over
-//! the system allocator. The binary installs it with `#[global_allocator]`.
+//! the underlying allocator: jemalloc with the `jemalloc` feature (Redis's default
+//! allocator on Linux), else the system's. The binary installs it with
+//! `#[global_allocator]`.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+#[cfg(not(feature = "jemalloc"))]
+use std::alloc::System as Underlying;
+#[cfg(feature = "jemalloc")]
+use tikv_jemallocator::Jemalloc as Underlying;
+
+/// zmalloc.h: ZMALLOC_LIB, what INFO's mem_allocator and the version line name.
+#[cfg(feature = "jemalloc")]
+pub const ZMALLOC_LIB: &str = "jemalloc-5.3.0";
+#[cfg(not(feature = "jemalloc"))]
+pub const ZMALLOC_LIB: &str = "libc";
 
 static USED_MEMORY: AtomicUsize = AtomicUsize::new(0);
 static PEAK_MEMORY: AtomicUsize = AtomicUsize::new(0);
@@ -12,21 +25,21 @@ static PEAK_MEMORY: AtomicUsize = AtomicUsize::new(0);
 /// zmalloc.c: the counting allocator
 pub struct Zmalloc;
 
-// SAFETY: delegates to the system allocator and only adds counters.
+// SAFETY: delegates to the underlying allocator and only adds counters.
 unsafe impl GlobalAlloc for Zmalloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = System.alloc(layout);
+        let p = Underlying.alloc(layout);
         if !p.is_null() {
             USED_MEMORY.fetch_add(layout.size(), Ordering::Relaxed);
         }
         p
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout);
+        Underlying.dealloc(ptr, layout);
         USED_MEMORY.fetch_sub(layout.size(), Ordering::Relaxed);
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = System.realloc(ptr, layout, new_size);
+        let p = Underlying.realloc(ptr, layout, new_size);
         if !p.is_null() {
             USED_MEMORY.fetch_add(new_size, Ordering::Relaxed);
             USED_MEMORY.fetch_sub(layout.size(), Ordering::Relaxed);
