@@ -120,11 +120,18 @@ type LoadResult<T> = Result<T, LoadError>;
 pub struct Rio<'a> {
     pub buf: &'a [u8],
     pub pos: usize,
+    /// Where the loading progress was last reported (rio's processed_bytes as seen
+    /// by rdbLoadProgressCallback).
+    pub progress_pos: usize,
 }
 
 impl<'a> Rio<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
-        Rio { buf, pos: 0 }
+        Rio {
+            buf,
+            pos: 0,
+            progress_pos: 0,
+        }
     }
 
     /// rio.h: rioRead (all or nothing)
@@ -1011,6 +1018,8 @@ pub fn rdb_load_rio(s: &mut Server, r: &mut Rio, rdbflags: i32) -> Result<(), St
     let now = crate::util::mstime();
     let lru_clock = s.lru_clock() as i64;
     loop {
+        // Between two records: let clients in if another interval's worth was read.
+        rdb_load_progress_callback(s, r);
         let Ok(t) = rdb_load_type(r) else {
             return Err(eof());
         };
@@ -1164,10 +1173,8 @@ pub fn rdb_load_rio(s: &mut Server, r: &mut Rio, rdbflags: i32) -> Result<(), St
                 stats.keys_loaded += 1;
             }
         }
-        if s.config.key_load_delay > 0 {
-            std::thread::sleep(std::time::Duration::from_micros(
-                s.config.key_load_delay as u64,
-            ));
+        if s.config.key_load_delay != 0 {
+            crate::debug::debug_delay(s.config.key_load_delay);
         }
         expiretime = -1;
         lfu_freq = -1;
@@ -1249,6 +1256,8 @@ fn rdb_load_aux_field(s: &mut Server, key: &[u8], val: &[u8]) {
             "RDB memory usage when created {:.2} Mb",
             num() as f64 / (1024.0 * 1024.0)
         );
+        // INFO's fallback total when the input's size is unknown.
+        s.loading_rdb_used_mem = num() as u64;
     } else if key.eq_ignore_ascii_case(b"aof-preamble") {
         if num() != 0 {
             crate::server_log!(s, LL_NOTICE, "RDB has an AOF tail");
@@ -1561,6 +1570,55 @@ pub fn bgsave_command(s: &mut Server, c: &mut crate::networking::Client) {
 
 // ---------------------------------------------------------------- loading from disk
 
+// ANCHOR: start_loading
+/// rdb.c: startLoading
+///
+/// Marks the server as loading (processCommand answers -LOADING to every command
+/// without the `loading` flag from now on) and resets the progress INFO shows.
+pub fn start_loading(s: &mut Server, size: u64, _rdbflags: i32) {
+    s.loading = true;
+    s.loading_start_time = crate::util::mstime() / 1000;
+    s.loading_loaded_bytes = 0;
+    s.loading_total_bytes = size;
+    s.loading_rdb_used_mem = 0;
+    s.rdb_last_load_keys_expired = 0;
+    s.rdb_last_load_keys_loaded = 0;
+}
+
+/// rdb.c: loadingAbsProgress
+pub fn loading_abs_progress(s: &mut Server, pos: u64) {
+    s.loading_loaded_bytes = pos;
+    // Reading it refreshes the peak INFO reports.
+    crate::zmalloc::used_memory();
+}
+
+/// rdb.c: loadingIncrProgress
+pub fn loading_incr_progress(s: &mut Server, size: u64) {
+    s.loading_loaded_bytes += size;
+    crate::zmalloc::used_memory();
+}
+
+/// rdb.c: stopLoading
+pub fn stop_loading(s: &mut Server, _success: bool) {
+    s.loading = false;
+}
+
+/// rdb.c: rdbLoadProgressCallback
+///
+/// Every `loading-process-events-interval-bytes` of input the event loop turns a few
+/// times, so clients connect and get their -LOADING (or INFO) instead of waiting in
+/// the listen backlog. Redis hooks this into every rio read; here it runs between two
+/// records of the stream, so one huge value is read in one go.
+pub fn rdb_load_progress_callback(s: &mut Server, r: &mut Rio) {
+    let interval = s.config.loading_process_events_interval_bytes.max(0) as usize;
+    if interval != 0 && s.loading && r.pos / interval > r.progress_pos / interval {
+        loading_abs_progress(s, r.pos as u64);
+        crate::networking::process_events_while_blocked(s);
+    }
+    r.progress_pos = r.pos;
+}
+// ANCHOR_END: start_loading
+
 /// Why `rdb_load` failed: the file could not be read (NotFound is a fresh start),
 /// it is not an RDB file Redis 7.0 reads (errno EINVAL in Redis), or it is corrupt.
 #[derive(Debug)]
@@ -1575,14 +1633,15 @@ pub enum RdbLoadFileError {
 // ANCHOR: rdb_load
 /// rdb.c: rdbLoad
 ///
-/// Reads the whole file, then loads it. The file is read at once rather than
-/// streamed: the loader validates everything before it adds a key anyway.
+/// Reads the whole file, then loads it between start_loading and stop_loading.
+/// The file is read at once rather than streamed: the loader validates everything
+/// before it adds a key anyway.
 pub fn rdb_load(s: &mut Server, filename: &str, rdbflags: i32) -> Result<(), RdbLoadFileError> {
     let data = std::fs::read(filename).map_err(RdbLoadFileError::Io)?;
-    s.loading = true;
+    start_loading(s, data.len() as u64, rdbflags);
     let mut r = Rio::new(&data);
     let res = rdb_load_rio(s, &mut r, rdbflags);
-    s.loading = false;
+    stop_loading(s, res.is_ok());
     res.map_err(|e| {
         if e.starts_with("Wrong signature") || e.starts_with("Can't handle RDB format") {
             RdbLoadFileError::Invalid
