@@ -815,9 +815,8 @@ pub fn process_command(s: &mut Server, c: &mut Client) -> bool {
     );
     // ANCHOR: process_command_oom
     // Free memory before a command that may need it; refuse it when that fails.
-    // No eviction while a busy script runs (it sees the data it started with) or while
-    // a file loads (isSafeToPerformEvictions).
-    if s.config.maxmemory > 0 && !s.lctx.script_timedout && !s.loading {
+    // No eviction while a busy script is still running: it sees the data it started with.
+    if s.config.maxmemory > 0 && !s.lctx.script_timedout {
         let out_of_memory = crate::evict::perform_evictions(s) == crate::evict::EVICT_FAIL;
         let mut reject_cmd_on_oom = cmd_flags & crate::commands::CMD_DENYOOM != 0;
         // Queueing can use unbounded memory, so in MULTI everything is refused but
@@ -1643,9 +1642,9 @@ pub fn check_children_done(s: &mut Server) {
 // ANCHOR: load_data_from_disk
 /// server.c: loadDataFromDisk
 ///
-/// At start-up: the RDB file in `dir` when AOF is off. No file is a fresh start; a
-/// bad file stops the server before it serves anything, so no client ever sees
-/// half a dataset.
+/// At start-up: the AOF when it is on, else the RDB file in `dir`. No file is a fresh
+/// start; a bad file stops the server. Clients that connect meanwhile are accepted
+/// but get -LOADING, so none ever sees half a dataset.
 pub fn load_data_from_disk(s: &mut Server) {
     let start = util::ustime();
     if crate::aof::load_data_from_disk_aof(s) {

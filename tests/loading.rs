@@ -290,3 +290,50 @@ fn loading_process_events_interval_bytes_is_a_config() {
     }
     assert_eq!(seen[1], seen[0]);
 }
+
+/// A SIGTERM during the load ends the server at once, without saving the half-loaded
+/// dataset over the file even with save points (server.c: whileBlockedCron), and
+/// with Redis's log line.
+#[test]
+fn sigterm_while_loading_exits_without_saving() {
+    let rdb = big_rdb();
+    for kind in [Kind::Redis, Kind::Ferredis] {
+        let dir = fresh_dir("sigterm");
+        std::fs::write(dir.join("dump.rdb"), &rdb).unwrap();
+        let log = dir.join("server.log");
+        let mut srv = slow_loader(
+            kind,
+            &dir,
+            &["--save", "3600 1", "--logfile", log.to_str().unwrap()],
+        );
+        let mut raw = srv.raw();
+        let info = String::from_utf8_lossy(&raw.cmd(&[b"INFO", b"server"])).into_owned();
+        let pid: i32 = info
+            .lines()
+            .find_map(|l| l.strip_prefix("process_id:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(raw.cmd(&[b"PING"]), LOADING, "{kind:?}");
+        // SAFETY: a signal to the server this test started.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while srv.alive() {
+            assert!(Instant::now() < deadline, "{kind:?}: no exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(
+            std::fs::read(dir.join("dump.rdb")).unwrap(),
+            rdb,
+            "{kind:?}"
+        );
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(
+            text.contains("Received shutdown signal during loading, scheduling shutdown."),
+            "{kind:?}: {text}"
+        );
+        drop(srv);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
