@@ -1591,9 +1591,9 @@ pub fn load_single_append_only_file(s: &mut Server, filename: &str) -> i32 {
 /// The RDB part of an AOF file (base in RDB format, or a 6.x preamble): returns
 /// how many bytes the RDB stream used.
 fn load_rdb_part(s: &mut Server, file: &mut File) -> Result<u64, String> {
-    let mut data = Vec::new();
-    file.read_to_end(&mut data).map_err(|e| e.to_string())?;
-    let mut r = crate::rdb::Rio::new(&data);
+    let len = file.metadata().map_err(|e| e.to_string())?.len();
+    let clone = file.try_clone().map_err(|e| e.to_string())?;
+    let mut r = crate::rdb::Rio::with_file(clone, len as usize);
     crate::rdb::rdb_load_rio(s, &mut r, crate::rdb::RDBFLAGS_AOF_PREAMBLE)?;
     Ok(r.pos as u64)
 }
