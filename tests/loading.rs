@@ -241,31 +241,46 @@ fn clients_are_served_while_an_aof_loads() {
     assert_eq!(ferredis.digest, redis.digest);
 }
 
-/// DEBUG RELOAD loads with the same progress callback: another client gets
-/// -LOADING while it runs, and the client that sent it gets +OK at the end.
+/// DEBUG RELOAD and DEBUG LOADAOF load with the same progress callbacks: another
+/// client gets -LOADING while they run, and the client that sent them gets +OK at
+/// the end, with every key back.
 #[test]
-fn debug_reload_serves_other_clients() {
+fn debug_reload_and_loadaof_serve_other_clients() {
     let dir = fresh_dir("reload");
     std::fs::write(dir.join("dump.rdb"), big_rdb()).unwrap();
     let srv = slow_loader(Kind::Ferredis, &dir, &[]);
     let mut raw = srv.raw();
     wait_loaded(&mut raw);
-    let mut reloader = srv.raw();
-    reloader.send(&common::encode(&[b"DEBUG", b"RELOAD"]));
-    // Wait until the other client sees the load.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let reply = raw.cmd(&[b"PING"]);
-        if reply == LOADING {
-            break;
-        }
-        assert_eq!(reply, b"+PONG\r\n");
-        assert!(Instant::now() < deadline, "DEBUG RELOAD never showed");
-        std::thread::sleep(Duration::from_millis(5));
+    // The AOF gets the dataset (its base is written by the rewrite CONFIG SET starts).
+    assert_eq!(
+        raw.cmd(&[b"CONFIG", b"SET", b"appendonly", b"yes"]),
+        b"+OK\r\n"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !String::from_utf8_lossy(&raw.cmd(&[b"INFO", b"persistence"]))
+        .contains("aof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0")
+    {
+        assert!(Instant::now() < deadline, "the AOF rewrite never ended");
+        std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(reloader.read_reply(), b"+OK\r\n");
-    assert_eq!(raw.cmd(&[b"PING"]), b"+PONG\r\n");
-    assert_eq!(raw.cmd(&[b"DBSIZE"]), format!(":{KEYS}\r\n").into_bytes());
+    for sub in [&b"RELOAD"[..], b"LOADAOF"] {
+        let mut reloader = srv.raw();
+        reloader.send(&common::encode(&[b"DEBUG", sub]));
+        // Wait until the other client sees the load.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let reply = raw.cmd(&[b"PING"]);
+            if reply == LOADING {
+                break;
+            }
+            assert_eq!(reply, b"+PONG\r\n");
+            assert!(Instant::now() < deadline, "DEBUG {sub:?} never showed");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(reloader.read_reply(), b"+OK\r\n");
+        assert_eq!(raw.cmd(&[b"PING"]), b"+PONG\r\n");
+        assert_eq!(raw.cmd(&[b"DBSIZE"]), format!(":{KEYS}\r\n").into_bytes());
+    }
     drop(srv);
     let _ = std::fs::remove_dir_all(&dir);
 }
