@@ -1450,6 +1450,7 @@ pub fn load_single_append_only_file(s: &mut Server, filename: &str) -> i32 {
         match load_rdb_part(s, &mut file) {
             Ok(consumed) => {
                 start_pos = consumed;
+                crate::rdb::loading_abs_progress(s, consumed);
                 if old_style {
                     server_log!(s, LL_NOTICE, "Reading the remaining AOF tail...");
                 }
@@ -1484,6 +1485,7 @@ pub fn load_single_append_only_file(s: &mut Server, filename: &str) -> i32 {
             pos: start_pos,
         };
         valid_up_to = start_pos;
+        let mut last_progress = start_pos;
         stop = replay_commands(
             s,
             &mut fake,
@@ -1491,7 +1493,11 @@ pub fn load_single_append_only_file(s: &mut Server, filename: &str) -> i32 {
             filename,
             &mut valid_up_to,
             &mut valid_before_multi,
+            &mut last_progress,
         );
+        if matches!(stop, LoadStop::Eof) {
+            crate::rdb::loading_incr_progress(s, rd.pos - last_progress);
+        }
         if matches!(stop, LoadStop::Eof) && fake.flags & CLIENT_MULTI != 0 {
             server_log!(
                 s,
@@ -1585,9 +1591,9 @@ pub fn load_single_append_only_file(s: &mut Server, filename: &str) -> i32 {
 /// The RDB part of an AOF file (base in RDB format, or a 6.x preamble): returns
 /// how many bytes the RDB stream used.
 fn load_rdb_part(s: &mut Server, file: &mut File) -> Result<u64, String> {
-    let mut data = Vec::new();
-    file.read_to_end(&mut data).map_err(|e| e.to_string())?;
-    let mut r = crate::rdb::Rio::new(&data);
+    let len = file.metadata().map_err(|e| e.to_string())?.len();
+    let clone = file.try_clone().map_err(|e| e.to_string())?;
+    let mut r = crate::rdb::Rio::with_file(clone, len as usize);
     crate::rdb::rdb_load_rio(s, &mut r, crate::rdb::RDBFLAGS_AOF_PREAMBLE)?;
     Ok(r.pos as u64)
 }
@@ -1600,10 +1606,19 @@ fn replay_commands<R: Read>(
     filename: &str,
     valid_up_to: &mut u64,
     valid_before_multi: &mut u64,
+    last_progress: &mut u64,
 ) -> LoadStop {
     let mut buf = Vec::with_capacity(AOF_ANNOTATION_LINE_MAX_LEN);
     let mut arg = Vec::new();
+    let mut loops: u64 = 0;
     loop {
+        // Serve the clients every 1024 commands (their -LOADING, INFO...).
+        if loops.is_multiple_of(1024) {
+            crate::rdb::loading_incr_progress(s, rd.pos - *last_progress);
+            *last_progress = rd.pos;
+            crate::networking::process_events_while_blocked(s);
+        }
+        loops += 1;
         match rd.fgets(AOF_ANNOTATION_LINE_MAX_LEN, &mut buf) {
             Ok(false) => return LoadStop::Eof,
             Ok(true) => {}
@@ -1690,6 +1705,9 @@ fn replay_commands<R: Read>(
         if s.config.aof_load_truncated {
             *valid_up_to = rd.pos;
         }
+        if s.config.key_load_delay != 0 {
+            crate::debug::debug_delay(s.config.key_load_delay);
+        }
     }
 }
 
@@ -1727,7 +1745,7 @@ pub fn load_append_only_files(s: &mut Server) -> i32 {
     } else if total_size == 0 {
         return AOF_EMPTY;
     }
-    s.loading = true;
+    crate::rdb::start_loading(s, total_size as u64, crate::rdb::RDBFLAGS_AOF_PREAMBLE);
     let mut ret = AOF_OK;
     let mut aof_num = 0;
     let mut base_size = 0;
@@ -1769,13 +1787,13 @@ pub fn load_append_only_files(s: &mut Server) -> i32 {
             );
         }
         if ret == AOF_OPEN_ERR || ret == AOF_FAILED {
-            s.loading = false;
+            crate::rdb::stop_loading(s, false);
             return ret;
         }
     }
     s.aof.current_size = total_size;
     s.aof.rewrite_base_size = base_size;
-    s.loading = false;
+    crate::rdb::stop_loading(s, ret == AOF_OK || ret == AOF_TRUNCATED);
     ret
 }
 

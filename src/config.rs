@@ -91,6 +91,9 @@ pub struct Config {
     pub rdb_key_save_delay: i64,
     /// Microseconds to sleep after each key loaded, for tests (key-load-delay).
     pub key_load_delay: i64,
+    /// How many bytes of RDB input between two turns of the event loop while loading
+    /// (loading-process-events-interval-bytes).
+    pub loading_process_events_interval_bytes: i64,
     /// Deep validation of RESTORE payloads: 0 no, 1 yes, 2 clients (server.h:
     /// SANITIZE_DUMP_*). Ferredis always validates fully; the setting is kept for
     /// CONFIG.
@@ -185,6 +188,7 @@ impl Default for Config {
             stop_writes_on_bgsave_error: true,
             rdb_key_save_delay: 0,
             key_load_delay: 0,
+            loading_process_events_interval_bytes: 2 * 1024 * 1024,
             sanitize_dump_payload: 0,
             list_max_listpack_size: -2,
             list_compress_depth: 0,
@@ -930,6 +934,15 @@ static CONFIGS: &[StandardConfig] = &[
         get: |c| c.key_load_delay.to_string(),
         set: |c, v| {
             c.key_load_delay = parse_num(v, i32::MIN as i64, i32::MAX as i64, false)?;
+            Ok(())
+        },
+    },
+    StandardConfig {
+        name: "loading-process-events-interval-bytes",
+        flags: HIDDEN_CONFIG,
+        get: |c| c.loading_process_events_interval_bytes.to_string(),
+        set: |c, v| {
+            c.loading_process_events_interval_bytes = parse_num(v, 1024, i32::MAX as i64, false)?;
             Ok(())
         },
     },

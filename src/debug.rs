@@ -297,3 +297,18 @@ fn debug_reload(s: &mut Server, c: &mut Client) {
     c.add_reply(shared::OK);
 }
 // ANCHOR_END: debug_reload
+
+/// debug.c: debugDelay
+///
+/// A negative delay sleeps 1 us once in -delay calls on average: short sleeps cost a
+/// context switch each, so tests ask for them statistically.
+pub fn debug_delay(usec: i64) {
+    let usec = if usec < 0 {
+        crate::dict::random_ulong().is_multiple_of(usec.unsigned_abs()) as u64
+    } else {
+        usec as u64
+    };
+    if usec != 0 {
+        std::thread::sleep(std::time::Duration::from_micros(usec));
+    }
+}

@@ -261,6 +261,14 @@ pub fn current_eviction_exceeded_time(s: &Server) -> u64 {
     }
 }
 
+/// evict.c: isSafeToPerformEvictions
+///
+/// Never while a busy script runs (it must see the data it started with) or while a
+/// file loads (the keys being evicted might be loaded again a moment later).
+fn is_safe_to_perform_evictions(s: &Server) -> bool {
+    !(s.lctx.script_timedout || s.loading)
+}
+
 // ANCHOR: perform_evictions
 /// evict.c: performEvictions
 ///
@@ -269,6 +277,9 @@ pub fn current_eviction_exceeded_time(s: &Server) -> u64 {
 /// gets -OOM if it may grow memory) when nothing is left to evict, and hands over to
 /// a timer (EVICT_RUNNING) when one call has used its time budget.
 pub fn perform_evictions(s: &mut Server) -> u8 {
+    if !is_safe_to_perform_evictions(s) {
+        return EVICT_OK;
+    }
     let (under, mem_tofree) = get_maxmemory_state(s);
     if under {
         if s.eviction_exceeded_start_us != 0 {

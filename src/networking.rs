@@ -2147,8 +2147,9 @@ pub fn reset_command(s: &mut Server, c: &mut Client) {
 /// networking.c: processEventsWhileBlocked
 ///
 /// Serves other clients from inside a long command (a script past
-/// busy-reply-threshold): a few non-waiting turns of the event loop, I/O only, so they
-/// get their -BUSY replies and SCRIPT KILL can arrive.
+/// busy-reply-threshold) or a load (RDB or AOF, at start-up or DEBUG RELOAD): a few
+/// non-waiting turns of the event loop, I/O only, so they get their -BUSY or -LOADING
+/// replies, INFO answers, and SCRIPT KILL or a SIGTERM can arrive.
 pub fn process_events_while_blocked(s: &mut Server) {
     s.processing_events_while_blocked = true;
     for _ in 0..4 {
@@ -2158,6 +2159,7 @@ pub fn process_events_while_blocked(s: &mut Server) {
     }
     // Replies produced by the last turn go out now, not at the next hook call.
     crate::io_threads::handle_clients_with_pending_writes_using_threads(s);
+    crate::server::while_blocked_cron(s);
     s.processing_events_while_blocked = false;
 }
 // ANCHOR_END: process_events_while_blocked

@@ -116,43 +116,143 @@ pub enum LoadError {
 
 type LoadResult<T> = Result<T, LoadError>;
 
-/// A buffer being read (rio.c's buffer target, read side).
+/// A stream being read (rio.c's read side): a buffer in memory (a DUMP payload, a
+/// replication buffer) or a file read through a window that refills as the loader
+/// asks for more (rio.c's file target), so a big file is never held whole.
 pub struct Rio<'a> {
-    pub buf: &'a [u8],
+    /// The bytes from stream offset `base` on: the whole stream, or the file's window.
+    buf: std::borrow::Cow<'a, [u8]>,
+    base: usize,
+    /// The stream offset of the next byte to read.
     pub pos: usize,
+    /// The stream's length (the file's size when it was opened).
+    len: usize,
+    file: Option<std::fs::File>,
+    /// The CRC-64 of the bytes from the checksum's start to `cksum_pos`.
+    cksum: u64,
+    cksum_pos: usize,
+    /// Where the loading progress was last reported (rio's processed_bytes as seen
+    /// by rdbLoadProgressCallback).
+    pub progress_pos: usize,
 }
 
+/// How much a file-backed Rio reads at least per refill.
+const RIO_FILE_CHUNK: usize = 64 * 1024;
+
 impl<'a> Rio<'a> {
+    /// rio.c: rioInitWithBuffer
     pub fn new(buf: &'a [u8]) -> Self {
-        Rio { buf, pos: 0 }
+        Rio {
+            len: buf.len(),
+            buf: std::borrow::Cow::Borrowed(buf),
+            base: 0,
+            pos: 0,
+            file: None,
+            cksum: 0,
+            cksum_pos: 0,
+            progress_pos: 0,
+        }
+    }
+
+    /// rio.c: rioInitWithFile (reading from the file's current position, which the
+    /// stream's offset 0 stands for; `len` bytes at most)
+    pub fn with_file(file: std::fs::File, len: usize) -> Rio<'static> {
+        Rio {
+            len,
+            buf: std::borrow::Cow::Owned(Vec::new()),
+            base: 0,
+            pos: 0,
+            file: Some(file),
+            cksum: 0,
+            cksum_pos: 0,
+            progress_pos: 0,
+        }
     }
 
     /// rio.h: rioRead (all or nothing)
-    pub fn read(&mut self, n: usize) -> LoadResult<&'a [u8]> {
-        match self.pos.checked_add(n) {
-            Some(end) if end <= self.buf.len() => {
-                let s = &self.buf[self.pos..end];
-                self.pos = end;
-                Ok(s)
-            }
-            _ => Err(self.short_read()),
+    pub fn read(&mut self, n: usize) -> LoadResult<&[u8]> {
+        let end = match self.pos.checked_add(n) {
+            Some(end) if end <= self.len => end,
+            _ => return Err(self.short_read()),
+        };
+        if end > self.base + self.buf.len() && !self.fill(end) {
+            return Err(self.short_read());
         }
+        let from = self.pos - self.base;
+        self.pos = end;
+        Ok(&self.buf[from..end - self.base])
+    }
+
+    /// Refills a file's window so it reaches stream offset `end`: what was read
+    /// already is folded into the checksum and dropped first.
+    fn fill(&mut self, end: usize) -> bool {
+        if self.file.is_none() {
+            return false;
+        }
+        self.fold_checksum();
+        let consumed = self.pos - self.base;
+        let want = (end - self.pos)
+            .max(RIO_FILE_CHUNK)
+            .min(self.len - self.pos);
+        let buf = self.buf.to_mut();
+        buf.drain(..consumed);
+        self.base = self.pos;
+        let have = buf.len();
+        if have < want {
+            buf.resize(want, 0);
+            let file = self.file.as_mut().expect("checked above");
+            if std::io::Read::read_exact(file, &mut buf[have..]).is_err() {
+                buf.truncate(have);
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Adds the bytes read since the last fold to the running checksum.
+    fn fold_checksum(&mut self) {
+        let from = self.cksum_pos.max(self.base);
+        if from < self.pos {
+            self.cksum = crate::crc64::crc64(
+                self.cksum,
+                &self.buf[from - self.base..self.pos - self.base],
+            );
+        }
+        self.cksum_pos = self.pos;
+    }
+
+    /// The checksum covers the stream from here on (the RDB magic).
+    pub fn start_checksum(&mut self) {
+        self.cksum = 0;
+        self.cksum_pos = self.pos;
+    }
+
+    /// rio.c: rioGenericUpdateChecksum, read all at once: the CRC-64 of the bytes
+    /// from `start_checksum` to here.
+    pub fn checksum(&mut self) -> u64 {
+        self.fold_checksum();
+        self.cksum
     }
 
     /// A read past the end: everything is consumed, so a caller can tell a short
     /// read (`at_eof`) from a value that failed validation.
     fn short_read(&mut self) -> LoadError {
-        self.pos = self.buf.len();
+        self.pos = self.len;
+        self.cksum_pos = self.len;
+        if self.file.is_some() {
+            self.base = self.len;
+            self.buf = std::borrow::Cow::Owned(Vec::new());
+        }
         LoadError::Other
     }
 
     /// Did the stream run out (rioRead's "Unexpected EOF")?
     pub fn at_eof(&self) -> bool {
-        self.pos == self.buf.len()
+        self.pos == self.len
     }
 
     fn remaining(&self) -> usize {
-        self.buf.len() - self.pos
+        self.len - self.pos
     }
 }
 
@@ -975,7 +1075,7 @@ pub struct LoadStats {
 /// checksum. Errors are logged with Redis's phrases; the returned text is the reason
 /// rdbReportError would print ("Unexpected EOF reading RDB file", "RDB CRC error").
 pub fn rdb_load_rio(s: &mut Server, r: &mut Rio, rdbflags: i32) -> Result<(), String> {
-    let start = r.pos;
+    r.start_checksum();
     let eof = || {
         crate::server::server_log_raw(
             crate::server::LL_WARNING,
@@ -1011,6 +1111,8 @@ pub fn rdb_load_rio(s: &mut Server, r: &mut Rio, rdbflags: i32) -> Result<(), St
     let now = crate::util::mstime();
     let lru_clock = s.lru_clock() as i64;
     loop {
+        // Between two records: let clients in if another interval's worth was read.
+        rdb_load_progress_callback(s, r);
         let Ok(t) = rdb_load_type(r) else {
             return Err(eof());
         };
@@ -1164,10 +1266,8 @@ pub fn rdb_load_rio(s: &mut Server, r: &mut Rio, rdbflags: i32) -> Result<(), St
                 stats.keys_loaded += 1;
             }
         }
-        if s.config.key_load_delay > 0 {
-            std::thread::sleep(std::time::Duration::from_micros(
-                s.config.key_load_delay as u64,
-            ));
+        if s.config.key_load_delay != 0 {
+            crate::debug::debug_delay(s.config.key_load_delay);
         }
         expiretime = -1;
         lfu_freq = -1;
@@ -1175,7 +1275,7 @@ pub fn rdb_load_rio(s: &mut Server, r: &mut Rio, rdbflags: i32) -> Result<(), St
     }
     // Every byte from the magic to EOF is in the checksum (version 5 and later).
     if rdbver >= 5 {
-        let expected = crate::crc64::crc64(0, &r.buf[start..r.pos]);
+        let expected = r.checksum();
         let Ok(b) = r.read(8) else {
             return Err(eof());
         };
@@ -1249,6 +1349,8 @@ fn rdb_load_aux_field(s: &mut Server, key: &[u8], val: &[u8]) {
             "RDB memory usage when created {:.2} Mb",
             num() as f64 / (1024.0 * 1024.0)
         );
+        // INFO's fallback total when the input's size is unknown.
+        s.loading_rdb_used_mem = num() as u64;
     } else if key.eq_ignore_ascii_case(b"aof-preamble") {
         if num() != 0 {
             crate::server_log!(s, LL_NOTICE, "RDB has an AOF tail");
@@ -1561,6 +1663,55 @@ pub fn bgsave_command(s: &mut Server, c: &mut crate::networking::Client) {
 
 // ---------------------------------------------------------------- loading from disk
 
+// ANCHOR: start_loading
+/// rdb.c: startLoading
+///
+/// Marks the server as loading (processCommand answers -LOADING to every command
+/// without the `loading` flag from now on) and resets the progress INFO shows.
+pub fn start_loading(s: &mut Server, size: u64, _rdbflags: i32) {
+    s.loading = true;
+    s.loading_start_time = crate::util::mstime() / 1000;
+    s.loading_loaded_bytes = 0;
+    s.loading_total_bytes = size;
+    s.loading_rdb_used_mem = 0;
+    s.rdb_last_load_keys_expired = 0;
+    s.rdb_last_load_keys_loaded = 0;
+}
+
+/// rdb.c: loadingAbsProgress
+pub fn loading_abs_progress(s: &mut Server, pos: u64) {
+    s.loading_loaded_bytes = pos;
+    // Reading it refreshes the peak INFO reports.
+    crate::zmalloc::used_memory();
+}
+
+/// rdb.c: loadingIncrProgress
+pub fn loading_incr_progress(s: &mut Server, size: u64) {
+    s.loading_loaded_bytes += size;
+    crate::zmalloc::used_memory();
+}
+
+/// rdb.c: stopLoading
+pub fn stop_loading(s: &mut Server, _success: bool) {
+    s.loading = false;
+}
+
+/// rdb.c: rdbLoadProgressCallback
+///
+/// Every `loading-process-events-interval-bytes` of input the event loop turns a few
+/// times, so clients connect and get their -LOADING (or INFO) instead of waiting in
+/// the listen backlog. Redis hooks this into every rio read; here it runs between two
+/// records of the stream, so one huge value is read in one go.
+pub fn rdb_load_progress_callback(s: &mut Server, r: &mut Rio) {
+    let interval = s.config.loading_process_events_interval_bytes.max(0) as usize;
+    if interval != 0 && s.loading && r.pos / interval > r.progress_pos / interval {
+        loading_abs_progress(s, r.pos as u64);
+        crate::networking::process_events_while_blocked(s);
+    }
+    r.progress_pos = r.pos;
+}
+// ANCHOR_END: start_loading
+
 /// Why `rdb_load` failed: the file could not be read (NotFound is a fresh start),
 /// it is not an RDB file Redis 7.0 reads (errno EINVAL in Redis), or it is corrupt.
 #[derive(Debug)]
@@ -1575,14 +1726,16 @@ pub enum RdbLoadFileError {
 // ANCHOR: rdb_load
 /// rdb.c: rdbLoad
 ///
-/// Reads the whole file, then loads it. The file is read at once rather than
-/// streamed: the loader validates everything before it adds a key anyway.
+/// Loads the file between start_loading and stop_loading, streaming it through a
+/// file-backed Rio.
 pub fn rdb_load(s: &mut Server, filename: &str, rdbflags: i32) -> Result<(), RdbLoadFileError> {
-    let data = std::fs::read(filename).map_err(RdbLoadFileError::Io)?;
-    s.loading = true;
-    let mut r = Rio::new(&data);
+    let file = std::fs::File::open(filename).map_err(RdbLoadFileError::Io)?;
+    // As Redis: a failed fstat counts as an empty file (the load then fails).
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    start_loading(s, size, rdbflags);
+    let mut r = Rio::with_file(file, size as usize);
     let res = rdb_load_rio(s, &mut r, rdbflags);
-    s.loading = false;
+    stop_loading(s, res.is_ok());
     res.map_err(|e| {
         if e.starts_with("Wrong signature") || e.starts_with("Can't handle RDB format") {
             RdbLoadFileError::Invalid
@@ -1781,6 +1934,59 @@ mod tests {
         rdb_save_rio(&t, &mut again, RDBFLAGS_NONE);
         let keys = |v: &[u8]| v.len() - v.iter().position(|&b| b == RDB_OPCODE_SELECTDB).unwrap();
         assert!(keys(&out) == keys(&again), "keys sections differ in size");
+    }
+
+    /// A file-backed Rio refills its window across values larger than a refill and
+    /// across many small ones, and checks the same CRC as the in-memory one.
+    #[test]
+    fn file_stream_round_trip_checksum_and_truncation() {
+        let mut s = populated();
+        // Incompressible bytes, so LZF does not shrink the value below a refill.
+        let mut seed: u32 = 12345;
+        let noise: Vec<u8> = (0..3 * RIO_FILE_CHUNK + 17)
+            .map(|_| {
+                seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                (seed >> 16) as u8
+            })
+            .collect();
+        let big = crate::object::try_object_encoding(&s, Bytes::from(noise));
+        let _ = s.db[1].dict.add(b("big"), big);
+        for i in 0..5000 {
+            let v = crate::object::try_object_encoding(&s, b(&format!("value-{i}")));
+            let _ = s.db[2].dict.add(b(&format!("key-{i}")), v);
+        }
+        let mut out = Vec::new();
+        rdb_save_rio(&s, &mut out, RDBFLAGS_NONE);
+        assert!(out.len() > 4 * RIO_FILE_CHUNK);
+        let path = std::env::temp_dir().join(format!("ferredis-rio-{}.rdb", std::process::id()));
+        let load_file = |bytes: &[u8]| {
+            std::fs::write(&path, bytes).unwrap();
+            let f = std::fs::File::open(&path).unwrap();
+            let mut t = server();
+            let mut r = Rio::with_file(f, bytes.len());
+            let res = rdb_load_rio(&mut t, &mut r, RDBFLAGS_NONE);
+            (t, res, r.pos)
+        };
+        let (t, res, pos) = load_file(&out);
+        res.unwrap();
+        assert_eq!(pos, out.len());
+        for dbid in 0..s.db.len() {
+            assert_eq!(s.db[dbid].dict.len(), t.db[dbid].dict.len(), "db {dbid}");
+        }
+        let back = t.db[1].dict.get(b"big".as_slice()).expect("big loaded");
+        assert_eq!(
+            back.val.ptr,
+            s.db[1].dict.get(b"big".as_slice()).unwrap().val.ptr
+        );
+        let mut bad = out.clone();
+        bad[out.len() / 2] ^= 0x20;
+        let n = bad.len();
+        bad[n - 1] ^= 1;
+        assert!(load_file(&bad).1.is_err());
+        for cut in [10, RIO_FILE_CHUNK - 1, RIO_FILE_CHUNK + 3, out.len() - 1] {
+            assert!(load_file(&out[..cut]).1.is_err(), "cut at {cut}");
+        }
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]

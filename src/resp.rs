@@ -306,6 +306,8 @@ pub mod shared {
     pub const NOKEYERR: &str = "-ERR no such key";
     pub const SAMEOBJECTERR: &str = "-ERR source and destination objects are the same";
     pub const OOMERR: &str = "-OOM command not allowed when used memory > 'maxmemory'.";
+    /// server.c: shared.loadingerr
+    pub const LOADINGERR: &str = "-LOADING Redis is loading the dataset in memory";
 }
 
 #[cfg(test)]

@@ -218,6 +218,12 @@ pub struct Server {
     /// Loading a data file right now (server.h: loading): keys do not expire and
     /// nothing is propagated meanwhile.
     pub loading: bool,
+    /// Progress of the load in course, for INFO (server.h: loading_start_time,
+    /// loading_total_bytes, loading_rdb_used_mem, loading_loaded_bytes).
+    pub loading_start_time: i64,
+    pub loading_total_bytes: u64,
+    pub loading_rdb_used_mem: u64,
+    pub loading_loaded_bytes: u64,
     /// The pipe a fork child reports through (server.h: child_info_pipe).
     pub child_info_pipe: [libc::c_int; 2],
     /// Copy-on-write bytes: the running child's, and the last RDB and AOF children's.
@@ -412,6 +418,10 @@ impl Server {
             stat_fork_time: 0,
             stat_total_forks: 0,
             loading: false,
+            loading_start_time: 0,
+            loading_total_bytes: 0,
+            loading_rdb_used_mem: 0,
+            loading_loaded_bytes: 0,
             aof: crate::aof::AofState::new(config_appendonly),
             child_info_pipe: [-1, -1],
             stat_current_cow_peak: 0,
@@ -840,6 +850,16 @@ pub fn process_command(s: &mut Server, c: &mut Client) -> bool {
         return true;
     }
     // ANCHOR_END: process_command_misconf
+    // ANCHOR: process_command_loading
+    // The loop turns while a data file loads; only commands flagged `loading` (INFO,
+    // PING is not one) may see the half-loaded server.
+    let is_denyloading_command = cmd_flags & crate::commands::CMD_LOADING == 0
+        || (is_exec && c.mstate.cmd_inv_flags & crate::commands::CMD_LOADING != 0);
+    if s.loading && is_denyloading_command {
+        reject_command(s, c, shared::LOADINGERR);
+        return true;
+    }
+    // ANCHOR_END: process_command_loading
     // A script past busy-reply-threshold lets the loop turn, but only commands flagged
     // allow-busy (SCRIPT KILL, SHUTDOWN NOSAVE, ...) may run meanwhile.
     if s.lctx.script_timedout && cmd.flags & crate::commands::CMD_ALLOW_BUSY == 0 {
@@ -1367,6 +1387,7 @@ fn check_shutdown_signal(s: &mut Server) {
         return;
     }
     let msg = match sig {
+        _ if s.loading => "Received shutdown signal during loading, scheduling shutdown.",
         libc::SIGINT => "Received SIGINT scheduling shutdown...",
         libc::SIGTERM => "Received SIGTERM scheduling shutdown...",
         _ => "Received shutdown signal, scheduling shutdown...",
@@ -1375,6 +1396,50 @@ fn check_shutdown_signal(s: &mut Server) {
     s.shutdown_asap = true;
 }
 // ANCHOR_END: signal_handlers
+
+/// server.c: genRedisInfoString, the loading_* lines of the persistence section: how
+/// far the load is and a linear guess of the seconds left.
+fn info_loading_progress(s: &Server) -> String {
+    let mut perc = 0.0;
+    let mut remaining_bytes: i64 = 1;
+    let loaded = s.loading_loaded_bytes as i64;
+    if s.loading_total_bytes != 0 {
+        perc = loaded as f64 / s.loading_total_bytes as f64 * 100.0;
+        remaining_bytes = s.loading_total_bytes as i64 - loaded;
+    } else if s.loading_rdb_used_mem != 0 {
+        // used-mem only estimates the file size: never claim 100%.
+        perc = (loaded as f64 / s.loading_rdb_used_mem as f64 * 100.0).min(99.99);
+        remaining_bytes = (s.loading_rdb_used_mem as i64 - loaded).max(1);
+    }
+    let elapsed = util::mstime() / 1000 - s.loading_start_time;
+    // Nothing to extrapolate from in the first second: Redis says 1.
+    let eta = if elapsed == 0 {
+        1
+    } else {
+        elapsed.saturating_mul(remaining_bytes) / (loaded + 1)
+    };
+    format!(
+        "loading_start_time:{}\r\nloading_total_bytes:{}\r\nloading_rdb_used_mem:{}\r\nloading_loaded_bytes:{}\r\nloading_loaded_perc:{:.2}\r\nloading_eta_seconds:{}\r\n",
+        s.loading_start_time,
+        s.loading_total_bytes,
+        s.loading_rdb_used_mem,
+        s.loading_loaded_bytes,
+        perc,
+        eta
+    )
+}
+
+/// server.c: whileBlockedCron
+///
+/// The part of serverCron that cannot wait for a long load to end: a SIGTERM that
+/// arrived meanwhile shuts the server down now (never saving: prepare_for_shutdown
+/// refuses to write a half-loaded dataset).
+pub fn while_blocked_cron(s: &mut Server) {
+    check_shutdown_signal(s);
+    if s.shutdown_asap && s.loading {
+        prepare_for_shutdown_and_exit(s);
+    }
+}
 
 /// server.h: DISK_ERROR_TYPE_*
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1577,9 +1642,9 @@ pub fn check_children_done(s: &mut Server) {
 // ANCHOR: load_data_from_disk
 /// server.c: loadDataFromDisk
 ///
-/// At start-up: the RDB file in `dir` when AOF is off. No file is a fresh start; a
-/// bad file stops the server before it serves anything, so no client ever sees
-/// half a dataset.
+/// At start-up: the AOF when it is on, else the RDB file in `dir`. No file is a fresh
+/// start; a bad file stops the server. Clients that connect meanwhile are accepted
+/// but get -LOADING, so none ever sees half a dataset.
 pub fn load_data_from_disk(s: &mut Server) {
     let start = util::ustime();
     if crate::aof::load_data_from_disk_aof(s) {
@@ -2037,6 +2102,9 @@ pub fn gen_redis_info_string(s: &Server, sections: &[String], current: Option<&C
         // ANCHOR_END: info_persistence
         out.push_str(&crate::aof::info_persistence_aof(s));
         out.push_str(&crate::aof::info_persistence_aof_enabled(s));
+        if s.loading {
+            out.push_str(&info_loading_progress(s));
+        }
     }
     if has("stats") {
         nl(&mut out);
