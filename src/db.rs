@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use crate::dict::Dict;
+use crate::dict::{Dict, DictKey};
 use crate::networking::{Client, CLIENT_CLOSE_ASAP};
 use crate::notify::{
     notify_keyspace_event, NOTIFY_EXPIRED, NOTIFY_GENERIC, NOTIFY_KEY_MISS, NOTIFY_NEW,
@@ -317,7 +317,10 @@ pub fn db_add(s: &mut Server, dbid: usize, key: Bytes, val: RObj) {
     let notify = s.config.notify_keyspace_events & NOTIFY_NEW != 0;
     let name = if notify { Some(key.clone()) } else { None };
     let btype = crate::blocked::get_blocked_type_by_value(&val.ptr);
-    if s.db[dbid].dict.add(key.clone(), val).is_err() {
+    // The keyspace owns a copy of the name (Redis: sdsdup): the argument is a
+    // view of the client's query buffer, which would stay alive as long as the key.
+    let owned = Bytes::copy_from_slice(&key);
+    if s.db[dbid].dict.add(owned, val).is_err() {
         panic!("dbAdd: key already exists");
     }
     // A new list (or sorted set) may be what a blocked client waits for.
@@ -425,7 +428,7 @@ pub fn select_db(s: &Server, c: &mut Client, id: i64) -> bool {
 /// A fair random key; one found expired is deleted and another drawn.
 pub fn db_random_key(s: &mut Server, dbid: usize) -> Option<Bytes> {
     loop {
-        let key = s.db[dbid].dict.get_fair_random_key()?.key.clone();
+        let key = s.db[dbid].dict.get_fair_random_key()?.key.key_dup();
         if !s.db[dbid].expires.is_empty() && expire_if_needed(s, dbid, &key) {
             continue;
         }
@@ -566,7 +569,7 @@ pub fn keys_command(s: &mut Server, c: &mut Client) {
             let expired =
                 !db.expires.is_empty() && matches!(db.expires.get(&e.key), Some(x) if now > x.val);
             if !expired {
-                out.push(e.key.clone());
+                out.push(e.key.key_dup());
             }
         }
         if c.flags & CLIENT_CLOSE_ASAP != 0 {
@@ -656,7 +659,7 @@ pub fn scan_generic_command(s: &mut Server, c: &mut Client, mut cursor: u64) {
     let mut maxiterations = count.saturating_mul(10);
     let d = &s.db[c.db].dict;
     loop {
-        cursor = d.scan(cursor, |k, _| keys.push(k.clone()));
+        cursor = d.scan(cursor, |k, _| keys.push(k.key_dup()));
         if cursor == 0 {
             break;
         }

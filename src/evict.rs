@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 
+use crate::dict::DictKey;
 use crate::object::{estimate_object_idle_time, LRU_CLOCK_MAX, LRU_CLOCK_RESOLUTION};
 use crate::server::Server;
 
@@ -148,7 +149,7 @@ fn eviction_pool_populate(s: &mut Server, dbid: usize) {
             for e in db.dict.get_some_keys(samples) {
                 scored.push((
                     score(policy, &e.val, 0, lruclock, minutes, decay),
-                    e.key.clone(),
+                    e.key.key_dup(),
                 ));
             }
         } else {
@@ -336,7 +337,7 @@ pub fn perform_evictions(s: &mut Server) -> u8 {
                 let j = s.eviction_next_db % s.db.len();
                 let db = &mut s.db[j];
                 let e = if allkeys {
-                    db.dict.get_random_key().map(|e| e.key.clone())
+                    db.dict.get_random_key().map(|e| e.key.key_dup())
                 } else {
                     db.expires.get_random_key().map(|e| e.key.clone())
                 };

@@ -1151,9 +1151,14 @@ pub fn rdb_load_rio(s: &mut Server, r: &mut Rio, rdbflags: i32) -> Result<(), St
                     s.db[dbid].db_delete(&key);
                 }
                 let db = &mut s.db[dbid];
-                let _ = db.dict.add(key.clone(), val);
                 if expiretime != -1 {
+                    // The expires dict shares the key's buffer, as in Redis.
+                    let _ = db.dict.add(key.clone(), val);
                     db.set_expire(&key, expiretime);
+                } else {
+                    // Moved, not cloned: a clone would give the stored key a shared
+                    // header it keeps for good.
+                    let _ = db.dict.add(key, val);
                 }
                 stats.keys_loaded += 1;
             }

@@ -12,6 +12,7 @@ use crate::object::{lookup_key_typed, wrongtype, Found};
 use bytes::Bytes;
 
 use crate::db;
+use crate::dict::DictKey;
 use crate::dict::{random_ulong, Dict};
 use crate::networking::{Client, CLIENT_CLOSE_ASAP};
 use crate::object::{create_string_object, get_long_long_from_object_or_reply, RObj, Value};
@@ -326,7 +327,7 @@ impl Hash {
                 let e = d
                     .get_fair_random_key()
                     .expect("random element of an empty hash");
-                (e.key.clone(), e.val.clone())
+                (e.key.key_dup(), e.val.key_dup())
             }
         }
     }

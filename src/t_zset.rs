@@ -16,6 +16,7 @@ use std::cmp::Ordering;
 use bytes::Bytes;
 
 use crate::db;
+use crate::dict::DictKey;
 use crate::dict::{random_ulong, Dict};
 use crate::networking::Client;
 use crate::object::{initial_lru, RObj, Value};
@@ -3037,7 +3038,7 @@ pub fn zscan_command(s: &mut Server, c: &mut Client) {
             let mut maxiterations = count.saturating_mul(10);
             loop {
                 cursor = dict.scan(cursor, |k, v| {
-                    items.push((k.clone(), Bytes::from(crate::util::d2string(*v))));
+                    items.push((k.key_dup(), Bytes::from(crate::util::d2string(*v))));
                 });
                 if cursor == 0 {
                     break;
@@ -3371,7 +3372,7 @@ fn zrandmember_with_count_command(s: &mut Server, c: &mut Client, l: i64, withsc
             };
             while (seen.len() as u64) < count {
                 let e = dict.get_fair_random_key().expect("not empty");
-                if seen.insert(e.key.clone()) {
+                if seen.insert(e.key.key_dup()) {
                     emit(c, &e.key, e.val);
                 }
             }
