@@ -1604,6 +1604,9 @@ fn zzl_insert(v: &mut Vec<(Bytes, f64)>, ele: Bytes, score: f64) {
         .iter()
         .position(|(e, s)| *s > score || (*s == score && e.as_ref() > ele.as_ref()))
         .unwrap_or(v.len());
+    // Grown by small steps, as a listpack is reallocated to its new size: a
+    // doubling Vec would give a one-member set room for four.
+    crate::t_hash::lp_reserve(v);
     v.insert(i, (ele, score));
 }
 
