@@ -612,7 +612,7 @@ fn zset_from_pairs(
             zsl.insert(sc, e);
         }
         ZSet::Skiplist {
-            dict,
+            dict: Box::new(dict),
             zsl: Box::new(zsl),
         }
     };

@@ -1041,9 +1041,10 @@ pub enum ZSet {
     Listpack(Vec<(Bytes, f64)>),
     /// The skiplist orders; the dict finds a member's score in O(1) and is what
     /// ZSCAN's cursor walks. The skiplist is boxed (Redis's zset holds a pointer to
-    /// it too), so its header does not make every small listpack set bigger.
+    /// it too), so its header does not make every small listpack set bigger. The
+    /// dict is boxed for the same reason (it would make every ZSet 88 bytes).
     Skiplist {
-        dict: Dict<Bytes, f64>,
+        dict: Box<Dict<Bytes, f64>>,
         zsl: Box<Zskiplist>,
     },
 }
@@ -1086,7 +1087,10 @@ impl Clone for ZSet {
                 for (ele, score) in nz.iter() {
                     let _ = nd.add(ele.clone(), score);
                 }
-                ZSet::Skiplist { dict: nd, zsl: nz }
+                ZSet::Skiplist {
+                    dict: Box::new(nd),
+                    zsl: nz,
+                }
             }
         }
     }
@@ -1096,7 +1100,7 @@ impl ZSet {
     /// object.c: createZsetObject
     pub fn new_skiplist() -> ZSet {
         ZSet::Skiplist {
-            dict: Dict::new(),
+            dict: Box::default(),
             zsl: Box::new(Zskiplist::new()),
         }
     }
@@ -1308,7 +1312,10 @@ impl ZSet {
                     zsl.insert(score, ele.clone());
                     let _ = dict.add(ele, score);
                 }
-                *self = ZSet::Skiplist { dict, zsl };
+                *self = ZSet::Skiplist {
+                    dict: Box::new(dict),
+                    zsl,
+                };
             }
             ZSet::Skiplist { zsl, .. } if !to_skiplist => {
                 let v: Vec<(Bytes, f64)> = zsl
@@ -2388,7 +2395,7 @@ pub fn zunion_inter_diff_generic_command(
     if let Some(dstkey) = dstkey {
         if dst.zsl.length > 0 {
             let mut z = ZSet::Skiplist {
-                dict: dst.dict,
+                dict: Box::new(dst.dict),
                 zsl: dst.zsl,
             };
             z.convert_to_listpack_if_needed(
