@@ -2005,14 +2005,15 @@ pub fn rewrite_append_only_file_rio<W: Write>(s: &mut Server, w: &mut W) -> io::
                     );
                 }
                 Value::Hash(h) => match &**h {
-                    crate::t_hash::Hash::Listpack(v) => {
-                        let n = v.len();
+                    crate::t_hash::Hash::Listpack(_) => {
+                        let n = h.len();
+                        let pairs: Vec<_> = h.iter().collect();
                         rewrite_items(
                             out,
                             "HMSET",
                             key,
                             2,
-                            v.iter().map(|(f, x)| vec![&f[..], &x[..]]),
+                            pairs.iter().map(|(f, x)| vec![&f[..], &x[..]]),
                             n,
                         );
                     }

@@ -175,8 +175,8 @@ fn xor_object_digest(o: &RObj, has_expire: bool, digest: &mut [u8; 20]) {
         Value::Hash(h) => {
             for (f, v) in h.iter() {
                 let mut eledigest = [0u8; 20];
-                mix_digest(&mut eledigest, f);
-                mix_digest(&mut eledigest, v);
+                mix_digest(&mut eledigest, &f);
+                mix_digest(&mut eledigest, &v);
                 xor_digest(digest, &eledigest);
             }
         }

@@ -363,14 +363,8 @@ pub fn rdb_save_object(s: &Server, out: &mut Vec<u8>, o: &RObj) {
             }
         },
         Value::Hash(h) => match &**h {
-            Hash::Listpack(v) => {
-                let mut lp = Listpack::new();
-                for (f, x) in v {
-                    lp.append(f);
-                    lp.append(x);
-                }
-                rdb_save_raw_string(out, &lp.finish(), compression);
-            }
+            // The in-memory listpack is what Redis writes, byte for byte.
+            Hash::Listpack(p) => rdb_save_raw_string(out, p, compression),
             Hash::HashTable(d) => {
                 rdb_save_len(out, d.len() as u64);
                 for e in d.iter() {
@@ -523,8 +517,14 @@ fn list_from(s: &Server, elements: Vec<Bytes>) -> LoadResult<RObj> {
 }
 
 /// A hash from field/value pairs, refusing duplicate fields, converted past the
-/// entry-count or value-length thresholds (t_hash.c: hashTypeConvert).
-fn hash_from_pairs(s: &Server, items: Vec<Bytes>, check_len: bool) -> LoadResult<RObj> {
+/// entry-count or value-length thresholds (t_hash.c: hashTypeConvert). A valid
+/// RDB_TYPE_HASH_LISTPACK blob that stays a listpack is kept as it is.
+fn hash_from_pairs(
+    s: &Server,
+    items: Vec<Bytes>,
+    check_len: bool,
+    blob: Option<&[u8]>,
+) -> LoadResult<RObj> {
     if !items.len().is_multiple_of(2) {
         return Err(LoadError::Other);
     }
@@ -532,27 +532,33 @@ fn hash_from_pairs(s: &Server, items: Vec<Bytes>, check_len: bool) -> LoadResult
         return Err(LoadError::EmptyKey);
     }
     let n = items.len() / 2;
-    let mut d: Dict<Bytes, Bytes> = Dict::new();
-    d.expand(n);
-    let mut pairs = Vec::with_capacity(n);
+    let mut seen: std::collections::HashSet<&[u8]> = std::collections::HashSet::with_capacity(n);
     let mut too_long = false;
-    let mut it = items.into_iter();
-    while let (Some(f), Some(v)) = (it.next(), it.next()) {
+    for pair in items.chunks(2) {
         if check_len
-            && (f.len() > s.config.hash_max_listpack_value
-                || v.len() > s.config.hash_max_listpack_value)
+            && (pair[0].len() > s.config.hash_max_listpack_value
+                || pair[1].len() > s.config.hash_max_listpack_value)
         {
             too_long = true;
         }
-        if d.add(f.clone(), v.clone()).is_err() {
+        if !seen.insert(&pair[0]) {
             return Err(LoadError::Other);
         }
-        pairs.push((f, v));
     }
+    drop(seen);
     let h = if n > s.config.hash_max_listpack_entries || too_long {
+        let mut d: Dict<Bytes, Bytes> = Dict::new();
+        d.expand(n);
+        let mut it = items.into_iter();
+        while let (Some(f), Some(v)) = (it.next(), it.next()) {
+            let _ = d.add(f, v);
+        }
         Hash::HashTable(Box::new(d))
+    } else if let Some(blob) = blob {
+        Hash::Listpack(blob.to_vec())
     } else {
-        Hash::Listpack(pairs)
+        let pairs: Vec<(&Bytes, &Bytes)> = items.chunks(2).map(|p| (&p[0], &p[1])).collect();
+        Hash::from_pairs(&pairs)
     };
     Ok(new_obj(s, Value::Hash(Box::new(h))))
 }
@@ -703,7 +709,7 @@ pub fn rdb_load_object(s: &Server, rdbtype: u8, r: &mut Rio) -> LoadResult<RObj>
             for _ in 0..n * 2 {
                 v.push(rdb_generic_load_string_object(r)?);
             }
-            hash_from_pairs(s, v, true)
+            hash_from_pairs(s, v, true, None)
         }
         RDB_TYPE_LIST_QUICKLIST | RDB_TYPE_LIST_QUICKLIST_2 => {
             let n = rdb_load_count(r)?;
@@ -764,12 +770,12 @@ pub fn rdb_load_object(s: &Server, rdbtype: u8, r: &mut Rio) -> LoadResult<RObj>
                     zset_from_pairs(s, score_pairs(items.ok_or(LoadError::Other)?)?, true)
                 }
                 _ => {
-                    let items = if rdbtype == RDB_TYPE_HASH_LISTPACK {
-                        lp_validate_and_decode(&blob)
+                    let (items, kept) = if rdbtype == RDB_TYPE_HASH_LISTPACK {
+                        (lp_validate_and_decode(&blob), Some(&blob[..]))
                     } else {
-                        ziplist_validate_and_decode(&blob)
+                        (ziplist_validate_and_decode(&blob), None)
                     };
-                    hash_from_pairs(s, items.ok_or(LoadError::Other)?, false)
+                    hash_from_pairs(s, items.ok_or(LoadError::Other)?, false, kept)
                 }
             }
         }
@@ -1576,9 +1582,9 @@ mod tests {
             .collect();
         out.push(new_obj(
             s,
-            Value::Hash(Box::new(Hash::Listpack(pairs[..5].to_vec()))),
+            Value::Hash(Box::new(Hash::from_pairs(&pairs[..5]))),
         ));
-        let mut big = Hash::Listpack(pairs);
+        let mut big = Hash::from_pairs(&pairs);
         big.convert();
         out.push(new_obj(s, Value::Hash(Box::new(big))));
         out.push(new_obj(

@@ -101,3 +101,22 @@ fn listing_keys_leaves_their_memory_alone() {
         "listing the keys grew them by {grown:.1} bytes each"
     );
 }
+
+/// A small hash is one listpack blob of its exact size: a one-field hash costs its
+/// key, its boxed Hash and ~32 bytes of listpack (was ~85 as a Vec of Bytes pairs).
+#[test]
+fn small_hashes_are_one_listpack() {
+    let (b, mut con, _srv) = per_key(|i| {
+        let mut c = redis::cmd("HSET");
+        c.arg(key("hash", i)).arg("field").arg(value(i));
+        c
+    });
+    // entry 72 + key 17 + table slot ~10.5 + Box<Hash> 24 + listpack 32 = ~155.5
+    assert!(b < 165.0, "{b:.1} bytes per one-field hash");
+    let enc: String = redis::cmd("OBJECT")
+        .arg("ENCODING")
+        .arg(key("hash", 7))
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(enc, "listpack");
+}
