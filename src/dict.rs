@@ -76,6 +76,17 @@ impl DictKey for bytes::Bytes {
     }
 }
 
+impl DictKey for Box<[u8]> {
+    #[inline]
+    fn key_bytes(&self) -> &[u8] {
+        self
+    }
+    #[inline]
+    fn key_dup(&self) -> Self {
+        self.clone()
+    }
+}
+
 impl DictKey for Vec<u8> {
     #[inline]
     fn key_bytes(&self) -> &[u8] {

@@ -3,7 +3,6 @@
 
 use bytes::Bytes;
 
-use crate::dict::DictKey;
 use crate::object::{estimate_object_idle_time, LRU_CLOCK_MAX, LRU_CLOCK_RESOLUTION};
 use crate::server::Server;
 
@@ -149,7 +148,7 @@ fn eviction_pool_populate(s: &mut Server, dbid: usize) {
             for e in db.dict.get_some_keys(samples) {
                 scored.push((
                     score(policy, &e.val, 0, lruclock, minutes, decay),
-                    e.key.key_dup(),
+                    Bytes::copy_from_slice(&e.key),
                 ));
             }
         } else {
@@ -337,7 +336,9 @@ pub fn perform_evictions(s: &mut Server) -> u8 {
                 let j = s.eviction_next_db % s.db.len();
                 let db = &mut s.db[j];
                 let e = if allkeys {
-                    db.dict.get_random_key().map(|e| e.key.key_dup())
+                    db.dict
+                        .get_random_key()
+                        .map(|e| Bytes::copy_from_slice(&e.key))
                 } else {
                     db.expires.get_random_key().map(|e| e.key.clone())
                 };

@@ -1157,14 +1157,9 @@ pub fn rdb_load_rio(s: &mut Server, r: &mut Rio, rdbflags: i32) -> Result<(), St
                     s.db[dbid].db_delete(&key);
                 }
                 let db = &mut s.db[dbid];
+                let _ = db.dict.add(Box::from(&key[..]), val);
                 if expiretime != -1 {
-                    // The expires dict shares the key's buffer, as in Redis.
-                    let _ = db.dict.add(key.clone(), val);
                     db.set_expire(&key, expiretime);
-                } else {
-                    // Moved, not cloned: a clone would give the stored key a shared
-                    // header it keeps for good.
-                    let _ = db.dict.add(key, val);
                 }
                 stats.keys_loaded += 1;
             }
@@ -1684,7 +1679,7 @@ mod tests {
         for (i, o) in samples(&s).into_iter().enumerate() {
             for dbid in [0usize, 3] {
                 let key = b(&format!("k{i}"));
-                let _ = s.db[dbid].dict.add(key.clone(), o.clone());
+                let _ = s.db[dbid].dict.add(Box::from(&key[..]), o.clone());
                 if i % 3 == 0 {
                     s.db[dbid].set_expire(&key, now + 100_000 + i as i64);
                 }
@@ -1753,9 +1748,9 @@ mod tests {
     fn expired_keys_skipped_unless_aof_preamble() {
         let mut s = server();
         let v = crate::object::try_object_encoding(&s, b("v"));
-        let _ = s.db[0].dict.add(b("gone"), v.clone());
+        let _ = s.db[0].dict.add(Box::from(&b"gone"[..]), v.clone());
         s.db[0].set_expire(b"gone", 1000);
-        let _ = s.db[0].dict.add(b("kept"), v);
+        let _ = s.db[0].dict.add(Box::from(&b"kept"[..]), v);
         let mut out = Vec::new();
         rdb_save_rio(&s, &mut out, RDBFLAGS_NONE);
         let mut t = server();
