@@ -498,7 +498,7 @@ mod tests {
             model[i * 2 + 1] = k.clone();
             assert_eq!(p, built(&model));
         }
-        let at = lp_find(&p, lp_first(&p), &vec![b'x'; 100], 1).unwrap();
+        let at = lp_find(&p, lp_first(&p), &[b'x'; 100], 1).unwrap();
         assert_eq!(lp_get(&p, at), LpEntry::Str(&[b'x'; 100]));
         assert_eq!(lp_find(&p, lp_first(&p), b"nope", 1), None);
         // An integer entry matches its decimal text only.
