@@ -259,6 +259,42 @@ pub fn lp_next(p: &[u8], pos: usize) -> Option<usize> {
     (p[n] != LP_EOF).then_some(n)
 }
 
+/// listpack.c: lpDecodeBacklen + lpPrev: the entry before `pos` (which may be the
+/// terminator's offset), read through the back-length that ends it.
+pub fn lp_prev(p: &[u8], pos: usize) -> Option<usize> {
+    if pos <= LP_HDR_SIZE {
+        return None;
+    }
+    let mut at = pos - 1;
+    let mut val = 0usize;
+    let mut shift = 0;
+    loop {
+        val |= ((p[at] & 127) as usize) << shift;
+        if p[at] & 128 == 0 {
+            break;
+        }
+        at -= 1;
+        shift += 7;
+    }
+    // The back-length counts the encoding and data, not itself.
+    Some(pos - lp_backlen_size(val) - val)
+}
+
+/// listpack.c: lpLast
+pub fn lp_last(p: &[u8]) -> Option<usize> {
+    lp_prev(p, p.len() - 1)
+}
+
+/// listpack.c: lpInsert (before the entry at `pos`, or at the end when `pos` is
+/// the terminator's offset), for several entries at once.
+pub fn lp_insert(p: &mut Vec<u8>, pos: usize, eles: &[&[u8]]) {
+    let mut buf = Vec::new();
+    for e in eles {
+        lp_encode_entry(&mut buf, e);
+    }
+    lp_splice(p, pos, 0, &buf, eles.len() as isize);
+}
+
 /// listpack.c: lpLength (the header's count, or a walk when it says "unknown")
 pub fn lp_length(p: &[u8]) -> usize {
     let n = u16::from_le_bytes([p[4], p[5]]) as usize;
@@ -498,6 +534,23 @@ mod tests {
             model[i * 2 + 1] = k.clone();
             assert_eq!(p, built(&model));
         }
+        // Walking backwards (through the back-lengths) meets every entry.
+        let mut back = Vec::new();
+        let mut pos = lp_last(&p);
+        while let Some(at) = pos {
+            back.push(lp_get(&p, at).to_cow().into_owned());
+            pos = lp_prev(&p, at);
+        }
+        back.reverse();
+        assert_eq!(back, model);
+        // Inserting in the middle, at the head and before the terminator.
+        for (i, k) in kinds.iter().enumerate() {
+            let idx = (i * 5) % (model.len() + 1);
+            let at = lp_seek(&p, idx).unwrap_or(p.len() - 1);
+            lp_insert(&mut p, at, &[k]);
+            model.insert(idx, k.clone());
+            assert_eq!(p, built(&model));
+        }
         let at = lp_find(&p, lp_first(&p), &[b'x'; 100], 1).unwrap();
         assert_eq!(lp_get(&p, at), LpEntry::Str(&[b'x'; 100]));
         assert_eq!(lp_find(&p, lp_first(&p), b"nope", 1), None);
@@ -506,9 +559,10 @@ mod tests {
         assert!(!lp_get(&p, lp_first(&p).unwrap()).eq_bytes(b"07"));
         while !model.is_empty() {
             let i = (model.len() / 2) & !1;
+            let n = 2.min(model.len() - i);
             let at = lp_seek(&p, i).unwrap();
-            lp_delete_range(&mut p, at, 2);
-            model.drain(i..i + 2);
+            lp_delete_range(&mut p, at, n);
+            model.drain(i..i + n);
             assert_eq!(p, built(&model));
             assert_eq!(elements(&p), model);
         }

@@ -255,20 +255,6 @@ pub fn rdb_save_object_type(out: &mut Vec<u8>, o: &RObj) {
     rdb_save_type(out, t);
 }
 
-/// util.c: double2ll (a score a listpack stores as an integer)
-fn double2ll(d: f64) -> Option<i64> {
-    let half = (i64::MAX / 2) as f64;
-    if d < -half || d > half {
-        return None;
-    }
-    let ll = d as i64;
-    if ll as f64 == d {
-        Some(ll)
-    } else {
-        None
-    }
-}
-
 /// The elements of a list split into listpack nodes as quicklistPushTail would
 /// have split them (quicklist.c: _quicklistNodeAllowInsert under `fill`).
 ///
@@ -341,17 +327,8 @@ pub fn rdb_save_object(s: &Server, out: &mut Vec<u8>, o: &RObj) {
             }
         },
         Value::ZSet(z) => match &**z {
-            ZSet::Listpack(v) => {
-                let mut lp = Listpack::new();
-                for (ele, score) in v {
-                    lp.append(ele);
-                    match double2ll(*score) {
-                        Some(i) => lp.append_integer(i),
-                        None => lp.append(crate::util::d2string(*score).as_bytes()),
-                    }
-                }
-                rdb_save_raw_string(out, &lp.finish(), compression);
-            }
+            // The in-memory listpack is what Redis writes, byte for byte.
+            ZSet::Listpack(p) => rdb_save_raw_string(out, p, compression),
             ZSet::Skiplist { zsl, .. } => {
                 rdb_save_len(out, zsl.len() as u64);
                 // From the tail, so loading inserts each at the head.
@@ -605,13 +582,8 @@ fn zset_from_pairs(
                     .then_with(|| a.0.cmp(&b.0))
             });
         }
-        for p in v.iter_mut() {
-            // A listpack keeps no negative zero (double2ll stores it as 0).
-            if p.1 == 0.0 {
-                p.1 = 0.0;
-            }
-        }
-        ZSet::Listpack(v)
+        // (A listpack keeps no negative zero: double2ll stores it as 0.)
+        ZSet::from_sorted_pairs(&v)
     } else {
         let mut zsl = Zskiplist::new();
         for (e, sc) in pairs {
@@ -1597,9 +1569,9 @@ mod tests {
             .collect();
         out.push(new_obj(
             s,
-            Value::ZSet(Box::new(ZSet::Listpack(pairs[..20].to_vec()))),
+            Value::ZSet(Box::new(ZSet::from_sorted_pairs(&pairs[..20]))),
         ));
-        let mut z = ZSet::Listpack(pairs);
+        let mut z = ZSet::from_sorted_pairs(&pairs);
         z.convert(true);
         out.push(new_obj(s, Value::ZSet(Box::new(z))));
         out
