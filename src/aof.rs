@@ -2002,14 +2002,14 @@ pub fn rewrite_append_only_file_rio<W: Write>(s: &mut Server, w: &mut W) -> io::
                 Value::ZSet(z) => {
                     // Listpacks go in order; a skiplist zset goes in its dict's order,
                     // as Redis walks the dict.
-                    let pairs: Vec<(String, &[u8])> = match &**z {
-                        crate::t_zset::ZSet::Listpack(v) => v
-                            .iter()
-                            .map(|(e, sc)| (crate::util::d2string(*sc), &e[..]))
+                    let pairs: Vec<(String, std::borrow::Cow<'_, [u8]>)> = match &**z {
+                        crate::t_zset::ZSet::Listpack(_) => z
+                            .iter_pairs()
+                            .map(|(e, sc)| (crate::util::d2string(sc), e))
                             .collect(),
                         crate::t_zset::ZSet::Skiplist { dict, .. } => dict
                             .iter()
-                            .map(|e| (crate::util::d2string(e.val), &e.key[..]))
+                            .map(|e| (crate::util::d2string(e.val), (&e.key[..]).into()))
                             .collect(),
                     };
                     let n = pairs.len();
@@ -2018,19 +2018,20 @@ pub fn rewrite_append_only_file_rio<W: Write>(s: &mut Server, w: &mut W) -> io::
                         "ZADD",
                         key,
                         2,
-                        pairs.iter().map(|(sc, e)| vec![sc.as_bytes(), *e]),
+                        pairs.iter().map(|(sc, e)| vec![sc.as_bytes(), &e[..]]),
                         n,
                     );
                 }
                 Value::Hash(h) => match &**h {
-                    crate::t_hash::Hash::Listpack(v) => {
-                        let n = v.len();
+                    crate::t_hash::Hash::Listpack(_) => {
+                        let n = h.len();
+                        let pairs: Vec<_> = h.iter().collect();
                         rewrite_items(
                             out,
                             "HMSET",
                             key,
                             2,
-                            v.iter().map(|(f, x)| vec![&f[..], &x[..]]),
+                            pairs.iter().map(|(f, x)| vec![&f[..], &x[..]]),
                             n,
                         );
                     }

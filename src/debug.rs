@@ -168,7 +168,7 @@ fn xor_object_digest(o: &RObj, has_expire: bool, digest: &mut [u8; 20]) {
         Value::ZSet(z) => {
             for (ele, score) in z.iter_pairs() {
                 let mut eledigest = [0u8; 20];
-                mix_digest(&mut eledigest, ele);
+                mix_digest(&mut eledigest, &ele);
                 mix_digest(&mut eledigest, crate::util::d2string(score).as_bytes());
                 xor_digest(digest, &eledigest);
             }
@@ -176,8 +176,8 @@ fn xor_object_digest(o: &RObj, has_expire: bool, digest: &mut [u8; 20]) {
         Value::Hash(h) => {
             for (f, v) in h.iter() {
                 let mut eledigest = [0u8; 20];
-                mix_digest(&mut eledigest, f);
-                mix_digest(&mut eledigest, v);
+                mix_digest(&mut eledigest, &f);
+                mix_digest(&mut eledigest, &v);
                 xor_digest(digest, &eledigest);
             }
         }

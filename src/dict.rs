@@ -57,6 +57,9 @@ const DICT_STATS_VECTLEN: usize = 50;
 /// What a dict key must offer: its bytes, which are hashed and compared.
 pub trait DictKey {
     fn key_bytes(&self) -> &[u8];
+    /// dict.h: dictType.keyDup. A copy of a stored key for a caller that keeps it
+    /// a while, which leaves the stored key untouched.
+    fn key_dup(&self) -> Self;
 }
 
 impl DictKey for bytes::Bytes {
@@ -64,12 +67,34 @@ impl DictKey for bytes::Bytes {
     fn key_bytes(&self) -> &[u8] {
         self
     }
+    /// Copies rather than clones: cloning a Bytes made from a Vec (how stored keys
+    /// are made) allocates a 24-byte shared header that the stored key then keeps
+    /// for the rest of its life.
+    #[inline]
+    fn key_dup(&self) -> Self {
+        bytes::Bytes::copy_from_slice(self)
+    }
+}
+
+impl DictKey for Box<[u8]> {
+    #[inline]
+    fn key_bytes(&self) -> &[u8] {
+        self
+    }
+    #[inline]
+    fn key_dup(&self) -> Self {
+        self.clone()
+    }
 }
 
 impl DictKey for Vec<u8> {
     #[inline]
     fn key_bytes(&self) -> &[u8] {
         self
+    }
+    #[inline]
+    fn key_dup(&self) -> Self {
+        self.clone()
     }
 }
 
@@ -840,7 +865,7 @@ impl<K: DictKey + Clone> SafeIter<K> {
             // disturb the walk.
             let before = self.pending.len();
             self.pending
-                .extend(d.bucket(self.table, self.index).map(|e| e.key.clone()));
+                .extend(d.bucket(self.table, self.index).map(|e| e.key.key_dup()));
             self.pending[before..].reverse();
             self.index += 1;
         }

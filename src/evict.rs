@@ -148,7 +148,7 @@ fn eviction_pool_populate(s: &mut Server, dbid: usize) {
             for e in db.dict.get_some_keys(samples) {
                 scored.push((
                     score(policy, &e.val, 0, lruclock, minutes, decay),
-                    e.key.clone(),
+                    Bytes::copy_from_slice(&e.key),
                 ));
             }
         } else {
@@ -347,7 +347,9 @@ pub fn perform_evictions(s: &mut Server) -> u8 {
                 let j = s.eviction_next_db % s.db.len();
                 let db = &mut s.db[j];
                 let e = if allkeys {
-                    db.dict.get_random_key().map(|e| e.key.clone())
+                    db.dict
+                        .get_random_key()
+                        .map(|e| Bytes::copy_from_slice(&e.key))
                 } else {
                     db.expires.get_random_key().map(|e| e.key.clone())
                 };

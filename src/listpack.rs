@@ -1,8 +1,12 @@
-//! Port of listpack.c: the listpack blob, only as far as RDB needs it.
+//! Port of listpack.c: the listpack blob, its entries and the operations on it.
 //!
-//! Ferredis keeps small hashes, sorted sets and list nodes as vectors, not as
-//! listpacks; this module writes the exact bytes Redis would have in memory (which
-//! is what RDB and DUMP store) and reads them back, validating every entry.
+//! A small hash is kept as a listpack in memory, in Redis's exact byte format, so
+//! RDB and DUMP write it as it is. Sorted sets and list nodes are still vectors;
+//! for them this module writes the bytes Redis would have (`Listpack`, the builder)
+//! and reads them back, validating every entry. Positions are byte offsets into
+//! the blob (Redis's `unsigned char *p`).
+
+use std::borrow::Cow;
 
 use bytes::Bytes;
 
@@ -148,6 +152,250 @@ impl Listpack {
     }
 }
 
+/// One entry as lpGet reads it: a string, or an integer stored as one.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LpEntry<'a> {
+    Str(&'a [u8]),
+    Int(i64),
+}
+
+impl<'a> LpEntry<'a> {
+    /// The entry as a string (an integer in its decimal form, as lpGet gives it).
+    pub fn to_cow(self) -> Cow<'a, [u8]> {
+        match self {
+            LpEntry::Str(s) => Cow::Borrowed(s),
+            LpEntry::Int(v) => Cow::Owned(itoa::Buffer::new().format(v).as_bytes().to_vec()),
+        }
+    }
+
+    /// listpack.c: lpCompare (an integer entry compares as its decimal string)
+    pub fn eq_bytes(self, s: &[u8]) -> bool {
+        match self {
+            LpEntry::Str(x) => x == s,
+            LpEntry::Int(v) => itoa::Buffer::new().format(v).as_bytes() == s,
+        }
+    }
+}
+
+/// How many bytes lpEncodeBacklen writes for an entry of `l` bytes.
+fn lp_backlen_size(l: usize) -> usize {
+    match l {
+        0..=127 => 1,
+        128..=16382 => 2,
+        16383..=2097150 => 3,
+        2097151..=268435454 => 4,
+        _ => 5,
+    }
+}
+
+/// listpack.c: lpCurrentEncodedSizeUnsafe + lpGet: the entry at `pos` and the size
+/// of its encoding (without the back-length). The blob must be valid.
+fn lp_decode(p: &[u8], pos: usize) -> (LpEntry<'_>, usize) {
+    let b = p[pos];
+    if b & 0x80 == 0 {
+        (LpEntry::Int((b & 0x7f) as i64), 1)
+    } else if b & 0xC0 == 0x80 {
+        let len = (b & 0x3f) as usize;
+        (LpEntry::Str(&p[pos + 1..pos + 1 + len]), 1 + len)
+    } else if b & 0xE0 == 0xC0 {
+        let u = (((b & 0x1f) as i64) << 8) | p[pos + 1] as i64;
+        let v = if u >= 1 << 12 { u - (1 << 13) } else { u };
+        (LpEntry::Int(v), 2)
+    } else if b & 0xF0 == 0xE0 {
+        let len = (((b & 0x0f) as usize) << 8) | p[pos + 1] as usize;
+        (LpEntry::Str(&p[pos + 2..pos + 2 + len]), 2 + len)
+    } else {
+        match b {
+            0xF0 => {
+                let len = u32::from_le_bytes(p[pos + 1..pos + 5].try_into().unwrap()) as usize;
+                (LpEntry::Str(&p[pos + 5..pos + 5 + len]), 5 + len)
+            }
+            0xF1 => {
+                let v = i16::from_le_bytes([p[pos + 1], p[pos + 2]]);
+                (LpEntry::Int(v as i64), 3)
+            }
+            0xF2 => {
+                let v = i32::from_le_bytes([0, p[pos + 1], p[pos + 2], p[pos + 3]]) >> 8;
+                (LpEntry::Int(v as i64), 4)
+            }
+            0xF3 => {
+                let v = i32::from_le_bytes(p[pos + 1..pos + 5].try_into().unwrap());
+                (LpEntry::Int(v as i64), 5)
+            }
+            _ => {
+                let v = i64::from_le_bytes(p[pos + 1..pos + 9].try_into().unwrap());
+                (LpEntry::Int(v), 9)
+            }
+        }
+    }
+}
+
+/// An empty listpack blob (listpack.c: lpNew), allocated to its exact size.
+pub fn lp_new() -> Vec<u8> {
+    let mut p = Vec::with_capacity(LP_HDR_SIZE + 1);
+    p.extend_from_slice(&[(LP_HDR_SIZE + 1) as u8, 0, 0, 0, 0, 0, LP_EOF]);
+    p
+}
+
+/// listpack.c: lpGet
+pub fn lp_get(p: &[u8], pos: usize) -> LpEntry<'_> {
+    lp_decode(p, pos).0
+}
+
+/// The whole entry's size at `pos`: encoding, data and back-length.
+fn lp_entry_size(p: &[u8], pos: usize) -> usize {
+    let (_, l) = lp_decode(p, pos);
+    l + lp_backlen_size(l)
+}
+
+/// listpack.c: lpFirst
+pub fn lp_first(p: &[u8]) -> Option<usize> {
+    (p[LP_HDR_SIZE] != LP_EOF).then_some(LP_HDR_SIZE)
+}
+
+/// listpack.c: lpNext
+pub fn lp_next(p: &[u8], pos: usize) -> Option<usize> {
+    let n = pos + lp_entry_size(p, pos);
+    (p[n] != LP_EOF).then_some(n)
+}
+
+/// listpack.c: lpDecodeBacklen + lpPrev: the entry before `pos` (which may be the
+/// terminator's offset), read through the back-length that ends it.
+pub fn lp_prev(p: &[u8], pos: usize) -> Option<usize> {
+    if pos <= LP_HDR_SIZE {
+        return None;
+    }
+    let mut at = pos - 1;
+    let mut val = 0usize;
+    let mut shift = 0;
+    loop {
+        val |= ((p[at] & 127) as usize) << shift;
+        if p[at] & 128 == 0 {
+            break;
+        }
+        at -= 1;
+        shift += 7;
+    }
+    // The back-length counts the encoding and data, not itself.
+    Some(pos - lp_backlen_size(val) - val)
+}
+
+/// listpack.c: lpLast
+pub fn lp_last(p: &[u8]) -> Option<usize> {
+    lp_prev(p, p.len() - 1)
+}
+
+/// listpack.c: lpInsert (before the entry at `pos`, or at the end when `pos` is
+/// the terminator's offset), for several entries at once.
+pub fn lp_insert(p: &mut Vec<u8>, pos: usize, eles: &[&[u8]]) {
+    let mut buf = Vec::new();
+    for e in eles {
+        lp_encode_entry(&mut buf, e);
+    }
+    lp_splice(p, pos, 0, &buf, eles.len() as isize);
+}
+
+/// listpack.c: lpLength (the header's count, or a walk when it says "unknown")
+pub fn lp_length(p: &[u8]) -> usize {
+    let n = u16::from_le_bytes([p[4], p[5]]) as usize;
+    if n != LP_HDR_NUMELE_UNKNOWN {
+        return n;
+    }
+    let mut count = 0;
+    let mut pos = lp_first(p);
+    while let Some(at) = pos {
+        count += 1;
+        pos = lp_next(p, at);
+    }
+    count
+}
+
+/// listpack.c: lpSeek, for a non-negative index
+pub fn lp_seek(p: &[u8], index: usize) -> Option<usize> {
+    let mut pos = lp_first(p);
+    for _ in 0..index {
+        pos = lp_next(p, pos?);
+    }
+    pos
+}
+
+/// listpack.c: lpFind. The first entry equal to `s`, from `pos` on, looking at
+/// one entry and then skipping `skip` (a hash's fields: skip 1, the values).
+pub fn lp_find(p: &[u8], mut pos: Option<usize>, s: &[u8], skip: usize) -> Option<usize> {
+    while let Some(at) = pos {
+        if lp_get(p, at).eq_bytes(s) {
+            return Some(at);
+        }
+        pos = lp_next(p, at);
+        for _ in 0..skip {
+            pos = lp_next(p, pos?);
+        }
+    }
+    None
+}
+
+/// listpack.c: lpEncodeGetType + the writers: one entry, back-length included.
+/// A string that reads as an integer is stored as one.
+fn lp_encode_entry(out: &mut Vec<u8>, ele: &[u8]) {
+    let start = out.len();
+    match crate::util::string2ll(ele) {
+        Some(v) if ele.len() < 21 => lp_encode_integer(out, v),
+        _ => lp_encode_string(out, ele),
+    }
+    let l = out.len() - start;
+    lp_encode_backlen(out, l);
+}
+
+/// listpack.c: lpInsert/lpDeleteRange's common part: replace `remove` bytes at
+/// `at` by `insert`, and update the header (its count stays "unknown" once it is).
+/// The blob is reallocated to its exact new size, as Redis reallocates a listpack.
+fn lp_splice(p: &mut Vec<u8>, at: usize, remove: usize, insert: &[u8], delta: isize) {
+    if insert.len() > remove {
+        p.reserve_exact(insert.len() - remove);
+    }
+    p.splice(at..at + remove, insert.iter().copied());
+    if insert.len() < remove {
+        p.shrink_to_fit();
+    }
+    let total = p.len() as u32;
+    p[0..4].copy_from_slice(&total.to_le_bytes());
+    let n = u16::from_le_bytes([p[4], p[5]]) as usize;
+    if n != LP_HDR_NUMELE_UNKNOWN {
+        let n = (n as isize + delta) as usize;
+        let n = n.min(LP_HDR_NUMELE_UNKNOWN) as u16;
+        p[4..6].copy_from_slice(&n.to_le_bytes());
+    }
+}
+
+/// listpack.c: lpBatchAppend: the entries go at the end, before the terminator.
+pub fn lp_append(p: &mut Vec<u8>, eles: &[&[u8]]) {
+    let mut buf = Vec::new();
+    for e in eles {
+        lp_encode_entry(&mut buf, e);
+    }
+    let at = p.len() - 1;
+    lp_splice(p, at, 0, &buf, eles.len() as isize);
+}
+
+/// listpack.c: lpReplace (the entry at `pos` becomes `ele`)
+pub fn lp_replace(p: &mut Vec<u8>, pos: usize, ele: &[u8]) {
+    let mut buf = Vec::new();
+    lp_encode_entry(&mut buf, ele);
+    let old = lp_entry_size(p, pos);
+    lp_splice(p, pos, old, &buf, 0);
+}
+
+/// listpack.c: lpDeleteRangeWithEntry (`num` entries from `pos`)
+pub fn lp_delete_range(p: &mut Vec<u8>, pos: usize, num: usize) {
+    let mut end = pos;
+    let mut n = 0;
+    while n < num && p[end] != LP_EOF {
+        end += lp_entry_size(p, end);
+        n += 1;
+    }
+    lp_splice(p, pos, end - pos, &[], -(n as isize));
+}
+
 fn rd(p: &[u8], at: usize, n: usize) -> Option<&[u8]> {
     p.get(at..at.checked_add(n)?)
 }
@@ -233,6 +481,93 @@ fn int_bytes(v: i64) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The blob the builder makes for these elements.
+    fn built(items: &[Vec<u8>]) -> Vec<u8> {
+        let mut lp = Listpack::new();
+        for i in items {
+            lp.append(i);
+        }
+        lp.finish()
+    }
+
+    fn elements(p: &[u8]) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut pos = lp_first(p);
+        while let Some(at) = pos {
+            out.push(lp_get(p, at).to_cow().into_owned());
+            pos = lp_next(p, at);
+        }
+        out
+    }
+
+    /// Appends, replacements and deletions leave exactly the bytes a listpack built
+    /// from scratch would have (what DUMP compares against redis-server), with every
+    /// kind of entry: small and large integers, short, medium and long strings.
+    #[test]
+    fn operations_keep_the_exact_bytes() {
+        let kinds: Vec<Vec<u8>> = vec![
+            b"7".to_vec(),
+            b"-4000".to_vec(),
+            b"70000".to_vec(),
+            b"-9223372036854775808".to_vec(),
+            b"01".to_vec(),
+            b"".to_vec(),
+            vec![b'x'; 100],
+            vec![b'y'; 5000],
+            b"field".to_vec(),
+        ];
+        let mut model: Vec<Vec<u8>> = Vec::new();
+        let mut p = lp_new();
+        assert_eq!(p, built(&model));
+        for (i, k) in kinds.iter().enumerate() {
+            lp_append(&mut p, &[k, kinds[(i + 3) % kinds.len()].as_slice()]);
+            model.push(k.clone());
+            model.push(kinds[(i + 3) % kinds.len()].clone());
+            assert_eq!(p, built(&model));
+            assert_eq!(lp_length(&p), model.len());
+            assert_eq!(p.capacity(), p.len(), "a listpack is allocated to its size");
+        }
+        for (i, k) in kinds.iter().enumerate() {
+            let at = lp_seek(&p, i * 2 + 1).unwrap();
+            lp_replace(&mut p, at, k);
+            model[i * 2 + 1] = k.clone();
+            assert_eq!(p, built(&model));
+        }
+        // Walking backwards (through the back-lengths) meets every entry.
+        let mut back = Vec::new();
+        let mut pos = lp_last(&p);
+        while let Some(at) = pos {
+            back.push(lp_get(&p, at).to_cow().into_owned());
+            pos = lp_prev(&p, at);
+        }
+        back.reverse();
+        assert_eq!(back, model);
+        // Inserting in the middle, at the head and before the terminator.
+        for (i, k) in kinds.iter().enumerate() {
+            let idx = (i * 5) % (model.len() + 1);
+            let at = lp_seek(&p, idx).unwrap_or(p.len() - 1);
+            lp_insert(&mut p, at, &[k]);
+            model.insert(idx, k.clone());
+            assert_eq!(p, built(&model));
+        }
+        let at = lp_find(&p, lp_first(&p), &[b'x'; 100], 1).unwrap();
+        assert_eq!(lp_get(&p, at), LpEntry::Str(&[b'x'; 100]));
+        assert_eq!(lp_find(&p, lp_first(&p), b"nope", 1), None);
+        // An integer entry matches its decimal text only.
+        assert!(lp_get(&p, lp_first(&p).unwrap()).eq_bytes(b"7"));
+        assert!(!lp_get(&p, lp_first(&p).unwrap()).eq_bytes(b"07"));
+        while !model.is_empty() {
+            let i = (model.len() / 2) & !1;
+            let n = 2.min(model.len() - i);
+            let at = lp_seek(&p, i).unwrap();
+            lp_delete_range(&mut p, at, n);
+            model.drain(i..i + n);
+            assert_eq!(p, built(&model));
+            assert_eq!(elements(&p), model);
+        }
+        assert_eq!(lp_first(&p), None);
+    }
 
     #[test]
     fn encode_decode() {

@@ -371,20 +371,6 @@ pub fn rdb_save_object_type(out: &mut Vec<u8>, o: &RObj) {
     rdb_save_type(out, t);
 }
 
-/// util.c: double2ll (a score a listpack stores as an integer)
-fn double2ll(d: f64) -> Option<i64> {
-    let half = (i64::MAX / 2) as f64;
-    if d < -half || d > half {
-        return None;
-    }
-    let ll = d as i64;
-    if ll as f64 == d {
-        Some(ll)
-    } else {
-        None
-    }
-}
-
 /// The elements of a list split into listpack nodes as quicklistPushTail would
 /// have split them (quicklist.c: _quicklistNodeAllowInsert under `fill`).
 ///
@@ -457,17 +443,8 @@ pub fn rdb_save_object(s: &Server, out: &mut Vec<u8>, o: &RObj) {
             }
         },
         Value::ZSet(z) => match &**z {
-            ZSet::Listpack(v) => {
-                let mut lp = Listpack::new();
-                for (ele, score) in v {
-                    lp.append(ele);
-                    match double2ll(*score) {
-                        Some(i) => lp.append_integer(i),
-                        None => lp.append(crate::util::d2string(*score).as_bytes()),
-                    }
-                }
-                rdb_save_raw_string(out, &lp.finish(), compression);
-            }
+            // The in-memory listpack is what Redis writes, byte for byte.
+            ZSet::Listpack(p) => rdb_save_raw_string(out, p, compression),
             ZSet::Skiplist { zsl, .. } => {
                 rdb_save_len(out, zsl.len() as u64);
                 // From the tail, so loading inserts each at the head.
@@ -479,14 +456,8 @@ pub fn rdb_save_object(s: &Server, out: &mut Vec<u8>, o: &RObj) {
             }
         },
         Value::Hash(h) => match &**h {
-            Hash::Listpack(v) => {
-                let mut lp = Listpack::new();
-                for (f, x) in v {
-                    lp.append(f);
-                    lp.append(x);
-                }
-                rdb_save_raw_string(out, &lp.finish(), compression);
-            }
+            // The in-memory listpack is what Redis writes, byte for byte.
+            Hash::Listpack(p) => rdb_save_raw_string(out, p, compression),
             Hash::HashTable(d) => {
                 rdb_save_len(out, d.len() as u64);
                 for e in d.iter() {
@@ -639,8 +610,14 @@ fn list_from(s: &Server, elements: Vec<Bytes>) -> LoadResult<RObj> {
 }
 
 /// A hash from field/value pairs, refusing duplicate fields, converted past the
-/// entry-count or value-length thresholds (t_hash.c: hashTypeConvert).
-fn hash_from_pairs(s: &Server, items: Vec<Bytes>, check_len: bool) -> LoadResult<RObj> {
+/// entry-count or value-length thresholds (t_hash.c: hashTypeConvert). A valid
+/// RDB_TYPE_HASH_LISTPACK blob that stays a listpack is kept as it is.
+fn hash_from_pairs(
+    s: &Server,
+    items: Vec<Bytes>,
+    check_len: bool,
+    blob: Option<&[u8]>,
+) -> LoadResult<RObj> {
     if !items.len().is_multiple_of(2) {
         return Err(LoadError::Other);
     }
@@ -648,27 +625,33 @@ fn hash_from_pairs(s: &Server, items: Vec<Bytes>, check_len: bool) -> LoadResult
         return Err(LoadError::EmptyKey);
     }
     let n = items.len() / 2;
-    let mut d: Dict<Bytes, Bytes> = Dict::new();
-    d.expand(n);
-    let mut pairs = Vec::with_capacity(n);
+    let mut seen: std::collections::HashSet<&[u8]> = std::collections::HashSet::with_capacity(n);
     let mut too_long = false;
-    let mut it = items.into_iter();
-    while let (Some(f), Some(v)) = (it.next(), it.next()) {
+    for pair in items.chunks(2) {
         if check_len
-            && (f.len() > s.config.hash_max_listpack_value
-                || v.len() > s.config.hash_max_listpack_value)
+            && (pair[0].len() > s.config.hash_max_listpack_value
+                || pair[1].len() > s.config.hash_max_listpack_value)
         {
             too_long = true;
         }
-        if d.add(f.clone(), v.clone()).is_err() {
+        if !seen.insert(&pair[0]) {
             return Err(LoadError::Other);
         }
-        pairs.push((f, v));
     }
+    drop(seen);
     let h = if n > s.config.hash_max_listpack_entries || too_long {
+        let mut d: Dict<Bytes, Bytes> = Dict::new();
+        d.expand(n);
+        let mut it = items.into_iter();
+        while let (Some(f), Some(v)) = (it.next(), it.next()) {
+            let _ = d.add(f, v);
+        }
         Hash::HashTable(Box::new(d))
+    } else if let Some(blob) = blob {
+        Hash::Listpack(blob.to_vec())
     } else {
-        Hash::Listpack(pairs)
+        let pairs: Vec<(&Bytes, &Bytes)> = items.chunks(2).map(|p| (&p[0], &p[1])).collect();
+        Hash::from_pairs(&pairs)
     };
     Ok(new_obj(s, Value::Hash(Box::new(h))))
 }
@@ -715,20 +698,15 @@ fn zset_from_pairs(
                     .then_with(|| a.0.cmp(&b.0))
             });
         }
-        for p in v.iter_mut() {
-            // A listpack keeps no negative zero (double2ll stores it as 0).
-            if p.1 == 0.0 {
-                p.1 = 0.0;
-            }
-        }
-        ZSet::Listpack(v)
+        // (A listpack keeps no negative zero: double2ll stores it as 0.)
+        ZSet::from_sorted_pairs(&v)
     } else {
         let mut zsl = Zskiplist::new();
         for (e, sc) in pairs {
             zsl.insert(sc, e);
         }
         ZSet::Skiplist {
-            dict,
+            dict: Box::new(dict),
             zsl: Box::new(zsl),
         }
     };
@@ -819,7 +797,7 @@ pub fn rdb_load_object(s: &Server, rdbtype: u8, r: &mut Rio) -> LoadResult<RObj>
             for _ in 0..n * 2 {
                 v.push(rdb_generic_load_string_object(r)?);
             }
-            hash_from_pairs(s, v, true)
+            hash_from_pairs(s, v, true, None)
         }
         RDB_TYPE_LIST_QUICKLIST | RDB_TYPE_LIST_QUICKLIST_2 => {
             let n = rdb_load_count(r)?;
@@ -880,12 +858,12 @@ pub fn rdb_load_object(s: &Server, rdbtype: u8, r: &mut Rio) -> LoadResult<RObj>
                     zset_from_pairs(s, score_pairs(items.ok_or(LoadError::Other)?)?, true)
                 }
                 _ => {
-                    let items = if rdbtype == RDB_TYPE_HASH_LISTPACK {
-                        lp_validate_and_decode(&blob)
+                    let (items, kept) = if rdbtype == RDB_TYPE_HASH_LISTPACK {
+                        (lp_validate_and_decode(&blob), Some(&blob[..]))
                     } else {
-                        ziplist_validate_and_decode(&blob)
+                        (ziplist_validate_and_decode(&blob), None)
                     };
-                    hash_from_pairs(s, items.ok_or(LoadError::Other)?, false)
+                    hash_from_pairs(s, items.ok_or(LoadError::Other)?, false, kept)
                 }
             }
         }
@@ -1259,7 +1237,7 @@ pub fn rdb_load_rio(s: &mut Server, r: &mut Rio, rdbflags: i32) -> Result<(), St
                     s.db[dbid].db_delete(&key);
                 }
                 let db = &mut s.db[dbid];
-                let _ = db.dict.add(key.clone(), val);
+                let _ = db.dict.add(Box::from(&key[..]), val);
                 if expiretime != -1 {
                     db.set_expire(&key, expiretime);
                 }
@@ -1785,9 +1763,9 @@ mod tests {
             .collect();
         out.push(new_obj(
             s,
-            Value::Hash(Box::new(Hash::Listpack(pairs[..5].to_vec()))),
+            Value::Hash(Box::new(Hash::from_pairs(&pairs[..5]))),
         ));
-        let mut big = Hash::Listpack(pairs);
+        let mut big = Hash::from_pairs(&pairs);
         big.convert();
         out.push(new_obj(s, Value::Hash(Box::new(big))));
         out.push(new_obj(
@@ -1805,9 +1783,9 @@ mod tests {
             .collect();
         out.push(new_obj(
             s,
-            Value::ZSet(Box::new(ZSet::Listpack(pairs[..20].to_vec()))),
+            Value::ZSet(Box::new(ZSet::from_sorted_pairs(&pairs[..20]))),
         ));
-        let mut z = ZSet::Listpack(pairs);
+        let mut z = ZSet::from_sorted_pairs(&pairs);
         z.convert(true);
         out.push(new_obj(s, Value::ZSet(Box::new(z))));
         out
@@ -1887,7 +1865,7 @@ mod tests {
         for (i, o) in samples(&s).into_iter().enumerate() {
             for dbid in [0usize, 3] {
                 let key = b(&format!("k{i}"));
-                let _ = s.db[dbid].dict.add(key.clone(), o.clone());
+                let _ = s.db[dbid].dict.add(Box::from(&key[..]), o.clone());
                 if i % 3 == 0 {
                     s.db[dbid].set_expire(&key, now + 100_000 + i as i64);
                 }
@@ -2009,9 +1987,9 @@ mod tests {
     fn expired_keys_skipped_unless_aof_preamble() {
         let mut s = server();
         let v = crate::object::try_object_encoding(&s, b("v"));
-        let _ = s.db[0].dict.add(b("gone"), v.clone());
+        let _ = s.db[0].dict.add(Box::from(&b"gone"[..]), v.clone());
         s.db[0].set_expire(b"gone", 1000);
-        let _ = s.db[0].dict.add(b("kept"), v);
+        let _ = s.db[0].dict.add(Box::from(&b"kept"[..]), v);
         let mut out = Vec::new();
         rdb_save_rio(&s, &mut out, RDBFLAGS_NONE);
         let mut t = server();

@@ -1,17 +1,23 @@
 //! Port of t_hash.c: the hash type, its two encodings and its commands.
 //!
 //! A small hash is a `listpack`: its field/value pairs in insertion order, searched
-//! linearly. Redis packs them into one allocation; here it is a `Vec` of pairs, which
-//! keeps what a client can observe (OBJECT ENCODING, the order of HGETALL, the
-//! thresholds) and drops the byte layout. Past `hash-max-listpack-entries` fields, or
+//! linearly, in one allocation with Redis's byte layout (integers stored as
+//! integers), so DUMP and RDB write it as it is. Past `hash-max-listpack-entries` fields, or
 //! as soon as a field or value is longer than `hash-max-listpack-value`, the hash
 //! becomes a `hashtable` (our dict.rs), and it never goes back.
 
+use std::borrow::Cow;
+
+use crate::listpack::{
+    lp_append, lp_delete_range, lp_find, lp_first, lp_get, lp_length, lp_new, lp_next, lp_replace,
+    lp_seek,
+};
 use crate::notify::{notify_keyspace_event, NOTIFY_GENERIC, NOTIFY_HASH};
 use crate::object::{lookup_key_typed, wrongtype, Found};
 use bytes::Bytes;
 
 use crate::db;
+use crate::dict::DictKey;
 use crate::dict::{random_ulong, Dict};
 use crate::networking::{Client, CLIENT_CLOSE_ASAP};
 use crate::object::{create_string_object, get_long_long_from_object_or_reply, RObj, Value};
@@ -39,8 +45,9 @@ pub const REPLY_SANITY_CEILING: usize = 1 << 30;
 // ANCHOR: hash_type
 /// A hash value (server.h: OBJ_HASH with OBJ_ENCODING_LISTPACK or OBJ_ENCODING_HT).
 pub enum Hash {
-    /// Field/value pairs in insertion order (Redis: one listpack, field then value).
-    Listpack(Vec<(Bytes, Bytes)>),
+    /// One listpack blob, in Redis's byte format: field, value, field, value... in
+    /// insertion order (listpack.rs has the entry codec and the operations).
+    Listpack(Vec<u8>),
     /// Fields to values in a dict, once the hash outgrew the listpack thresholds.
     /// Boxed so that the many small hashes pay for a Vec, not for a dict header.
     HashTable(Box<Dict<Bytes, Bytes>>),
@@ -49,7 +56,7 @@ pub enum Hash {
 
 impl Default for Hash {
     fn default() -> Self {
-        Hash::Listpack(Vec::new())
+        Hash::Listpack(lp_new())
     }
 }
 
@@ -71,7 +78,7 @@ impl Clone for Hash {
                 let mut n = Dict::new();
                 n.expand(d.len());
                 for e in d.iter() {
-                    let _ = n.add(e.key.clone(), e.val.clone());
+                    let _ = n.add(e.key.key_dup(), e.val.key_dup());
                 }
                 Hash::HashTable(Box::new(n))
             }
@@ -86,45 +93,62 @@ impl PartialEq for Hash {
             return false;
         }
         self.iter()
-            .all(|(f, v)| other.get_ref(f).is_some_and(|ov| ov == v))
+            .all(|(f, v)| other.get_ref(&f).is_some_and(|ov| ov == v))
     }
 }
 
-/// The bytes a listpack entry of `len` bytes takes: encoding header, data, back-length.
-fn lp_entry_bytes(len: usize) -> usize {
-    match len {
-        0..=63 => len + 2,
-        64..=4095 => len + 4,
-        _ => len + 10,
+/// An iterator over a hash's pairs (t_hash.c: hashTypeIterator). A listpack's
+/// integers come out in their decimal form, as hashTypeCurrentObject gives them.
+pub enum HashIter<'a> {
+    Listpack(&'a [u8], Option<usize>),
+    HashTable(Box<dyn Iterator<Item = (&'a Bytes, &'a Bytes)> + 'a>),
+}
+
+impl<'a> Iterator for HashIter<'a> {
+    type Item = (Cow<'a, [u8]>, Cow<'a, [u8]>);
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            HashIter::Listpack(p, pos) => {
+                let p: &'a [u8] = p;
+                let fpos = (*pos)?;
+                let vpos = lp_next(p, fpos).expect("a listpack hash has whole pairs");
+                *pos = lp_next(p, vpos);
+                Some((lp_get(p, fpos).to_cow(), lp_get(p, vpos).to_cow()))
+            }
+            HashIter::HashTable(it) => it
+                .next()
+                .map(|(f, v)| (Cow::Borrowed(&f[..]), Cow::Borrowed(&v[..]))),
+        }
     }
 }
 
-/// Makes room for one more entry in a small encoding's vector. Rust's own growth
-/// starts at four slots and doubles; a listpack grows by exactly what it appends, so
-/// growing by an eighth keeps a one-field hash at one slot and the cost amortized.
+/// Makes room for one more entry in a small encoding's vector (the sorted set's).
+/// Rust's own growth starts at four slots and doubles; a listpack grows by exactly
+/// what it appends, so growing by an eighth keeps a one-member set at one slot and
+/// the cost amortized.
 pub fn lp_reserve<T>(v: &mut Vec<T>) {
     if v.len() == v.capacity() {
         v.reserve_exact((v.len() / 8).max(1));
     }
 }
 
-/// An iterator over a hash's pairs (t_hash.c: hashTypeIterator).
-pub enum HashIter<'a> {
-    Listpack(std::slice::Iter<'a, (Bytes, Bytes)>),
-    HashTable(Box<dyn Iterator<Item = (&'a Bytes, &'a Bytes)> + 'a>),
-}
-
-impl<'a> Iterator for HashIter<'a> {
-    type Item = (&'a Bytes, &'a Bytes);
-    fn next(&mut self) -> Option<Self::Item> {
-        match self {
-            HashIter::Listpack(it) => it.next().map(|(f, v)| (f, v)),
-            HashIter::HashTable(it) => it.next(),
-        }
-    }
+/// t_hash.c: hashTypeGetFromListpack's search: the position of `field`'s entry.
+fn hash_lp_find(p: &[u8], field: &[u8]) -> Option<usize> {
+    lp_find(p, lp_first(p), field, 1)
 }
 
 impl Hash {
+    /// A listpack hash holding these pairs, in this order (RDB loading, tests).
+    pub fn from_pairs<F: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: &[(F, V)]) -> Hash {
+        let mut p = lp_new();
+        let eles: Vec<&[u8]> = pairs
+            .iter()
+            .flat_map(|(f, v)| [f.as_ref(), v.as_ref()])
+            .collect();
+        lp_append(&mut p, &eles);
+        Hash::Listpack(p)
+    }
+
     /// object.c: strEncoding, for this type
     pub fn encoding_name(&self) -> &'static str {
         match self {
@@ -136,7 +160,7 @@ impl Hash {
     /// object.c: objectComputeSize, for this type (bytes beyond the object header)
     pub fn compute_size(&self) -> usize {
         match self {
-            Hash::Listpack(_) => self.lp_bytes(),
+            Hash::Listpack(p) => p.len(),
             Hash::HashTable(d) => {
                 d.table_bytes()
                     + d.iter()
@@ -146,23 +170,10 @@ impl Hash {
         }
     }
 
-    /// listpack.c: lpBytes, estimated from the entries (header, entries, end byte).
-    fn lp_bytes(&self) -> usize {
-        match self {
-            Hash::Listpack(v) => {
-                7 + v
-                    .iter()
-                    .map(|(f, x)| lp_entry_bytes(f.len()) + lp_entry_bytes(x.len()))
-                    .sum::<usize>()
-            }
-            Hash::HashTable(_) => 0,
-        }
-    }
-
     /// t_hash.c: hashTypeLength
     pub fn len(&self) -> usize {
         match self {
-            Hash::Listpack(v) => v.len(),
+            Hash::Listpack(p) => lp_length(p) / 2,
             Hash::HashTable(d) => d.len(),
         }
     }
@@ -174,30 +185,37 @@ impl Hash {
     /// t_hash.c: hashTypeInitIterator / hashTypeNext
     pub fn iter(&self) -> HashIter<'_> {
         match self {
-            Hash::Listpack(v) => HashIter::Listpack(v.iter()),
+            Hash::Listpack(p) => HashIter::Listpack(p, lp_first(p)),
             Hash::HashTable(d) => HashIter::HashTable(Box::new(d.iter().map(|e| (&e.key, &e.val)))),
         }
     }
 
     /// t_hash.c: hashTypeGetValue (a dict lookup that does one rehash step, as Redis)
-    pub fn get(&mut self, field: &[u8]) -> Option<&Bytes> {
+    pub fn get(&mut self, field: &[u8]) -> Option<Cow<'_, [u8]>> {
         match self {
-            Hash::Listpack(v) => v.iter().find(|(f, _)| f == field).map(|(_, x)| x),
-            Hash::HashTable(d) => d.find(field).map(|e| &e.val),
+            Hash::Listpack(_) => self.get_ref(field),
+            Hash::HashTable(d) => d.find(field).map(|e| Cow::Borrowed(&e.val[..])),
         }
     }
 
     /// A lookup without rehash work, for shared references.
-    pub fn get_ref(&self, field: &[u8]) -> Option<&Bytes> {
+    pub fn get_ref(&self, field: &[u8]) -> Option<Cow<'_, [u8]>> {
         match self {
-            Hash::Listpack(v) => v.iter().find(|(f, _)| f == field).map(|(_, x)| x),
-            Hash::HashTable(d) => d.get(field).map(|e| &e.val),
+            Hash::Listpack(p) => {
+                let fpos = hash_lp_find(p, field)?;
+                let vpos = lp_next(p, fpos)?;
+                Some(lp_get(p, vpos).to_cow())
+            }
+            Hash::HashTable(d) => d.get(field).map(|e| Cow::Borrowed(&e.val[..])),
         }
     }
 
     /// t_hash.c: hashTypeExists
     pub fn exists(&mut self, field: &[u8]) -> bool {
-        self.get(field).is_some()
+        match self {
+            Hash::Listpack(p) => hash_lp_find(p, field).is_some(),
+            Hash::HashTable(d) => d.find(field).is_some(),
+        }
     }
 
     // ANCHOR: hash_type_try_conversion
@@ -207,9 +225,9 @@ impl Hash {
     /// listpack entry, or a total that would push the listpack past its 1 GiB
     /// safety size, converts the hash first.
     pub fn try_conversion(&mut self, args: &[Bytes], max_value: usize) {
-        if !matches!(self, Hash::Listpack(_)) {
+        let Hash::Listpack(p) = self else {
             return;
-        }
+        };
         let mut sum = 0;
         for a in args {
             if a.len() > max_value {
@@ -218,7 +236,7 @@ impl Hash {
             }
             sum += a.len();
         }
-        if self.lp_bytes() + sum > LISTPACK_MAX_SAFETY_SIZE {
+        if p.len() + sum > LISTPACK_MAX_SAFETY_SIZE {
             self.convert();
         }
     }
@@ -229,12 +247,13 @@ impl Hash {
     ///
     /// The dict is presized for every pair, so filling it never rehashes.
     pub fn convert(&mut self) {
-        let Hash::Listpack(v) = self else {
+        let Hash::Listpack(p) = self else {
             return;
         };
         let mut d = Dict::new();
-        d.expand(v.len());
-        for (f, x) in std::mem::take(v) {
+        d.expand(lp_length(p) / 2);
+        for (f, x) in HashIter::Listpack(p, lp_first(p)) {
+            let (f, x) = (Bytes::from(f.into_owned()), Bytes::from(x.into_owned()));
             if d.add(f, x).is_err() {
                 panic!("listpack with duplicate fields");
             }
@@ -246,13 +265,14 @@ impl Hash {
     // ANCHOR: hash_type_set
     /// t_hash.c: hashTypeSet. Returns true if the field existed (an update).
     ///
-    /// A listpack appends new pairs at its tail, which is why a small hash replies in
-    /// insertion order, and converts once it holds more than `max_entries` pairs.
-    /// The length check here catches HINCRBY*, which skip `try_conversion`.
+    /// A listpack replaces the value in place or appends the new pair at its tail,
+    /// which is why a small hash replies in insertion order, and converts once it
+    /// holds more than `max_entries` pairs. The length check here catches HINCRBY*,
+    /// which skip `try_conversion`.
     pub fn set(
         &mut self,
         field: &[u8],
-        value: Bytes,
+        value: &[u8],
         max_entries: usize,
         max_value: usize,
     ) -> bool {
@@ -261,30 +281,30 @@ impl Hash {
             self.convert();
         }
         match self {
-            Hash::Listpack(v) => {
-                let update = match v.iter_mut().find(|(f, _)| f == field) {
-                    Some(pair) => {
-                        pair.1 = value;
+            Hash::Listpack(p) => {
+                let update = match hash_lp_find(p, field) {
+                    Some(fpos) => {
+                        let vpos = lp_next(p, fpos).expect("a listpack hash has whole pairs");
+                        lp_replace(p, vpos, value);
                         true
                     }
                     None => {
-                        lp_reserve(v);
-                        v.push((Bytes::copy_from_slice(field), value));
+                        lp_append(p, &[field, value]);
                         false
                     }
                 };
-                if v.len() > max_entries {
+                if self.len() > max_entries {
                     self.convert();
                 }
                 update
             }
             Hash::HashTable(d) => match d.find(field) {
                 Some(e) => {
-                    e.val = value;
+                    e.val = Bytes::copy_from_slice(value);
                     true
                 }
                 None => {
-                    let _ = d.add(Bytes::copy_from_slice(field), value);
+                    let _ = d.add(Bytes::copy_from_slice(field), Bytes::copy_from_slice(value));
                     false
                 }
             },
@@ -295,9 +315,9 @@ impl Hash {
     /// t_hash.c: hashTypeDelete. A dict is shrunk when it becomes mostly empty.
     pub fn delete(&mut self, field: &[u8]) -> bool {
         match self {
-            Hash::Listpack(v) => match v.iter().position(|(f, _)| f == field) {
-                Some(i) => {
-                    v.remove(i);
+            Hash::Listpack(p) => match hash_lp_find(p, field) {
+                Some(fpos) => {
+                    lp_delete_range(p, fpos, 2);
                     true
                 }
                 None => false,
@@ -318,15 +338,20 @@ impl Hash {
     /// dictGetFairRandomKey for a dict). The hash must not be empty.
     pub fn random_element(&mut self) -> (Bytes, Bytes) {
         match self {
-            Hash::Listpack(v) => {
-                let (f, x) = &v[random_ulong() as usize % v.len()];
-                (f.clone(), x.clone())
+            Hash::Listpack(p) => {
+                let n = lp_length(p) / 2;
+                let fpos = lp_seek(p, 2 * (random_ulong() as usize % n)).expect("in range");
+                let vpos = lp_next(p, fpos).expect("a listpack hash has whole pairs");
+                (
+                    Bytes::from(lp_get(p, fpos).to_cow().into_owned()),
+                    Bytes::from(lp_get(p, vpos).to_cow().into_owned()),
+                )
             }
             Hash::HashTable(d) => {
                 let e = d
                     .get_fair_random_key()
                     .expect("random element of an empty hash");
-                (e.key.clone(), e.val.clone())
+                (e.key.key_dup(), e.val.key_dup())
             }
         }
     }
@@ -389,12 +414,7 @@ pub fn hsetnx_command(s: &mut Server, c: &mut Client) {
         return;
     }
     h.try_conversion(&c.argv[2..4], max_value);
-    h.set(
-        &c.argv[2],
-        create_string_object(&c.argv[3]),
-        max_entries,
-        max_value,
-    );
+    h.set(&c.argv[2], &c.argv[3], max_entries, max_value);
     c.add_reply(shared::CONE);
     db::signal_modified_key(s, c.db, &key);
     notify_keyspace_event(s, NOTIFY_HASH, "hset", &key, c.db);
@@ -419,12 +439,7 @@ pub fn hset_command(s: &mut Server, c: &mut Client) {
     h.try_conversion(&c.argv[2..], max_value);
     let mut created = 0;
     for pair in c.argv[2..].chunks(2) {
-        if !h.set(
-            &pair[0],
-            create_string_object(&pair[1]),
-            max_entries,
-            max_value,
-        ) {
+        if !h.set(&pair[0], &pair[1], max_entries, max_value) {
             created += 1;
         }
     }
@@ -453,7 +468,7 @@ pub fn hincrby_command(s: &mut Server, c: &mut Client) {
         return;
     };
     let value = match h.get(&c.argv[2]) {
-        Some(v) => match crate::util::string2ll(v) {
+        Some(v) => match crate::util::string2ll(&v) {
             Some(v) => v,
             None => {
                 add_reply_error(s, c, "hash value is not an integer");
@@ -468,7 +483,7 @@ pub fn hincrby_command(s: &mut Server, c: &mut Client) {
     };
     let new = Bytes::from(itoa::Buffer::new().format(value).to_owned());
     let h = hash_at(s, c.db, &key);
-    h.set(&c.argv[2], new, max_entries, max_value);
+    h.set(&c.argv[2], &new, max_entries, max_value);
     c.add_reply_long_long(value);
     db::signal_modified_key(s, c.db, &key);
     notify_keyspace_event(s, NOTIFY_HASH, "hincrby", &key, c.db);
@@ -499,7 +514,7 @@ pub fn hincrbyfloat_command(s: &mut Server, c: &mut Client) {
         return;
     };
     let value = match h.get(&c.argv[2]) {
-        Some(v) => match string2ld(v) {
+        Some(v) => match string2ld(&v) {
             Some(v) => v,
             None => {
                 add_reply_error(s, c, "hash value is not a float");
@@ -518,7 +533,7 @@ pub fn hincrbyfloat_command(s: &mut Server, c: &mut Client) {
     let text = ld2string(value, MAX_LONG_DOUBLE_CHARS, LdStrMode::Human).unwrap_or_default();
     let text = Bytes::from(text);
     let h = hash_at(s, c.db, &key);
-    h.set(&c.argv[2], text.clone(), max_entries, max_value);
+    h.set(&c.argv[2], &text, max_entries, max_value);
     c.add_reply_bulk(&text);
     db::signal_modified_key(s, c.db, &key);
     notify_keyspace_event(s, NOTIFY_HASH, "hincrbyfloat", &key, c.db);
@@ -535,7 +550,7 @@ pub fn hincrbyfloat_command(s: &mut Server, c: &mut Client) {
 /// t_hash.c: addHashFieldToReply
 fn add_hash_field_to_reply(c: &mut Client, h: Option<&mut Hash>, field: &[u8]) {
     match h.and_then(|h| h.get(field)) {
-        Some(v) => c.add_reply_bulk(v),
+        Some(v) => c.add_reply_bulk(&v),
         None => c.add_reply_null(),
     }
 }
@@ -680,10 +695,10 @@ fn generic_hgetall_command(s: &mut Server, c: &mut Client, flags: u8) {
     }
     for (f, v) in h.iter() {
         if flags & OBJ_HASH_KEY != 0 {
-            c.add_reply_bulk(f);
+            c.add_reply_bulk(&f);
         }
         if flags & OBJ_HASH_VALUE != 0 {
-            c.add_reply_bulk(v);
+            c.add_reply_bulk(&v);
         }
     }
 }
@@ -727,10 +742,10 @@ pub fn hscan_command(s: &mut Server, c: &mut Client) {
     let mut items: Vec<Bytes> = Vec::new();
     let mut cursor = cursor;
     match h {
-        Hash::Listpack(v) => {
-            for (f, x) in v.iter() {
-                items.push(f.clone());
-                items.push(x.clone());
+        Hash::Listpack(_) => {
+            for (f, x) in h.iter() {
+                items.push(Bytes::from(f.into_owned()));
+                items.push(Bytes::from(x.into_owned()));
             }
             cursor = 0;
         }
@@ -846,7 +861,7 @@ fn hrandfield_with_count_command(s: &mut Server, c: &mut Client, l: i64, withval
     // CASE 2: the whole hash.
     if count >= size {
         for (f, v) in h.iter() {
-            add_field_reply(c, f, v, withvalues);
+            add_field_reply(c, &f, &v, withvalues);
         }
         return;
     }
@@ -856,7 +871,7 @@ fn hrandfield_with_count_command(s: &mut Server, c: &mut Client, l: i64, withval
         let mut d: Dict<Bytes, Bytes> = Dict::new();
         d.expand(size as usize);
         for (f, v) in h.iter() {
-            let _ = d.add(f.clone(), v.clone());
+            let _ = d.add(Bytes::from(f.into_owned()), Bytes::from(v.into_owned()));
         }
         let mut size = size;
         while size > count {
@@ -872,19 +887,19 @@ fn hrandfield_with_count_command(s: &mut Server, c: &mut Client, l: i64, withval
 
     // CASE 4: the hash is much bigger than the count.
     match h {
-        Hash::Listpack(v) => {
+        Hash::Listpack(_) => {
             // listpack.c: lpRandomPairsUnique: one pass, each pair picked with
             // probability (still needed) / (still available), so in listpack order.
             let mut picked = 0u64;
-            let total = v.len() as u64;
-            for (i, (f, x)) in v.iter().enumerate() {
+            let total = size;
+            for (i, (f, x)) in h.iter().enumerate() {
                 let available = total - i as u64;
                 let needed = count - picked;
                 if needed == 0 {
                     break;
                 }
                 if random_ulong() % available < needed {
-                    add_field_reply(c, f, x, withvalues);
+                    add_field_reply(c, &f, &x, withvalues);
                     picked += 1;
                 }
             }

@@ -12,6 +12,7 @@ use crate::object::{lookup_key_typed, wrongtype, Found};
 use bytes::Bytes;
 
 use crate::db;
+use crate::dict::DictKey;
 use crate::dict::{random_ulong, Dict};
 use crate::intset::Intset;
 use crate::networking::Client;
@@ -1030,7 +1031,7 @@ pub fn sscan_command(s: &mut Server, c: &mut Client) {
         Set::HashTable(d) => {
             let mut maxiterations = opts.count.saturating_mul(10);
             loop {
-                cursor = d.scan(cursor, |k, _| items.push(k.clone()));
+                cursor = d.scan(cursor, |k, _| items.push(k.key_dup()));
                 if cursor == 0 {
                     break;
                 }

@@ -16,11 +16,17 @@ use std::cmp::Ordering;
 use bytes::Bytes;
 
 use crate::db;
+use crate::dict::DictKey;
 use crate::dict::{random_ulong, Dict};
+use crate::listpack::{
+    lp_append, lp_delete_range, lp_find, lp_first, lp_get, lp_insert, lp_last, lp_length, lp_new,
+    lp_next, lp_prev, lp_seek, LpEntry,
+};
 use crate::networking::Client;
 use crate::object::{initial_lru, RObj, Value};
 use crate::resp::{add_reply_error, shared};
 use crate::server::Server;
+use std::borrow::Cow;
 
 /// server.h: ZSKIPLIST_MAXLEVEL (enough for 2^64 elements)
 pub const ZSKIPLIST_MAXLEVEL: usize = 32;
@@ -1036,13 +1042,16 @@ fn lp_safe_to_add(current: usize, add: usize) -> bool {
 // ANCHOR: zset_struct
 /// A sorted set value: OBJ_ENCODING_LISTPACK or OBJ_ENCODING_SKIPLIST (server.h: zset).
 pub enum ZSet {
-    /// (member, score) pairs sorted by (score, member), as a listpack keeps them.
-    Listpack(Vec<(Bytes, f64)>),
+    /// One listpack blob in Redis's byte format: member, score (its d2string text,
+    /// stored as an integer when it is one), member, score... sorted by (score,
+    /// member). Positions into it are the byte offsets of member entries.
+    Listpack(Vec<u8>),
     /// The skiplist orders; the dict finds a member's score in O(1) and is what
     /// ZSCAN's cursor walks. The skiplist is boxed (Redis's zset holds a pointer to
-    /// it too), so its header does not make every small listpack set bigger.
+    /// it too), so its header does not make every small listpack set bigger. The
+    /// dict is boxed for the same reason (it would make every ZSet 88 bytes).
     Skiplist {
-        dict: Dict<Bytes, f64>,
+        dict: Box<Dict<Bytes, f64>>,
         zsl: Box<Zskiplist>,
     },
 }
@@ -1050,7 +1059,7 @@ pub enum ZSet {
 
 impl Default for ZSet {
     fn default() -> Self {
-        ZSet::Listpack(Vec::new())
+        ZSet::Listpack(lp_new())
     }
 }
 
@@ -1085,7 +1094,10 @@ impl Clone for ZSet {
                 for (ele, score) in nz.iter() {
                     let _ = nd.add(ele.clone(), score);
                 }
-                ZSet::Skiplist { dict: nd, zsl: nz }
+                ZSet::Skiplist {
+                    dict: Box::new(nd),
+                    zsl: nz,
+                }
             }
         }
     }
@@ -1095,14 +1107,31 @@ impl ZSet {
     /// object.c: createZsetObject
     pub fn new_skiplist() -> ZSet {
         ZSet::Skiplist {
-            dict: Dict::new(),
+            dict: Box::default(),
             zsl: Box::new(Zskiplist::new()),
         }
     }
 
+    /// A listpack sorted set of these pairs, already in (score, member) order
+    /// (RDB loading, tests).
+    pub fn from_sorted_pairs<E: AsRef<[u8]>>(pairs: &[(E, f64)]) -> ZSet {
+        let mut p = lp_new();
+        let texts: Vec<String> = pairs
+            .iter()
+            .map(|(_, s)| zzl_score_string(zzl_stored_score(*s)))
+            .collect();
+        let eles: Vec<&[u8]> = pairs
+            .iter()
+            .zip(&texts)
+            .flat_map(|((e, _), t)| [e.as_ref(), t.as_bytes()])
+            .collect();
+        lp_append(&mut p, &eles);
+        ZSet::Listpack(p)
+    }
+
     /// object.c: createZsetListpackObject
     pub fn new_listpack() -> ZSet {
-        ZSet::Listpack(Vec::new())
+        ZSet::Listpack(lp_new())
     }
 
     /// object.c: strEncoding, for this type
@@ -1116,7 +1145,7 @@ impl ZSet {
     /// object.c: objectComputeSize, for this type (bytes beyond the object header)
     pub fn compute_size(&self) -> usize {
         match self {
-            ZSet::Listpack(v) => 7 + v.iter().map(|(e, _)| e.len() + 12).sum::<usize>(),
+            ZSet::Listpack(p) => p.len(),
             ZSet::Skiplist { dict, zsl } => {
                 let nodes: usize = zsl.nodes.len()
                     * (std::mem::size_of::<ZskiplistNode>() + std::mem::size_of::<Bytes>())
@@ -1130,27 +1159,39 @@ impl ZSet {
     /// t_zset.c: zsetLength
     pub fn length(&self) -> usize {
         match self {
-            ZSet::Listpack(v) => v.len(),
+            ZSet::Listpack(p) => lp_length(p) / 2,
             ZSet::Skiplist { zsl, .. } => zsl.length,
         }
     }
 
     /// Every (member, score) in order.
-    pub fn iter_pairs(&self) -> Box<dyn Iterator<Item = (&Bytes, f64)> + '_> {
+    /// Every (member, score) in order.
+    pub fn iter_pairs(&self) -> Box<dyn Iterator<Item = (Cow<'_, [u8]>, f64)> + '_> {
         match self {
-            ZSet::Listpack(v) => Box::new(v.iter().map(|(e, s)| (e, *s))),
-            ZSet::Skiplist { zsl, .. } => Box::new(zsl.iter()),
+            ZSet::Listpack(p) => {
+                let mut pos = lp_first(p);
+                Box::new(std::iter::from_fn(move || {
+                    let at = pos?;
+                    let (e, sc) = zzl_get(p, at);
+                    pos = zzl_next(p, at);
+                    Some((e, sc))
+                }))
+            }
+            ZSet::Skiplist { zsl, .. } => {
+                Box::new(zsl.iter().map(|(e, s)| (Cow::Borrowed(&e[..]), s)))
+            }
         }
     }
 
-    // Positions: an index into the listpack vector, or a skiplist node. NIL is "none".
+    // Positions: a member entry's byte offset in the listpack, or a skiplist node.
+    // NIL is "none".
 
     /// The member and score at a position.
     #[inline]
-    pub fn at(&self, pos: usize) -> (&Bytes, f64) {
+    pub fn at(&self, pos: usize) -> (Cow<'_, [u8]>, f64) {
         match self {
-            ZSet::Listpack(v) => (&v[pos].0, v[pos].1),
-            ZSet::Skiplist { zsl, .. } => (zsl.ele(pos), zsl.score(pos)),
+            ZSet::Listpack(p) => zzl_get(p, pos),
+            ZSet::Skiplist { zsl, .. } => (Cow::Borrowed(&zsl.ele(pos)[..]), zsl.score(pos)),
         }
     }
 
@@ -1158,13 +1199,7 @@ impl ZSet {
     #[inline]
     pub fn next_pos(&self, pos: usize) -> usize {
         match self {
-            ZSet::Listpack(v) => {
-                if pos + 1 < v.len() {
-                    pos + 1
-                } else {
-                    NIL
-                }
-            }
+            ZSet::Listpack(p) => zzl_next(p, pos).unwrap_or(NIL),
             ZSet::Skiplist { zsl, .. } => zsl.next(pos),
         }
     }
@@ -1173,14 +1208,24 @@ impl ZSet {
     #[inline]
     pub fn prev_pos(&self, pos: usize) -> usize {
         match self {
-            ZSet::Listpack(_) => {
-                if pos == 0 {
-                    NIL
-                } else {
-                    pos - 1
-                }
-            }
+            ZSet::Listpack(p) => zzl_prev(p, pos).unwrap_or(NIL),
             ZSet::Skiplist { zsl, .. } => zsl.prev(pos),
+        }
+    }
+
+    /// The first and last positions (zzlFirst/lpLast, zsl header/tail), NIL if empty.
+    pub fn first_pos(&self) -> usize {
+        match self {
+            ZSet::Listpack(p) => lp_first(p).unwrap_or(NIL),
+            ZSet::Skiplist { zsl, .. } => zsl.first(),
+        }
+    }
+
+    /// See first_pos.
+    pub fn last_pos(&self) -> usize {
+        match self {
+            ZSet::Listpack(p) => zzl_last(p).unwrap_or(NIL),
+            ZSet::Skiplist { zsl, .. } => zsl.last(),
         }
     }
 
@@ -1197,13 +1242,7 @@ impl ZSet {
     /// The position of the element of 0-based rank `rank` (lpSeek / zslGetElementByRank).
     fn pos_by_rank(&self, rank: usize) -> usize {
         match self {
-            ZSet::Listpack(v) => {
-                if rank < v.len() {
-                    rank
-                } else {
-                    NIL
-                }
-            }
+            ZSet::Listpack(p) => lp_seek(p, 2 * rank).unwrap_or(NIL),
             ZSet::Skiplist { zsl, .. } => zsl.get_element_by_rank(rank + 1),
         }
     }
@@ -1211,18 +1250,21 @@ impl ZSet {
     /// t_zset.c: zzlFirstInRange / zslFirstInRange
     pub fn first_in_range(&self, range: &ZRangeSpec) -> usize {
         match self {
-            ZSet::Listpack(v) => {
-                if !zzl_is_in_range(v, range) {
+            ZSet::Listpack(p) => {
+                if !zzl_is_in_range(p, range) {
                     return NIL;
                 }
-                for (i, (_, score)) in v.iter().enumerate() {
-                    if zsl_value_gte_min(*score, range) {
-                        return if zsl_value_lte_max(*score, range) {
-                            i
+                let mut pos = lp_first(p);
+                while let Some(at) = pos {
+                    let score = zzl_get_score(p, at);
+                    if zsl_value_gte_min(score, range) {
+                        return if zsl_value_lte_max(score, range) {
+                            at
                         } else {
                             NIL
                         };
                     }
+                    pos = zzl_next(p, at);
                 }
                 NIL
             }
@@ -1233,18 +1275,21 @@ impl ZSet {
     /// t_zset.c: zzlLastInRange / zslLastInRange
     pub fn last_in_range(&self, range: &ZRangeSpec) -> usize {
         match self {
-            ZSet::Listpack(v) => {
-                if !zzl_is_in_range(v, range) {
+            ZSet::Listpack(p) => {
+                if !zzl_is_in_range(p, range) {
                     return NIL;
                 }
-                for (i, (_, score)) in v.iter().enumerate().rev() {
-                    if zsl_value_lte_max(*score, range) {
-                        return if zsl_value_gte_min(*score, range) {
-                            i
+                let mut pos = zzl_last(p);
+                while let Some(at) = pos {
+                    let score = zzl_get_score(p, at);
+                    if zsl_value_lte_max(score, range) {
+                        return if zsl_value_gte_min(score, range) {
+                            at
                         } else {
                             NIL
                         };
                     }
+                    pos = zzl_prev(p, at);
                 }
                 NIL
             }
@@ -1255,18 +1300,21 @@ impl ZSet {
     /// t_zset.c: zzlFirstInLexRange / zslFirstInLexRange
     pub fn first_in_lex_range(&self, range: &ZLexRangeSpec) -> usize {
         match self {
-            ZSet::Listpack(v) => {
-                if !zzl_is_in_lex_range(v, range) {
+            ZSet::Listpack(p) => {
+                if !zzl_is_in_lex_range(p, range) {
                     return NIL;
                 }
-                for (i, (ele, _)) in v.iter().enumerate() {
-                    if zsl_lex_value_gte_min(ele, range) {
-                        return if zsl_lex_value_lte_max(ele, range) {
-                            i
+                let mut pos = lp_first(p);
+                while let Some(at) = pos {
+                    let ele = lp_get(p, at).to_cow();
+                    if zsl_lex_value_gte_min(&ele, range) {
+                        return if zsl_lex_value_lte_max(&ele, range) {
+                            at
                         } else {
                             NIL
                         };
                     }
+                    pos = zzl_next(p, at);
                 }
                 NIL
             }
@@ -1277,18 +1325,21 @@ impl ZSet {
     /// t_zset.c: zzlLastInLexRange / zslLastInLexRange
     pub fn last_in_lex_range(&self, range: &ZLexRangeSpec) -> usize {
         match self {
-            ZSet::Listpack(v) => {
-                if !zzl_is_in_lex_range(v, range) {
+            ZSet::Listpack(p) => {
+                if !zzl_is_in_lex_range(p, range) {
                     return NIL;
                 }
-                for (i, (ele, _)) in v.iter().enumerate().rev() {
-                    if zsl_lex_value_lte_max(ele, range) {
-                        return if zsl_lex_value_gte_min(ele, range) {
-                            i
+                let mut pos = zzl_last(p);
+                while let Some(at) = pos {
+                    let ele = lp_get(p, at).to_cow();
+                    if zsl_lex_value_lte_max(&ele, range) {
+                        return if zsl_lex_value_gte_min(&ele, range) {
+                            at
                         } else {
                             NIL
                         };
                     }
+                    pos = zzl_prev(p, at);
                 }
                 NIL
             }
@@ -1300,21 +1351,25 @@ impl ZSet {
     /// t_zset.c: zsetConvert
     pub fn convert(&mut self, to_skiplist: bool) {
         match self {
-            ZSet::Listpack(v) if to_skiplist => {
+            ZSet::Listpack(p) if to_skiplist => {
                 let mut dict: Dict<Bytes, f64> = Dict::new();
                 let mut zsl = Box::new(Zskiplist::new());
-                for (ele, score) in std::mem::take(v) {
+                let mut pos = lp_first(p);
+                while let Some(at) = pos {
+                    let (ele, score) = zzl_get(p, at);
+                    let ele = Bytes::from(ele.into_owned());
                     zsl.insert(score, ele.clone());
                     let _ = dict.add(ele, score);
+                    pos = zzl_next(p, at);
                 }
-                *self = ZSet::Skiplist { dict, zsl };
+                *self = ZSet::Skiplist {
+                    dict: Box::new(dict),
+                    zsl,
+                };
             }
             ZSet::Skiplist { zsl, .. } if !to_skiplist => {
-                let v: Vec<(Bytes, f64)> = zsl
-                    .iter()
-                    .map(|(e, s)| (e.clone(), zzl_stored_score(s)))
-                    .collect();
-                *self = ZSet::Listpack(v);
+                let pairs: Vec<(&Bytes, f64)> = zsl.iter().collect();
+                *self = ZSet::from_sorted_pairs(&pairs);
             }
             _ => {}
         }
@@ -1340,7 +1395,7 @@ impl ZSet {
     /// t_zset.c: zsetScore
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match self {
-            ZSet::Listpack(v) => zzl_find(v, member).map(|i| v[i].1),
+            ZSet::Listpack(p) => zzl_find(p, member).map(|at| zzl_get_score(p, at)),
             ZSet::Skiplist { dict, .. } => dict.get(member).map(|e| e.val),
         }
     }
@@ -1368,12 +1423,12 @@ impl ZSet {
         if score.is_nan() {
             return (false, ZADD_OUT_NAN, 0.0);
         }
-        if let ZSet::Listpack(v) = self {
-            if let Some(i) = zzl_find(v, ele) {
+        if let ZSet::Listpack(p) = self {
+            if let Some(at) = zzl_find(p, ele) {
                 if nx {
                     return (true, ZADD_OUT_NOP, 0.0);
                 }
-                let curscore = v[i].1;
+                let curscore = zzl_get_score(p, at);
                 if incr {
                     score += curscore;
                     if score.is_nan() {
@@ -1385,20 +1440,20 @@ impl ZSet {
                 }
                 let mut out = 0;
                 if score != curscore {
-                    let (e, _) = v.remove(i);
-                    zzl_insert(v, e, score);
+                    // Remove and insert again: the new score may move it.
+                    lp_delete_range(p, at, 2);
+                    zzl_insert(p, ele, score);
                     out |= ZADD_OUT_UPDATED;
                 }
                 return (true, out, score);
             } else if !xx {
-                let total: usize = v.iter().map(|(e, _)| e.len() + 9).sum();
-                if v.len() + 1 > max_entries
+                if lp_length(p) / 2 + 1 > max_entries
                     || ele.len() > max_value
-                    || !lp_safe_to_add(total, ele.len())
+                    || !lp_safe_to_add(p.len(), ele.len())
                 {
                     self.convert(true);
                 } else {
-                    zzl_insert(v, Bytes::copy_from_slice(ele), score);
+                    zzl_insert(p, ele, score);
                     return (true, ZADD_OUT_ADDED, score);
                 }
             } else {
@@ -1443,9 +1498,9 @@ impl ZSet {
     /// t_zset.c: zsetDel
     pub fn del(&mut self, ele: &[u8]) -> bool {
         match self {
-            ZSet::Listpack(v) => match zzl_find(v, ele) {
-                Some(i) => {
-                    v.remove(i);
+            ZSet::Listpack(p) => match zzl_find(p, ele) {
+                Some(at) => {
+                    lp_delete_range(p, at, 2);
                     true
                 }
                 None => false,
@@ -1465,7 +1520,7 @@ impl ZSet {
     pub fn rank(&self, ele: &[u8], reverse: bool) -> Option<usize> {
         let llen = self.length();
         let rank = match self {
-            ZSet::Listpack(v) => zzl_find(v, ele)? + 1,
+            ZSet::Listpack(p) => zzl_rank(p, ele)?,
             ZSet::Skiplist { dict, zsl } => {
                 let score = dict.get(ele)?.val;
                 let r = zsl.get_rank(score, ele);
@@ -1482,22 +1537,27 @@ impl ZSet {
             ZSet::Listpack(_) => {
                 // From the first element in range, while the elements stay under
                 // the maximum (zzlDeleteRangeByScore / zzlDeleteRangeByLex).
-                let (start, end) = match what {
-                    RangeArg::Rank(start, end) => (*start, *end + 1),
+                let (start, n) = match what {
+                    RangeArg::Rank(start, end) => (self.pos_by_rank(*start), *end + 1 - *start),
                     RangeArg::Score(r) => {
                         let first = self.first_in_range(r);
-                        self.run_end(first, |_, s| zsl_value_lte_max(s, r))
+                        (first, self.run_len(first, |_, s| zsl_value_lte_max(s, r)))
                     }
                     RangeArg::Lex(r) => {
                         let first = self.first_in_lex_range(r);
-                        self.run_end(first, |e, _| zsl_lex_value_lte_max(e, r))
+                        (
+                            first,
+                            self.run_len(first, |e, _| zsl_lex_value_lte_max(e, r)),
+                        )
                     }
                 };
-                let ZSet::Listpack(v) = self else {
+                let ZSet::Listpack(p) = self else {
                     unreachable!()
                 };
-                v.drain(start..end);
-                end - start
+                if start != NIL && n > 0 {
+                    lp_delete_range(p, start, 2 * n);
+                }
+                n
             }
             ZSet::Skiplist { dict, zsl } => {
                 let n = match what {
@@ -1515,18 +1575,20 @@ impl ZSet {
 }
 
 impl ZSet {
-    /// The run of listpack positions from `first` while `in_range` holds, as a
-    /// half-open interval (empty when `first` is NIL).
-    fn run_end(&self, first: usize, in_range: impl Fn(&[u8], f64) -> bool) -> (usize, usize) {
-        if first == NIL {
-            return (0, 0);
+    /// How many elements, from position `first` on, satisfy `in_range` in a row
+    /// (0 when `first` is NIL).
+    fn run_len(&self, first: usize, in_range: impl Fn(&[u8], f64) -> bool) -> usize {
+        let mut n = 0;
+        let mut pos = first;
+        while pos != NIL {
+            let (e, sc) = self.at(pos);
+            if !in_range(&e, sc) {
+                break;
+            }
+            n += 1;
+            pos = self.next_pos(pos);
         }
-        let mut end = first;
-        while end != NIL && in_range(self.at(end).0, self.at(end).1) {
-            end = self.next_pos(end);
-        }
-        let end = if end == NIL { self.length() } else { end };
-        (first, end)
+        n
     }
 
     /// zcountCommand / zlexcountCommand's counting: a walk on a listpack, two rank
@@ -1538,10 +1600,7 @@ impl ZSet {
         in_range: impl Fn(&[u8], f64) -> bool,
     ) -> i64 {
         match self {
-            ZSet::Listpack(_) => {
-                let (a, b) = self.run_end(first, in_range);
-                (b - a) as i64
-            }
+            ZSet::Listpack(_) => self.run_len(first, in_range) as i64,
             ZSet::Skiplist { zsl, .. } => {
                 if first == NIL {
                     return 0;
@@ -1580,9 +1639,56 @@ fn zset_remove_from_skiplist(dict: &mut Dict<Bytes, f64>, zsl: &mut Zskiplist, e
     }
 }
 
-/// t_zset.c: zzlFind (linear, as a listpack is searched)
-fn zzl_find(v: &[(Bytes, f64)], ele: &[u8]) -> Option<usize> {
-    v.iter().position(|(e, _)| e.as_ref() == ele)
+/// t_zset.c: zzlFind (linear, as a listpack is searched): the member's position.
+fn zzl_find(p: &[u8], ele: &[u8]) -> Option<usize> {
+    lp_find(p, lp_first(p), ele, 1)
+}
+
+/// The 1-based rank of a member in a listpack (zsetRank's walk).
+fn zzl_rank(p: &[u8], ele: &[u8]) -> Option<usize> {
+    let mut rank = 1;
+    let mut pos = lp_first(p);
+    while let Some(at) = pos {
+        if lp_get(p, at).eq_bytes(ele) {
+            return Some(rank);
+        }
+        rank += 1;
+        pos = zzl_next(p, at);
+    }
+    None
+}
+
+/// t_zset.c: zzlGetScore (the entry after the member: an integer, or the text of
+/// a double)
+fn zzl_get_score(p: &[u8], member: usize) -> f64 {
+    let at = lp_next(p, member).expect("a listpack zset has whole pairs");
+    match lp_get(p, at) {
+        LpEntry::Int(v) => v as f64,
+        LpEntry::Str(s) => std::str::from_utf8(s)
+            .ok()
+            .and_then(|t| t.parse::<f64>().ok())
+            .expect("a listpack score is a double's text"),
+    }
+}
+
+/// The member and score at a member position.
+fn zzl_get(p: &[u8], member: usize) -> (Cow<'_, [u8]>, f64) {
+    (lp_get(p, member).to_cow(), zzl_get_score(p, member))
+}
+
+/// t_zset.c: zzlNext (the next member, skipping this one's score)
+fn zzl_next(p: &[u8], member: usize) -> Option<usize> {
+    lp_next(p, lp_next(p, member)?)
+}
+
+/// t_zset.c: zzlPrev (the previous member)
+fn zzl_prev(p: &[u8], member: usize) -> Option<usize> {
+    lp_prev(p, lp_prev(p, member)?)
+}
+
+/// The last member's position (lpLast, then back over its score).
+fn zzl_last(p: &[u8]) -> Option<usize> {
+    lp_prev(p, lp_last(p)?)
 }
 
 /// The score a listpack gives back: it stores the d2string text, and "-0" reads
@@ -1596,38 +1702,47 @@ fn zzl_stored_score(score: f64) -> f64 {
     }
 }
 
-/// t_zset.c: zzlInsert (before the first element that sorts after it)
-fn zzl_insert(v: &mut Vec<(Bytes, f64)>, ele: Bytes, score: f64) {
+/// t_zset.c: zzlInsert + zzlInsertAt (before the first element that sorts after
+/// it, or at the end)
+fn zzl_insert(p: &mut Vec<u8>, ele: &[u8], score: f64) {
     let score = zzl_stored_score(score);
-    let i = v
-        .iter()
-        .position(|(e, s)| *s > score || (*s == score && e.as_ref() > ele.as_ref()))
-        .unwrap_or(v.len());
-    v.insert(i, (ele, score));
+    let mut pos = lp_first(p);
+    while let Some(at) = pos {
+        let s = zzl_get_score(p, at);
+        if s > score || (s == score && lp_get(p, at).to_cow().as_ref() > ele) {
+            break;
+        }
+        pos = zzl_next(p, at);
+    }
+    let at = pos.unwrap_or(p.len() - 1);
+    let text = zzl_score_string(score);
+    lp_insert(p, at, &[ele, text.as_bytes()]);
 }
 
 /// t_zset.c: zzlIsInRange
-fn zzl_is_in_range(v: &[(Bytes, f64)], range: &ZRangeSpec) -> bool {
+fn zzl_is_in_range(p: &[u8], range: &ZRangeSpec) -> bool {
     if range.min > range.max || (range.min == range.max && (range.minex || range.maxex)) {
         return false;
     }
-    match (v.first(), v.last()) {
+    match (lp_first(p), zzl_last(p)) {
         (Some(first), Some(last)) => {
-            zsl_value_gte_min(last.1, range) && zsl_value_lte_max(first.1, range)
+            zsl_value_gte_min(zzl_get_score(p, last), range)
+                && zsl_value_lte_max(zzl_get_score(p, first), range)
         }
         _ => false,
     }
 }
 
 /// t_zset.c: zzlIsInLexRange
-fn zzl_is_in_lex_range(v: &[(Bytes, f64)], range: &ZLexRangeSpec) -> bool {
+fn zzl_is_in_lex_range(p: &[u8], range: &ZLexRangeSpec) -> bool {
     let cmp = sdscmplex(&range.min, &range.max);
     if cmp.is_gt() || (cmp.is_eq() && (range.minex || range.maxex)) {
         return false;
     }
-    match (v.first(), v.last()) {
+    match (lp_first(p), zzl_last(p)) {
         (Some(first), Some(last)) => {
-            zsl_lex_value_gte_min(&last.0, range) && zsl_lex_value_lte_max(&first.0, range)
+            zsl_lex_value_gte_min(&lp_get(p, last).to_cow(), range)
+                && zsl_lex_value_lte_max(&lp_get(p, first).to_cow(), range)
         }
         _ => false,
     }
@@ -2048,8 +2163,10 @@ impl ZSetOpSrc<'_> {
     fn elements(&self) -> Vec<(Bytes, f64)> {
         match self.subject.map(|o| &o.ptr) {
             Some(Value::ZSet(z)) => {
-                let mut v: Vec<(Bytes, f64)> =
-                    z.iter_pairs().map(|(e, s)| (e.clone(), s)).collect();
+                let mut v: Vec<(Bytes, f64)> = z
+                    .iter_pairs()
+                    .map(|(e, s)| (Bytes::from(e.into_owned()), s))
+                    .collect();
                 v.reverse();
                 v
             }
@@ -2384,7 +2501,7 @@ pub fn zunion_inter_diff_generic_command(
     if let Some(dstkey) = dstkey {
         if dst.zsl.length > 0 {
             let mut z = ZSet::Skiplist {
-                dict: dst.dict,
+                dict: Box::new(dst.dict),
                 zsl: dst.zsl,
             };
             z.convert_to_listpack_if_needed(
@@ -2615,7 +2732,7 @@ fn generic_zrangebyrank_command(
     };
     for _ in 0..rangelen {
         let (ele, score) = zobj.at(pos);
-        h.emit(c, ele, score);
+        h.emit(c, &ele, score);
         pos = zobj.step(pos, reverse);
     }
     rangelen
@@ -2678,11 +2795,11 @@ fn emit_range_from(
     while pos != NIL && limit != 0 {
         limit -= 1;
         let (ele, score) = zobj.at(pos);
-        if !in_range(ele, score) {
+        if !in_range(&ele, score) {
             break;
         }
         rangelen += 1;
-        h.emit(c, ele, score);
+        h.emit(c, &ele, score);
         pos = zobj.step(pos, reverse);
     }
     rangelen
@@ -3025,9 +3142,16 @@ pub fn zscan_command(s: &mut Server, c: &mut Client) {
     }
     let mut items: Vec<(Bytes, Bytes)> = Vec::new();
     match zset_ref(s, c.db, &key) {
-        ZSet::Listpack(v) => {
-            for (e, sc) in v {
-                items.push((e.clone(), Bytes::from(zzl_score_string(*sc))));
+        ZSet::Listpack(p) => {
+            // The score as it is stored (lpGet), which is zzlStrtod's input.
+            let mut pos = lp_first(p);
+            while let Some(at) = pos {
+                let sc = lp_next(p, at).expect("a listpack zset has whole pairs");
+                items.push((
+                    Bytes::from(lp_get(p, at).to_cow().into_owned()),
+                    Bytes::from(lp_get(p, sc).to_cow().into_owned()),
+                ));
+                pos = zzl_next(p, at);
             }
             cursor = 0;
         }
@@ -3037,7 +3161,7 @@ pub fn zscan_command(s: &mut Server, c: &mut Client) {
             let mut maxiterations = count.saturating_mul(10);
             loop {
                 cursor = dict.scan(cursor, |k, v| {
-                    items.push((k.clone(), Bytes::from(crate::util::d2string(*v))));
+                    items.push((k.key_dup(), Bytes::from(crate::util::d2string(*v))));
                 });
                 if cursor == 0 {
                     break;
@@ -3129,24 +3253,13 @@ pub fn generic_zpop_command(
     }
     for n in 0..rangelen {
         let zobj = zset_mut(s, c.db, &key);
-        let pos = match zobj {
-            ZSet::Listpack(v) => {
-                if where_ == ZSET_MAX {
-                    v.len() - 1
-                } else {
-                    0
-                }
-            }
-            ZSet::Skiplist { zsl, .. } => {
-                if where_ == ZSET_MAX {
-                    zsl.last()
-                } else {
-                    zsl.first()
-                }
-            }
+        let pos = if where_ == ZSET_MAX {
+            zobj.last_pos()
+        } else {
+            zobj.first_pos()
         };
         let (ele, score) = zobj.at(pos);
-        let ele = ele.clone();
+        let ele = Bytes::from(ele.into_owned());
         assert!(zobj.del(&ele));
         s.dirty += 1;
         if n == 0 {
@@ -3293,9 +3406,12 @@ fn zrandmember_with_count_command(s: &mut Server, c: &mut Client, l: i64, withsc
                             let e = dict.get_fair_random_key().expect("not empty");
                             emit(c, &e.key, e.val);
                         }
-                        ZSet::Listpack(v) => {
-                            let (e, sc) = &v[random_ulong() as usize % v.len()];
-                            emit(c, e, *sc);
+                        ZSet::Listpack(p) => {
+                            let n = lp_length(p) / 2;
+                            let at =
+                                lp_seek(p, 2 * (random_ulong() as usize % n)).expect("in range");
+                            let (e, sc) = zzl_get(p, at);
+                            emit(c, &e, sc);
                         }
                     }
                 }
@@ -3317,10 +3433,10 @@ fn zrandmember_with_count_command(s: &mut Server, c: &mut Client, l: i64, withsc
 
     // CASE 2: asked for at least everything: the whole set, in zuiNext's order.
     if count >= size {
-        let mut all: Vec<(&Bytes, f64)> = zobj.iter_pairs().collect();
+        let mut all: Vec<(Cow<'_, [u8]>, f64)> = zobj.iter_pairs().collect();
         all.reverse();
         for (e, sc) in all {
-            emit(c, e, sc);
+            emit(c, &e, sc);
         }
         return;
     }
@@ -3329,10 +3445,10 @@ fn zrandmember_with_count_command(s: &mut Server, c: &mut Client, l: i64, withsc
     if count * ZRANDMEMBER_SUB_STRATEGY_MUL > size {
         let mut d: Dict<Bytes, f64> = Dict::new();
         d.expand(size as usize);
-        let mut all: Vec<(&Bytes, f64)> = zobj.iter_pairs().collect();
+        let mut all: Vec<(Cow<'_, [u8]>, f64)> = zobj.iter_pairs().collect();
         all.reverse();
         for (e, sc) in all {
-            let _ = d.add(e.clone(), sc);
+            let _ = d.add(Bytes::from(e.into_owned()), sc);
         }
         let mut left = size;
         while left > count {
@@ -3348,18 +3464,18 @@ fn zrandmember_with_count_command(s: &mut Server, c: &mut Client, l: i64, withsc
 
     // CASE 4: a small sample of a big set.
     match zobj {
-        ZSet::Listpack(v) => {
+        ZSet::Listpack(_) => {
             // lpRandomPairsUnique: selection sampling, in listpack order.
             let mut picked = 0u64;
-            let total = v.len() as u64;
-            for (i, (e, sc)) in v.iter().enumerate() {
+            let total = size;
+            for (i, (e, sc)) in zobj.iter_pairs().enumerate() {
                 let remaining = total - i as u64;
                 let need = count - picked;
                 if need == 0 {
                     break;
                 }
                 if random_ulong() % remaining < need {
-                    emit(c, e, *sc);
+                    emit(c, &e, sc);
                     picked += 1;
                 }
             }
@@ -3371,7 +3487,7 @@ fn zrandmember_with_count_command(s: &mut Server, c: &mut Client, l: i64, withsc
             };
             while (seen.len() as u64) < count {
                 let e = dict.get_fair_random_key().expect("not empty");
-                if seen.insert(e.key.clone()) {
+                if seen.insert(e.key.key_dup()) {
                     emit(c, &e.key, e.val);
                 }
             }
@@ -3411,9 +3527,10 @@ pub fn zrandmember_command(s: &mut Server, c: &mut Client) {
                     let e = dict.get_fair_random_key().expect("not empty");
                     c.add_reply_bulk(&e.key);
                 }
-                ZSet::Listpack(v) => {
-                    let (e, _) = &v[random_ulong() as usize % v.len()];
-                    c.add_reply_bulk(e);
+                ZSet::Listpack(p) => {
+                    let n = lp_length(p) / 2;
+                    let at = lp_seek(p, 2 * (random_ulong() as usize % n)).expect("in range");
+                    c.add_reply_bulk(&lp_get(p, at).to_cow());
                 }
             }
         }
@@ -3703,8 +3820,8 @@ mod tests {
             let last = z.last_in_range(&range);
             match (expect.first(), expect.last()) {
                 (Some(f), Some(l)) => {
-                    assert_eq!(z.at(first).0, &f.1, "round {round}");
-                    assert_eq!(z.at(last).0, &l.1, "round {round}");
+                    assert_eq!(&z.at(first).0[..], &f.1[..], "round {round}");
+                    assert_eq!(&z.at(last).0[..], &l.1[..], "round {round}");
                 }
                 _ => assert!(first == NIL && last == NIL, "round {round}"),
             }
@@ -3760,9 +3877,15 @@ mod tests {
             };
             zsl.check_invariants().unwrap();
             assert_eq!(dict.len(), zsl.len());
-            let got: Vec<(f64, Bytes)> = z.iter_pairs().map(|(e, s)| (s, e.clone())).collect();
+            let got: Vec<(f64, Bytes)> = z
+                .iter_pairs()
+                .map(|(e, s)| (s, Bytes::from(e.into_owned())))
+                .collect();
             assert_eq!(got, model);
-            let got_lp: Vec<(f64, Bytes)> = lp.iter_pairs().map(|(e, s)| (s, e.clone())).collect();
+            let got_lp: Vec<(f64, Bytes)> = lp
+                .iter_pairs()
+                .map(|(e, s)| (s, Bytes::from(e.into_owned())))
+                .collect();
             assert_eq!(got_lp, model);
         }
     }
