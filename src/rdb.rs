@@ -1928,10 +1928,12 @@ mod tests {
             })
             .collect();
         let big = crate::object::try_object_encoding(&s, Bytes::from(noise));
-        let _ = s.db[1].dict.add(b("big"), big);
+        let _ = s.db[1].dict.add(Box::from(&b"big"[..]), big);
         for i in 0..5000 {
             let v = crate::object::try_object_encoding(&s, b(&format!("value-{i}")));
-            let _ = s.db[2].dict.add(b(&format!("key-{i}")), v);
+            let _ = s.db[2]
+                .dict
+                .add(format!("key-{i}").into_bytes().into_boxed_slice(), v);
         }
         let mut out = Vec::new();
         rdb_save_rio(&s, &mut out, RDBFLAGS_NONE);
