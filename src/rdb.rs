@@ -751,7 +751,10 @@ fn set_from_members(s: &Server, members: Vec<Bytes>) -> LoadResult<RObj> {
             return Err(LoadError::Other);
         }
     }
-    Ok(new_obj(s, Value::Set(Box::new(Set::HashTable(d)))))
+    Ok(new_obj(
+        s,
+        Value::Set(Box::new(Set::HashTable(Box::new(d)))),
+    ))
 }
 
 /// rdb.c: rdbLoadObject, for every type Ferredis has (no modules, no streams yet).
@@ -1776,7 +1779,7 @@ mod tests {
         for m in ["a", "b", "-0", "7"] {
             let _ = d.add(b(m), ());
         }
-        let hs = Set::HashTable(d);
+        let hs = Set::HashTable(Box::new(d));
         out.push(new_obj(s, Value::Set(Box::new(hs))));
         let pairs: Vec<(Bytes, f64)> = (0..200)
             .map(|i| (b(&format!("m{i:03}")), i as f64 * 1.5 - 30.0))

@@ -33,8 +33,9 @@ const INTSET_MAX_ENTRIES: usize = 1 << 30;
 pub enum Set {
     /// Sorted, distinct integers and their width (intset.c).
     Intset(Intset),
-    /// Members as dict keys with no values.
-    HashTable(Dict<Bytes, ()>),
+    /// Members as dict keys with no values. Boxed, so that a small intset does not
+    /// pay for a dict header.
+    HashTable(Box<Dict<Bytes, ()>>),
 }
 // ANCHOR_END: set_type
 
@@ -89,7 +90,7 @@ impl Clone for Set {
                 for e in d.iter() {
                     let _ = n.add(e.key.clone(), ());
                 }
-                Set::HashTable(n)
+                Set::HashTable(Box::new(n))
             }
         }
     }
@@ -164,7 +165,7 @@ impl Set {
         if string2ll(value).is_some() {
             Set::Intset(Intset::default())
         } else {
-            Set::HashTable(Dict::new())
+            Set::HashTable(Box::default())
         }
     }
 
@@ -261,7 +262,7 @@ impl Set {
         for &x in v.iter() {
             let _ = d.add(Bytes::copy_from_slice(buf.format(x).as_bytes()), ());
         }
-        *self = Set::HashTable(d);
+        *self = Set::HashTable(Box::new(d));
     }
     // ANCHOR_END: set_type_convert
 
