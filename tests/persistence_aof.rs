@@ -1075,7 +1075,16 @@ fn timestamp_annotations_as_redis() {
     f.restart(&args, &[]);
     let mut c = f.client();
     let v: String = redis::cmd("GET").arg("a").query(&mut c).unwrap();
-    assert_eq!(v, "2");
+    // Once seen in CI (writes mode, a loaded machine): "0" after the restart. Say
+    // everything needed to find out why if it happens again.
+    assert_eq!(
+        v,
+        "2",
+        "after restart; AOF now:\n{}\nmanifest:\n{}\nlog:\n{}",
+        String::from_utf8_lossy(&f.read_aof("appendonly.aof.1.incr.aof")),
+        String::from_utf8_lossy(&f.read_aof("appendonly.aof.manifest")),
+        f.log()
+    );
 }
 
 /// With aof-disable-auto-gc yes a rewrite keeps its history in the manifest, listed
