@@ -61,6 +61,10 @@ impl Proc {
             .args(["--bind", "127.0.0.1"])
             .args(["--save", ""])
             .args(["--appendonly", "yes"])
+            // Under everysec, Redis and ferredis postpone a write up to 2 s while a
+            // background fsync runs, so a SIGKILL right after the last reply may lose
+            // it. Tests that kill and compare need always; the everysec tests say so.
+            .args(["--appendfsync", "always"])
             .args(["--logfile", "log.txt"])
             .args(["--enable-debug-command", "yes"])
             .args(if self.kind == Kind::Ferredis {
