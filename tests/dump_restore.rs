@@ -33,22 +33,8 @@ fn fixtures() -> Vec<Vec<String>> {
             "ZADD", "zset", "1", "a", "2.5", "b", "-inf", "c", "1e300", "d",
         ]),
     ];
-    let mut big_list = s(&["RPUSH", "biglist"]);
-    big_list.extend((0..4000).map(|i| format!("element-{i}")));
-    out.push(big_list);
-    let mut left_list = s(&["LPUSH", "leftlist"]);
-    left_list.extend((0..3000).map(|i| (i * 31).to_string()));
-    out.push(left_list);
-    let mut big_hash = s(&["HSET", "bighash"]);
-    big_hash.extend((0..700).flat_map(|i| [format!("field{i}"), format!("value{i}")]));
-    out.push(big_hash);
     out.push(s(&["HSET", "longhash", "f", &"v".repeat(100)]));
-    let mut big_set = s(&["SADD", "bigintset"]);
-    big_set.extend((0..600).map(|i| (i * 7).to_string()));
-    out.push(big_set);
-    let mut big_zset = s(&["ZADD", "bigzset"]);
-    big_zset.extend((0..300).flat_map(|i| [format!("{}", i as f64 / 3.0), format!("m{i}")]));
-    out.push(big_zset);
+    out.extend(common::big_collections());
     out
 }
 
@@ -111,12 +97,8 @@ fn every_type_travels_both_ways() {
     let mut r = redis.client();
     let mut f = ferredis.client();
     for cmd in fixtures() {
-        let mut c = redis::cmd(&cmd[0]);
-        for a in &cmd[1..] {
-            c.arg(a.as_bytes());
-        }
-        let _: redis::Value = c.query(&mut r).unwrap();
-        let _: redis::Value = c.query(&mut f).unwrap();
+        common::run_commands(&mut r, std::slice::from_ref(&cmd));
+        common::run_commands(&mut f, std::slice::from_ref(&cmd));
     }
     for cmd in fixtures() {
         let key = &cmd[1];
@@ -169,12 +151,8 @@ fn small_encodings_dump_identically() {
     let mut r = redis.client();
     let mut f = ferredis.client();
     for cmd in fixtures() {
-        let mut c = redis::cmd(&cmd[0]);
-        for a in &cmd[1..] {
-            c.arg(a.as_bytes());
-        }
-        let _: redis::Value = c.query(&mut r).unwrap();
-        let _: redis::Value = c.query(&mut f).unwrap();
+        common::run_commands(&mut r, std::slice::from_ref(&cmd));
+        common::run_commands(&mut f, std::slice::from_ref(&cmd));
         let key = &cmd[1];
         let enc: String = redis::cmd("OBJECT")
             .arg("ENCODING")
@@ -264,12 +242,8 @@ fn debug_object_serializedlength_matches() {
             .to_string()
     };
     for cmd in fixtures() {
-        let mut c = redis::cmd(&cmd[0]);
-        for a in &cmd[1..] {
-            c.arg(a.as_bytes());
-        }
-        let _: redis::Value = c.query(&mut r).unwrap();
-        let _: redis::Value = c.query(&mut f).unwrap();
+        common::run_commands(&mut r, std::slice::from_ref(&cmd));
+        common::run_commands(&mut f, std::slice::from_ref(&cmd));
         let key = &cmd[1];
         let a: String = redis::cmd("DEBUG")
             .arg("OBJECT")

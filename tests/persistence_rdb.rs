@@ -55,21 +55,7 @@ fn fixtures() -> Vec<Vec<String>> {
         s(&["PEXPIRE", "longhash", "123456789"]),
         s(&["SELECT", "9"]),
     ];
-    let mut big_list = s(&["RPUSH", "biglist"]);
-    big_list.extend((0..4000).map(|i| format!("element-{i}")));
-    out.push(big_list);
-    let mut left_list = s(&["LPUSH", "leftlist"]);
-    left_list.extend((0..3000).map(|i| (i * 31).to_string()));
-    out.push(left_list);
-    let mut big_hash = s(&["HSET", "bighash"]);
-    big_hash.extend((0..700).flat_map(|i| [format!("field{i}"), format!("value{i}")]));
-    out.push(big_hash);
-    let mut big_set = s(&["SADD", "bigintset"]);
-    big_set.extend((0..600).map(|i| (i * 7).to_string()));
-    out.push(big_set);
-    let mut big_zset = s(&["ZADD", "bigzset"]);
-    big_zset.extend((0..300).flat_map(|i| [format!("{}", i as f64 / 3.0), format!("m{i}")]));
-    out.push(big_zset);
+    out.extend(common::big_collections());
     out.push(s(&[
         "FUNCTION",
         "LOAD",
@@ -80,13 +66,7 @@ fn fixtures() -> Vec<Vec<String>> {
 }
 
 fn run(con: &mut redis::Connection, cmds: &[Vec<String>]) {
-    for cmd in cmds {
-        let mut c = redis::cmd(&cmd[0]);
-        for a in &cmd[1..] {
-            c.arg(a.as_bytes());
-        }
-        let _: redis::Value = c.query(con).unwrap();
-    }
+    common::run_commands(con, cmds);
 }
 
 fn digest(con: &mut redis::Connection) -> String {

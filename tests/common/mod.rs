@@ -505,3 +505,33 @@ impl CliSession {
         self.out.push_str(&format!("# {text}\n"));
     }
 }
+
+/// The big collections the persistence tests build (one key each: a quicklist made by
+/// RPUSH and one by LPUSH, a hashtable hash, a big intset, a skiplist zset), as
+/// command lines for `run_commands`.
+pub fn big_collections() -> Vec<Vec<String>> {
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let mut big_list = s(&["RPUSH", "biglist"]);
+    big_list.extend((0..4000).map(|i| format!("element-{i}")));
+    let mut left_list = s(&["LPUSH", "leftlist"]);
+    left_list.extend((0..3000).map(|i| (i * 31).to_string()));
+    let mut big_hash = s(&["HSET", "bighash"]);
+    big_hash.extend((0..700).flat_map(|i| [format!("field{i}"), format!("value{i}")]));
+    let mut big_set = s(&["SADD", "bigintset"]);
+    big_set.extend((0..600).map(|i| (i * 7).to_string()));
+    let mut big_zset = s(&["ZADD", "bigzset"]);
+    big_zset.extend((0..300).flat_map(|i| [format!("{}", i as f64 / 3.0), format!("m{i}")]));
+    vec![big_list, left_list, big_hash, big_set, big_zset]
+}
+
+/// Sends each command line and ignores the replies (they must not be errors the
+/// client library refuses).
+pub fn run_commands(con: &mut redis::Connection, cmds: &[Vec<String>]) {
+    for cmd in cmds {
+        let mut c = redis::cmd(&cmd[0]);
+        for a in &cmd[1..] {
+            c.arg(a.as_bytes());
+        }
+        let _: redis::Value = c.query(con).unwrap();
+    }
+}
