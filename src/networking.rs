@@ -1016,6 +1016,10 @@ pub fn write_to_socket(io: &mut ClientIo, id: u64) {
             }
             if queued == 0 {
                 Ok(0)
+            } else if nslices == 1 {
+                // One slice is a plain write(2), as _writeToClient does when the reply
+                // list is empty: the kernel's writev path costs more per call.
+                conn.write(&slices[0])
             } else {
                 conn.write_vectored(&slices[..nslices])
             }
