@@ -10,25 +10,12 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{Kind, Raw, Server};
+use common::{fresh_dir, Kind, Raw, Server};
 
 const LOADING: &[u8] = b"-LOADING Redis is loading the dataset in memory\r\n";
 
 /// Keys in the generated files: with key-load-delay 20 us a load lasts 1-2 s.
 const KEYS: usize = 20_000;
-
-/// A fresh directory for one server's files.
-fn fresh_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "ferredis-loading-{}-{}-{}",
-        std::process::id(),
-        name,
-        common::free_port()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// An RDB file of KEYS strings, written by the real redis-server (DEBUG POPULATE).
 fn big_rdb() -> Vec<u8> {

@@ -9,180 +9,43 @@ mod common;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{encode, free_port, io_mode_args, Kind, Raw};
+use common::{encode, fresh_dir, Kind, Raw, Server};
 
-/// A server process on a directory that outlives it, so it can be restarted there.
-struct Proc {
-    kind: Kind,
-    port: u16,
-    dir: PathBuf,
-    child: Option<Child>,
+/// Every server of this suite runs with the AOF on, logging to log.txt in its
+/// directory. Under everysec, Redis and ferredis postpone a write up to 2 s while a
+/// background fsync runs, so a SIGKILL right after the last reply may lose it. Tests
+/// that kill and compare need always; the everysec tests say so.
+const AOF_ARGS: &[&str] = &[
+    "--appendonly",
+    "yes",
+    "--appendfsync",
+    "always",
+    "--logfile",
+    "log.txt",
+    "--enable-debug-command",
+    "yes",
+];
+
+/// A server on `dir` with the suite's arguments, started and loaded.
+fn start(kind: Kind, dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+    Server::start_in(kind, dir, AOF_ARGS, extra, env)
 }
 
-impl Proc {
-    fn new_dir(tag: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "ferredis-aof-{}-{}-{}",
-            tag,
-            std::process::id(),
-            free_port()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
-    /// Starts a server in `dir` with `--appendonly yes` and `extra` arguments.
-    fn start(kind: Kind, dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Proc {
-        let mut p = Proc {
-            kind,
-            port: 0,
-            dir: dir.to_path_buf(),
-            child: None,
-        };
-        p.restart(extra, env);
-        p
-    }
-
-    fn spawn(&mut self, extra: &[&str], env: &[(&str, &str)]) -> Child {
-        self.port = free_port();
-        let bin = match self.kind {
-            Kind::Ferredis => common::ferredis_bin(),
-            Kind::Redis => PathBuf::from("redis-server"),
-        };
-        let mut cmd = Command::new(bin);
-        cmd.current_dir(&self.dir)
-            .args(["--port", &self.port.to_string()])
-            .args(["--bind", "127.0.0.1"])
-            .args(["--save", ""])
-            .args(["--appendonly", "yes"])
-            // Under everysec, Redis and ferredis postpone a write up to 2 s while a
-            // background fsync runs, so a SIGKILL right after the last reply may lose
-            // it. Tests that kill and compare need always; the everysec tests say so.
-            .args(["--appendfsync", "always"])
-            .args(["--logfile", "log.txt"])
-            .args(["--enable-debug-command", "yes"])
-            .args(if self.kind == Kind::Ferredis {
-                io_mode_args()
-            } else {
-                &[]
-            })
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        cmd.spawn().expect("start server")
-    }
-
-    /// (Re)starts on the same directory and waits until it answers PING.
-    fn restart(&mut self, extra: &[&str], env: &[(&str, &str)]) {
-        for _ in 0..5 {
-            let child = self.spawn(extra, env);
-            self.child = Some(child);
-            if self.wait_ready() {
-                return;
-            }
-            self.kill();
-        }
-        panic!("server did not start: {}", self.log());
-    }
-
-    /// Starts and expects the process to exit by itself; returns its exit code.
-    fn run_to_exit(&mut self, extra: &[&str]) -> i32 {
-        let mut child = self.spawn(extra, &[]);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(st) = child.try_wait().unwrap() {
-                return st.code().unwrap_or(-1);
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("the server kept running: {}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn wait_ready(&mut self) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
-                return false;
-            }
-            if let Ok(mut c) = TcpStream::connect(("127.0.0.1", self.port)) {
-                c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-                if c.write_all(b"PING\r\n").is_ok() {
-                    let mut buf = [0u8; 64];
-                    if let Ok(n) = c.read(&mut buf) {
-                        if n > 0 && buf.starts_with(b"+PONG") {
-                            return true;
-                        }
-                    }
-                }
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        false
-    }
-
-    /// SIGKILL: no shutdown code runs, nothing more is flushed.
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    /// Waits for the process to exit by itself (after a fatal error).
-    fn wait_exit(&mut self) -> i32 {
-        let mut c = self.child.take().expect("running");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(st) = c.try_wait().unwrap() {
-                return st.code().unwrap_or(-1);
-            }
-            assert!(Instant::now() < deadline, "did not exit");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn raw(&self) -> Raw {
-        Raw::connect(self.port)
-    }
-
-    fn client(&self) -> redis::Connection {
-        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
-            .unwrap()
-            .get_connection()
-            .unwrap()
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("log.txt")).unwrap_or_default()
-    }
-
-    fn aof_dir(&self) -> PathBuf {
-        self.dir.join("appendonlydir")
-    }
-
-    fn read_aof(&self, name: &str) -> Vec<u8> {
-        std::fs::read(self.aof_dir().join(name)).unwrap_or_default()
-    }
+/// The same, not started: for start-ups that must fail (`run_to_exit`).
+fn unstarted(kind: Kind, dir: &Path) -> Server {
+    Server::on_dir(kind, dir, AOF_ARGS, true)
 }
 
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+fn aof_dir(p: &Server) -> PathBuf {
+    p.dir.join("appendonlydir")
+}
+
+fn read_aof(p: &Server, name: &str) -> Vec<u8> {
+    std::fs::read(aof_dir(p).join(name)).unwrap_or_default()
 }
 
 fn cmd(r: &mut Raw, args: &[&str]) -> Vec<u8> {
@@ -190,7 +53,7 @@ fn cmd(r: &mut Raw, args: &[&str]) -> Vec<u8> {
     r.cmd(&a)
 }
 
-fn digest(p: &Proc) -> String {
+fn digest(p: &Server) -> String {
     let mut c = p.client();
     redis::cmd("DEBUG").arg("DIGEST").query(&mut c).unwrap()
 }
@@ -294,7 +157,7 @@ const CORPUS: &[&[&str]] = &[
     &["SET", "after", "flush"],
 ];
 
-fn run_corpus(p: &Proc) {
+fn run_corpus(p: &Server) {
     let mut r = p.raw();
     for c in CORPUS {
         cmd(&mut r, c);
@@ -303,20 +166,20 @@ fn run_corpus(p: &Proc) {
 
 #[test]
 fn aof_content_equals_redis_for_the_same_commands() {
-    let fdir = Proc::new_dir("content-f");
-    let rdir = Proc::new_dir("content-r");
-    let f = Proc::start(Kind::Ferredis, &fdir, &[], &[]);
-    let r = Proc::start(Kind::Redis, &rdir, &[], &[]);
+    let fdir = fresh_dir("content-f");
+    let rdir = fresh_dir("content-r");
+    let f = start(Kind::Ferredis, &fdir, &[], &[]);
+    let r = start(Kind::Redis, &rdir, &[], &[]);
     run_corpus(&f);
     run_corpus(&r);
     // everysec: the buffer is written before the replies, so it is in the file.
-    let fa = f.read_aof("appendonly.aof.1.incr.aof");
-    let ra = r.read_aof("appendonly.aof.1.incr.aof");
+    let fa = read_aof(&f, "appendonly.aof.1.incr.aof");
+    let ra = read_aof(&r, "appendonly.aof.1.incr.aof");
     assert!(!ra.is_empty());
     assert_eq!(normalise(&fa), normalise(&ra));
     assert_eq!(
-        f.read_aof("appendonly.aof.manifest"),
-        r.read_aof("appendonly.aof.manifest")
+        read_aof(&f, "appendonly.aof.manifest"),
+        read_aof(&r, "appendonly.aof.manifest")
     );
 }
 
@@ -326,10 +189,10 @@ fn aof_content_equals_redis_for_the_same_commands() {
 fn appendonlydir_moves_between_ferredis_and_redis() {
     for preamble in ["yes", "no"] {
         let args = ["--aof-use-rdb-preamble", preamble];
-        let fdir = Proc::new_dir("interop-f");
-        let rdir = Proc::new_dir("interop-r");
-        let mut f = Proc::start(Kind::Ferredis, &fdir, &args, &[]);
-        let mut r = Proc::start(Kind::Redis, &rdir, &args, &[]);
+        let fdir = fresh_dir("interop-f");
+        let rdir = fresh_dir("interop-r");
+        let mut f = start(Kind::Ferredis, &fdir, &args, &[]);
+        let mut r = start(Kind::Redis, &rdir, &args, &[]);
         run_corpus(&f);
         run_corpus(&r);
         let df = digest(&f);
@@ -353,7 +216,7 @@ fn appendonlydir_moves_between_ferredis_and_redis() {
 
 /// Writers doing SET and INCR record what the server acknowledged; after SIGKILL
 /// and a restart every acknowledged write must be there.
-fn crash_round(p: &mut Proc, env: &[(&str, &str)], run_ms: u64) -> (u64, u64) {
+fn crash_round(p: &mut Server, env: &[(&str, &str)], run_ms: u64) -> (u64, u64) {
     let stop = Arc::new(AtomicBool::new(false));
     let acked_incr = Arc::new(AtomicU64::new(0));
     let acked_sets: Arc<Mutex<Vec<(String, String)>>> = Arc::new(Mutex::new(Vec::new()));
@@ -432,9 +295,9 @@ fn crash_round(p: &mut Proc, env: &[(&str, &str)], run_ms: u64) -> (u64, u64) {
 
 #[test]
 fn crash_under_appendfsync_always_loses_no_acknowledged_write() {
-    let dir = Proc::new_dir("crash");
+    let dir = fresh_dir("crash");
     let args = ["--appendfsync", "always"];
-    let mut p = Proc::start(Kind::Ferredis, &dir, &args, &[]);
+    let mut p = start(Kind::Ferredis, &dir, &args, &[]);
     let mut seed = std::process::id() as u64;
     for round in 0..10 {
         seed = seed
@@ -455,9 +318,9 @@ fn crash_under_appendfsync_always_loses_no_acknowledged_write() {
 #[test]
 fn power_loss_under_always_loses_nothing_acknowledged() {
     let env = [("FERREDIS_TEST_DROP_UNSYNCED", "1")];
-    let dir = Proc::new_dir("power-always");
+    let dir = fresh_dir("power-always");
     let args = ["--appendfsync", "always"];
-    let mut p = Proc::start(Kind::Ferredis, &dir, &args, &env);
+    let mut p = start(Kind::Ferredis, &dir, &args, &env);
     for round in 0..3 {
         let (lost_incr, missing) = crash_round(&mut p, &env, 300);
         assert_eq!(lost_incr, 0, "round {round}");
@@ -472,8 +335,8 @@ fn power_loss_under_always_loses_nothing_acknowledged() {
 #[test]
 fn power_loss_under_everysec_loses_at_most_the_last_seconds() {
     let env = [("FERREDIS_TEST_DROP_UNSYNCED", "1")];
-    let dir = Proc::new_dir("power-everysec");
-    let mut p = Proc::start(Kind::Ferredis, &dir, &["--appendfsync", "everysec"], &env);
+    let dir = fresh_dir("power-everysec");
+    let mut p = start(Kind::Ferredis, &dir, &["--appendfsync", "everysec"], &env);
     let mut r = p.raw();
     // Acknowledged writes, with the time each was acknowledged.
     let mut acked = Vec::new();
@@ -534,9 +397,9 @@ fn truncated_aof_loads_with_aof_load_truncated_yes_and_fails_with_no() {
     incr.extend_from_slice(b"*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$5\r\nhel");
     for kind in [Kind::Ferredis, Kind::Redis] {
         // yes: loads what is whole, truncates the file there, and says so.
-        let dir = Proc::new_dir("trunc-yes");
+        let dir = fresh_dir("trunc-yes");
         write_aof_dir(&dir, &incr);
-        let p = Proc::start(kind, &dir, &["--aof-load-truncated", "yes"], &[]);
+        let p = start(kind, &dir, &["--aof-load-truncated", "yes"], &[]);
         let mut c = p.client();
         let a: String = redis::cmd("GET").arg("a").query(&mut c).unwrap();
         assert_eq!(a, "2");
@@ -560,14 +423,9 @@ fn truncated_aof_loads_with_aof_load_truncated_yes_and_fails_with_no() {
         drop(p);
 
         // no: refuses to start, exit code 1, Redis's advice in the log.
-        let dir = Proc::new_dir("trunc-no");
+        let dir = fresh_dir("trunc-no");
         write_aof_dir(&dir, &incr);
-        let mut p = Proc {
-            kind,
-            port: 0,
-            dir: dir.clone(),
-            child: None,
-        };
+        let mut p = unstarted(kind, &dir);
         let code = p.run_to_exit(&["--aof-load-truncated", "no"]);
         assert_eq!(code, 1, "{kind:?}");
         let log = p.log();
@@ -584,9 +442,9 @@ fn multi_without_exec_at_the_end_is_dropped() {
     incr.extend_from_slice(&encode(&[b"MULTI"]));
     incr.extend_from_slice(&encode(&[b"SET", b"b", b"1"]));
     for kind in [Kind::Ferredis, Kind::Redis] {
-        let dir = Proc::new_dir("multi");
+        let dir = fresh_dir("multi");
         write_aof_dir(&dir, &incr);
-        let p = Proc::start(kind, &dir, &[], &[]);
+        let p = start(kind, &dir, &[], &[]);
         let mut c = p.client();
         let b: Option<String> = redis::cmd("GET").arg("b").query(&mut c).unwrap();
         assert_eq!(b, None, "{kind:?}");
@@ -595,7 +453,7 @@ fn multi_without_exec_at_the_end_is_dropped() {
         assert!(p.log().contains(
             "Revert incomplete MULTI/EXEC transaction in AOF file appendonly.aof.1.incr.aof"
         ));
-        let len = std::fs::metadata(p.aof_dir().join("appendonly.aof.1.incr.aof"))
+        let len = std::fs::metadata(aof_dir(&p).join("appendonly.aof.1.incr.aof"))
             .unwrap()
             .len();
         assert_eq!(
@@ -609,7 +467,7 @@ fn multi_without_exec_at_the_end_is_dropped() {
 #[test]
 fn bad_manifest_stops_start_up_as_redis_does() {
     for kind in [Kind::Ferredis, Kind::Redis] {
-        let dir = Proc::new_dir("manifest");
+        let dir = fresh_dir("manifest");
         let d = dir.join("appendonlydir");
         std::fs::create_dir_all(&d).unwrap();
         std::fs::write(
@@ -617,12 +475,7 @@ fn bad_manifest_stops_start_up_as_redis_does() {
             "file appendonly.aof.2.incr.aof seq 2 type i\nfile appendonly.aof.1.incr.aof seq 1 type i\n",
         )
         .unwrap();
-        let mut p = Proc {
-            kind,
-            port: 0,
-            dir: dir.clone(),
-            child: None,
-        };
+        let mut p = unstarted(kind, &dir);
         assert_eq!(p.run_to_exit(&[]), 1);
         let log = p.log();
         assert!(
@@ -640,10 +493,10 @@ fn bad_manifest_stops_start_up_as_redis_does() {
 /// under always the server exits before any reply leaves.
 #[test]
 fn misconf_while_the_aof_cannot_be_written() {
-    let dir = Proc::new_dir("misconf");
+    let dir = fresh_dir("misconf");
     let flag = dir.join("fail-writes");
     let env = [("FERREDIS_TEST_AOF_WRITE_ERROR", flag.to_str().unwrap())];
-    let mut p = Proc::start(Kind::Ferredis, &dir, &["--appendfsync", "everysec"], &env);
+    let mut p = start(Kind::Ferredis, &dir, &["--appendfsync", "everysec"], &env);
     let mut r = p.raw();
     assert_eq!(cmd(&mut r, &["SET", "a", "1"]), b"+OK\r\n");
     std::fs::write(&flag, b"").unwrap();
@@ -701,8 +554,8 @@ fn misconf_while_the_aof_cannot_be_written() {
 
 #[test]
 fn config_set_appendonly_and_info_fields() {
-    let dir = Proc::new_dir("config");
-    let p = Proc::start(Kind::Ferredis, &dir, &[], &[]);
+    let dir = fresh_dir("config");
+    let p = start(Kind::Ferredis, &dir, &[], &[]);
     let mut r = p.raw();
     assert_eq!(
         cmd(&mut r, &["CONFIG", "SET", "appendfsync", "sometimes"]),
@@ -734,9 +587,9 @@ fn config_set_appendonly_and_info_fields() {
     assert!(info.contains("aof_enabled:0"));
     assert!(!info.contains("aof_current_size"));
     // Nothing written while off reaches the file.
-    let before = p.read_aof("appendonly.aof.1.incr.aof");
+    let before = read_aof(&p, "appendonly.aof.1.incr.aof");
     cmd(&mut r, &["SET", "off", "1"]);
-    assert_eq!(p.read_aof("appendonly.aof.1.incr.aof"), before);
+    assert_eq!(read_aof(&p, "appendonly.aof.1.incr.aof"), before);
 }
 
 /// The AOF excerpt the book's AOF chapter shows, generated from the real server
@@ -744,8 +597,8 @@ fn config_set_appendonly_and_info_fields() {
 /// `UPDATE_BOOK=1` to rewrite it.
 #[test]
 fn transcript_aof_incr_file() {
-    let dir = Proc::new_dir("book");
-    let p = Proc::start(Kind::Ferredis, &dir, &[], &[]);
+    let dir = fresh_dir("book");
+    let p = start(Kind::Ferredis, &dir, &[], &[]);
     let mut r = p.raw();
     let mut text = String::new();
     for c in [
@@ -764,7 +617,7 @@ fn transcript_aof_incr_file() {
         cmd(&mut r, c);
     }
     text.push_str("\nappendonlydir/appendonly.aof.1.incr.aof:\n");
-    let aof = String::from_utf8(p.read_aof("appendonly.aof.1.incr.aof")).unwrap();
+    let aof = String::from_utf8(read_aof(&p, "appendonly.aof.1.incr.aof")).unwrap();
     let masked = normalise(aof.as_bytes());
     for l in masked.lines() {
         text.push_str(l);
@@ -805,9 +658,9 @@ fn wait_rewrite_done(c: &mut redis::Connection) {
 #[test]
 fn bgrewriteaof_while_20_clients_incr() {
     for preamble in ["yes", "no"] {
-        let dir = Proc::new_dir("rewrite");
+        let dir = fresh_dir("rewrite");
         let args = ["--aof-use-rdb-preamble", preamble];
-        let mut p = Proc::start(Kind::Ferredis, &dir, &args, &[]);
+        let mut p = start(Kind::Ferredis, &dir, &args, &[]);
         let mut c = p.client();
         let _: () = redis::cmd("SET")
             .arg("big")
@@ -847,7 +700,7 @@ fn bgrewriteaof_while_20_clients_incr() {
         let n: i64 = redis::cmd("GET").arg("counter").query(&mut c).unwrap();
         assert_eq!(n, 20000);
         // One base, one incr, no history left behind.
-        let manifest = String::from_utf8(p.read_aof("appendonly.aof.manifest")).unwrap();
+        let manifest = String::from_utf8(read_aof(&p, "appendonly.aof.manifest")).unwrap();
         assert_eq!(
             manifest.lines().filter(|l| l.ends_with("type b")).count(),
             1
@@ -863,7 +716,7 @@ fn bgrewriteaof_while_20_clients_incr() {
             ".base.aof"
         };
         assert!(manifest.contains(suffix), "{manifest}");
-        let files = std::fs::read_dir(p.aof_dir()).unwrap().count();
+        let files = std::fs::read_dir(aof_dir(&p)).unwrap().count();
         assert_eq!(
             files, 3,
             "only the manifest, the base and the incr file remain"
@@ -881,8 +734,8 @@ fn bgrewriteaof_while_20_clients_incr() {
 #[test]
 fn bgrewriteaof_replies_as_redis() {
     for kind in [Kind::Ferredis, Kind::Redis] {
-        let dir = Proc::new_dir("rewrite-replies");
-        let p = Proc::start(kind, &dir, &["--rdb-key-save-delay", "2000"], &[]);
+        let dir = fresh_dir("rewrite-replies");
+        let p = start(kind, &dir, &["--rdb-key-save-delay", "2000"], &[]);
         let mut r = p.raw();
         for i in 0..500 {
             cmd(&mut r, &["SET", &format!("k{i}"), "v"]);
@@ -951,8 +804,8 @@ fn bgrewriteaof_replies_as_redis() {
 /// a child, then switches to appending: everything survives a restart.
 #[test]
 fn appendonly_turned_on_at_runtime_keeps_everything() {
-    let dir = Proc::new_dir("runtime");
-    let mut p = Proc::start(Kind::Ferredis, &dir, &["--appendonly", "no"], &[]);
+    let dir = fresh_dir("runtime");
+    let mut p = start(Kind::Ferredis, &dir, &["--appendonly", "no"], &[]);
     let mut c = p.client();
     for i in 0..100 {
         let _: () = redis::cmd("SET")
@@ -983,7 +836,7 @@ fn appendonly_turned_on_at_runtime_keeps_everything() {
             .unwrap();
     }
     let d = digest(&p);
-    let manifest = String::from_utf8(p.read_aof("appendonly.aof.manifest")).unwrap();
+    let manifest = String::from_utf8(read_aof(&p, "appendonly.aof.manifest")).unwrap();
     assert!(manifest.contains("appendonly.aof.1.base.rdb"), "{manifest}");
     assert!(manifest.contains("appendonly.aof.1.incr.aof"), "{manifest}");
     drop(c);
@@ -999,8 +852,8 @@ fn appendonly_turned_on_at_runtime_keeps_everything() {
 #[test]
 fn debug_loadaof_reloads_the_same_dataset() {
     for kind in [Kind::Ferredis, Kind::Redis] {
-        let dir = Proc::new_dir("loadaof");
-        let p = Proc::start(kind, &dir, &[], &[]);
+        let dir = fresh_dir("loadaof");
+        let p = start(kind, &dir, &[], &[]);
         run_corpus(&p);
         let before = digest(&p);
         let mut r = p.raw();
@@ -1015,17 +868,17 @@ fn debug_loadaof_reloads_the_same_dataset() {
 #[test]
 fn old_style_aof_is_migrated_into_the_directory() {
     for kind in [Kind::Ferredis, Kind::Redis] {
-        let dir = Proc::new_dir("upgrade");
+        let dir = fresh_dir("upgrade");
         let mut old = encode(&[b"SET", b"old", b"1"]);
         old.extend_from_slice(&encode(&[b"RPUSH", b"l", b"a", b"b"]));
         std::fs::write(dir.join("appendonly.aof"), &old).unwrap();
-        let p = Proc::start(kind, &dir, &[], &[]);
+        let p = start(kind, &dir, &[], &[]);
         let mut c = p.client();
         let v: String = redis::cmd("GET").arg("old").query(&mut c).unwrap();
         assert_eq!(v, "1", "{kind:?}");
         assert!(!dir.join("appendonly.aof").exists());
-        assert_eq!(p.read_aof("appendonly.aof"), old);
-        let manifest = String::from_utf8(p.read_aof("appendonly.aof.manifest")).unwrap();
+        assert_eq!(read_aof(&p, "appendonly.aof"), old);
+        let manifest = String::from_utf8(read_aof(&p, "appendonly.aof.manifest")).unwrap();
         assert_eq!(
             manifest,
             "file appendonly.aof seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n",
@@ -1041,14 +894,14 @@ fn old_style_aof_is_migrated_into_the_directory() {
 /// them (one per second that saw writes), and are skipped when loading.
 #[test]
 fn timestamp_annotations_as_redis() {
-    let fdir = Proc::new_dir("ts-f");
-    let rdir = Proc::new_dir("ts-r");
+    let fdir = fresh_dir("ts-f");
+    let rdir = fresh_dir("ts-r");
     // appendfsync always: under everysec both servers may postpone a write while a
     // background fsync runs (up to 2 s, flushAppendOnlyFile), so the files would
     // differ by timing and a SIGKILL may lose the postponed writes, as Redis does.
     let args = ["--aof-timestamp-enabled", "yes", "--appendfsync", "always"];
-    let mut f = Proc::start(Kind::Ferredis, &fdir, &args, &[]);
-    let r = Proc::start(Kind::Redis, &rdir, &args, &[]);
+    let mut f = start(Kind::Ferredis, &fdir, &args, &[]);
+    let r = start(Kind::Redis, &rdir, &args, &[]);
     let (mut fr, mut rr) = (f.raw(), r.raw());
     for i in 0..3 {
         cmd(&mut fr, &["SET", "a", &i.to_string()]);
@@ -1068,8 +921,8 @@ fn timestamp_annotations_as_redis() {
             .collect::<Vec<_>>()
             .join("\n")
     };
-    let fa = mask(f.read_aof("appendonly.aof.1.incr.aof"));
-    let ra = mask(r.read_aof("appendonly.aof.1.incr.aof"));
+    let fa = mask(read_aof(&f, "appendonly.aof.1.incr.aof"));
+    let ra = mask(read_aof(&r, "appendonly.aof.1.incr.aof"));
     assert!(ra.starts_with("#TS:<time>"), "{ra}");
     // Both wrote their commands within one second (or both crossed one).
     assert_eq!(
@@ -1086,8 +939,8 @@ fn timestamp_annotations_as_redis() {
         v,
         "2",
         "after restart; AOF now:\n{}\nmanifest:\n{}\nlog:\n{}",
-        String::from_utf8_lossy(&f.read_aof("appendonly.aof.1.incr.aof")),
-        String::from_utf8_lossy(&f.read_aof("appendonly.aof.manifest")),
+        String::from_utf8_lossy(&read_aof(&f, "appendonly.aof.1.incr.aof")),
+        String::from_utf8_lossy(&read_aof(&f, "appendonly.aof.manifest")),
         f.log()
     );
 }
@@ -1098,15 +951,15 @@ fn timestamp_annotations_as_redis() {
 fn rewrite_manifest_history_as_redis() {
     let mut manifests = Vec::new();
     for kind in [Kind::Ferredis, Kind::Redis] {
-        let dir = Proc::new_dir("history");
-        let p = Proc::start(kind, &dir, &["--aof-disable-auto-gc", "yes"], &[]);
+        let dir = fresh_dir("history");
+        let p = start(kind, &dir, &["--aof-disable-auto-gc", "yes"], &[]);
         let mut c = p.client();
         for round in 0..2 {
             let _: () = redis::cmd("SET").arg("k").arg(round).query(&mut c).unwrap();
             let _: String = redis::cmd("BGREWRITEAOF").query(&mut c).unwrap();
             wait_rewrite_done(&mut c);
         }
-        let m = String::from_utf8(p.read_aof("appendonly.aof.manifest")).unwrap();
+        let m = String::from_utf8(read_aof(&p, "appendonly.aof.manifest")).unwrap();
         assert!(m.contains("type h"), "{kind:?}: {m}");
         let _: () = redis::cmd("CONFIG")
             .arg("SET")
@@ -1116,10 +969,10 @@ fn rewrite_manifest_history_as_redis() {
             .unwrap();
         // The bio thread unlinks in the background.
         std::thread::sleep(Duration::from_millis(100));
-        let after = String::from_utf8(p.read_aof("appendonly.aof.manifest")).unwrap();
+        let after = String::from_utf8(read_aof(&p, "appendonly.aof.manifest")).unwrap();
         assert!(!after.contains("type h"), "{kind:?}: {after}");
         assert_eq!(
-            std::fs::read_dir(p.aof_dir()).unwrap().count(),
+            std::fs::read_dir(aof_dir(&p)).unwrap().count(),
             3,
             "{kind:?}"
         );
@@ -1133,8 +986,8 @@ fn rewrite_manifest_history_as_redis() {
 #[test]
 fn corrupt_rdb_base_fails_start_up_and_is_not_truncated() {
     for kind in [Kind::Ferredis, Kind::Redis] {
-        let dir = Proc::new_dir("corrupt-base");
-        let mut p = Proc::start(kind, &dir, &[], &[]);
+        let dir = fresh_dir("corrupt-base");
+        let mut p = start(kind, &dir, &[], &[]);
         let mut c = p.client();
         for i in 0..50 {
             let _: () = redis::cmd("SET")
@@ -1147,7 +1000,7 @@ fn corrupt_rdb_base_fails_start_up_and_is_not_truncated() {
         wait_rewrite_done(&mut c);
         drop(c);
         p.kill();
-        let base = p.aof_dir().join("appendonly.aof.2.base.rdb");
+        let base = aof_dir(&p).join("appendonly.aof.2.base.rdb");
         let mut bytes = std::fs::read(&base).unwrap();
         // The checksum's last byte: a damage both servers must detect the same way.
         let last = bytes.len() - 1;
@@ -1167,8 +1020,8 @@ fn corrupt_rdb_base_fails_start_up_and_is_not_truncated() {
 /// the AOF has doubled past the minimum size.
 #[test]
 fn automatic_rewrite_on_growth() {
-    let dir = Proc::new_dir("auto");
-    let p = Proc::start(
+    let dir = fresh_dir("auto");
+    let p = start(
         Kind::Ferredis,
         &dir,
         &[
@@ -1200,8 +1053,8 @@ fn automatic_rewrite_on_growth() {
 #[test]
 fn appendonly_yes_fails_when_the_directory_is_unusable() {
     for kind in [Kind::Ferredis, Kind::Redis] {
-        let dir = Proc::new_dir("unusable");
-        let p = Proc::start(kind, &dir, &["--appendonly", "no"], &[]);
+        let dir = fresh_dir("unusable");
+        let p = start(kind, &dir, &["--appendonly", "no"], &[]);
         // A file where the directory should be.
         std::fs::write(dir.join("appendonlydir"), b"").unwrap();
         let mut r = p.raw();

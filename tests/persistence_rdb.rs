@@ -6,10 +6,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Server;
+use common::{Kind, Server};
 
 /// A ferredis with the I/O mode, DEBUG enabled, and `extra`.
 fn ferredis(extra: &[&str]) -> Server {
@@ -145,14 +144,7 @@ fn wait_bgsave(con: &mut redis::Connection) -> String {
 
 /// A fresh directory holding a copy of `file` as dump.rdb.
 fn dir_with(file: &Path, name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "ferredis-rdb-{}-{}-{}",
-        std::process::id(),
-        name,
-        common::free_port()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::fresh_dir(name);
     std::fs::copy(file, dir.join("dump.rdb")).unwrap();
     dir
 }
@@ -343,46 +335,17 @@ fn save_points_trigger_by_themselves() {
 /// Starts ferredis on a directory holding `file` as dump.rdb, expects it to exit
 /// (never to serve), and returns its exit code and log.
 fn start_must_fail(file: &[u8], name: &str) -> (i32, String) {
-    let dir =
-        std::env::temp_dir().join(format!("ferredis-rdb-bad-{}-{}", std::process::id(), name));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::fresh_dir(name);
     std::fs::write(dir.join("dump.rdb"), file).unwrap();
-    let port = common::free_port();
-    let mut child = Command::new(common::ferredis_bin())
-        .current_dir(&dir)
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("{name}: the server did not exit");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut log = String::new();
-    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut log).unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
+    let mut srv = Server::on_dir(Kind::Ferredis, &dir, &["--logfile", "log.txt"], true);
+    let code = srv.run_to_exit(&[]);
+    let log = srv.log();
     // The loop never started: no client was ever served.
     assert!(
         !log.contains("Ready to accept connections"),
         "{name}: {log}"
     );
-    (status.code().unwrap_or(-1), log)
+    (code, log)
 }
 
 #[test]

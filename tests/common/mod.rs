@@ -4,7 +4,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -75,59 +75,42 @@ pub enum Kind {
     Redis,
 }
 
-/// A server process that is killed when dropped.
+/// A fresh, empty directory for one server's files, unique to this test process.
+pub fn fresh_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "ferredis-test-{}-{}-{}",
+        std::process::id(),
+        tag,
+        free_port()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A server process that is killed when dropped, with its directory.
+///
+/// `Server::start` gives it a fresh directory and returns as soon as it answers.
+/// `Server::start_in` runs it on a directory the test prepared, which outlives
+/// `kill` and `restart` (so a server can be crashed and started again on its own
+/// files), and returns once the dataset is loaded (PING answers +PONG).
 pub struct Server {
     pub kind: Kind,
     pub port: u16,
-    child: Child,
+    child: Option<Child>,
     pub dir: PathBuf,
+    /// Arguments of every start, after the I/O mode and before a start's own.
+    base: Vec<String>,
+    /// Wait for +PONG (loaded) rather than for any reply (which may be -LOADING).
+    wait_loaded: bool,
 }
 
 impl Server {
     /// Start a server with extra `--name value` arguments.
     pub fn start(kind: Kind, extra: &[&str]) -> Server {
-        for _attempt in 0..5 {
-            let port = free_port();
-            let dir =
-                std::env::temp_dir().join(format!("ferredis-test-{}-{}", std::process::id(), port));
-            let _ = std::fs::create_dir_all(&dir);
-            let bin = match kind {
-                Kind::Ferredis => ferredis_bin(),
-                Kind::Redis => PathBuf::from("redis-server"),
-            };
-            let mut cmd = Command::new(bin);
-            cmd.current_dir(&dir)
-                .arg("--port")
-                .arg(port.to_string())
-                .args(["--bind", "127.0.0.1"])
-                .args(["--save", ""])
-                .args(["--appendonly", "no"])
-                // The mode first, so a test's own arguments override it.
-                .args(if kind == Kind::Ferredis {
-                    io_mode_args()
-                } else {
-                    &[]
-                })
-                .args(extra)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            if kind == Kind::Redis {
-                cmd.args(["--daemonize", "no"]);
-            }
-            let child = cmd.spawn().expect("start server");
-            let mut s = Server {
-                kind,
-                port,
-                child,
-                dir,
-            };
-            if s.wait_ready() {
-                return s;
-            }
-            let _ = s.child.kill();
-        }
-        panic!("{:?} did not start", kind);
+        let mut s = Server::on_dir(kind, &fresh_dir("srv"), &[], false);
+        s.restart(extra, &[]);
+        s
     }
 
     pub fn ferredis(extra: &[&str]) -> Server {
@@ -138,18 +121,129 @@ impl Server {
         Server::start(Kind::Redis, extra)
     }
 
+    /// Start a server on `dir` with `base` arguments for this and every restart,
+    /// `extra` arguments and `env` variables for this start only.
+    pub fn start_in(
+        kind: Kind,
+        dir: &Path,
+        base: &[&str],
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
+        let mut s = Server::on_dir(kind, dir, base, true);
+        s.restart(extra, env);
+        s
+    }
+
+    /// A server on `dir` that is not running yet: `restart` or `run_to_exit` starts
+    /// it. `wait_loaded`: starts wait for +PONG rather than for any reply.
+    pub fn on_dir(kind: Kind, dir: &Path, base: &[&str], wait_loaded: bool) -> Server {
+        Server {
+            kind,
+            port: 0,
+            child: None,
+            dir: dir.to_path_buf(),
+            base: base.iter().map(|a| a.to_string()).collect(),
+            wait_loaded,
+        }
+    }
+
+    fn spawn(&mut self, extra: &[&str], env: &[(&str, &str)]) -> Child {
+        self.port = free_port();
+        let bin = match self.kind {
+            Kind::Ferredis => ferredis_bin(),
+            Kind::Redis => PathBuf::from("redis-server"),
+        };
+        let mut cmd = Command::new(bin);
+        cmd.current_dir(&self.dir)
+            .args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1"])
+            .args(["--save", ""])
+            .args(["--appendonly", "no"])
+            // The mode first, so a test's own arguments override it.
+            .args(if self.kind == Kind::Ferredis {
+                io_mode_args()
+            } else {
+                &[]
+            })
+            .args(&self.base)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if self.kind == Kind::Redis {
+            cmd.args(["--daemonize", "no"]);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.spawn().expect("start server")
+    }
+
+    /// (Re)starts on the same directory, on a new port, and waits until it answers.
+    pub fn restart(&mut self, extra: &[&str], env: &[(&str, &str)]) {
+        self.kill();
+        for _attempt in 0..5 {
+            let child = self.spawn(extra, env);
+            self.child = Some(child);
+            if self.wait_ready() {
+                return;
+            }
+            self.kill();
+        }
+        panic!("{:?} did not start: {}", self.kind, self.log());
+    }
+
+    /// Starts and expects the process to exit by itself (a start-up that must fail);
+    /// returns its exit code.
+    pub fn run_to_exit(&mut self, extra: &[&str]) -> i32 {
+        self.kill();
+        self.child = Some(self.spawn(extra, &[]));
+        self.wait_exit()
+    }
+
+    /// SIGKILL: no shutdown code runs, nothing more is flushed.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Waits for the process to exit by itself; returns its exit code.
+    pub fn wait_exit(&mut self) -> i32 {
+        let mut c = self.child.take().expect("running");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(st) = c.try_wait().unwrap() {
+                return st.code().unwrap_or(-1);
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                let _ = c.wait();
+                panic!("the server kept running: {}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The server's log, when it was started with `--logfile log.txt`.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("log.txt")).unwrap_or_default()
+    }
+
     fn wait_ready(&mut self) -> bool {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
+            if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
                 return false;
             }
             if let Ok(mut c) = TcpStream::connect(("127.0.0.1", self.port)) {
-                c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
                 if c.write_all(b"PING\r\n").is_ok() {
                     let mut buf = [0u8; 64];
                     if let Ok(n) = c.read(&mut buf) {
-                        if n > 0 {
+                        if n > 0 && (!self.wait_loaded || buf.starts_with(b"+PONG")) {
                             // Leave with QUIT and wait for the server's close, so the
                             // probe is gone before a test counts connections.
                             let _ = c.write_all(b"QUIT\r\n");
@@ -189,14 +283,13 @@ impl Server {
 
     /// Is the process still running?
     pub fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
