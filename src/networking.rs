@@ -967,8 +967,9 @@ pub fn queue_if_pending_write(s: &mut Server, c: &mut Client) {
 // ANCHOR: write_to_client
 /// networking.c: writeToClient
 ///
-/// Writes the fixed buffer and then the reply list with writev, at most 64 KiB per
-/// call, then does the main thread's bookkeeping. Returns None when the client was
+/// Writes the fixed buffer and then the reply list (write, or writev when the list
+/// holds blocks too), at most 64 KiB per call, then does the main thread's
+/// bookkeeping. Returns None when the client was
 /// freed.
 pub fn write_to_client(
     s: &mut Server,
@@ -982,8 +983,8 @@ pub fn write_to_client(
 // ANCHOR_END: write_to_client
 
 // ANCHOR: write_to_socket
-/// networking.c: writeToClient, the half that touches only the client: the writev
-/// loop. Runs on the main thread or on an I/O thread.
+/// networking.c: writeToClient, the half that touches only the client: the write
+/// loop (_writeToClient). Runs on the main thread or on an I/O thread.
 pub fn write_to_socket(io: &mut ClientIo, id: u64) {
     let _span = debug_span!("write_to_client", client = id).entered();
     let mut out = WriteOutcome::default();
